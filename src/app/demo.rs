@@ -1,0 +1,161 @@
+//! `storeterm demo`: a complete till with no config and no hardware — a demo catalog with
+//! Cyrillic names, lane 1 with a virtual scanner (a pseudo-terminal you can `echo` codes into)
+//! and a virtual printer whose receipts appear on `/admin`.
+
+use super::{Running, StartError};
+use crate::config::{
+    Config, DeviceConfig, DeviceKind, HttpConfig, LaneConfig, Role, Secret, ShopConfig, StoreConfig, TokenConfig, Transport,
+};
+use crate::devices::DeviceState;
+use crate::devices::pty::Pty;
+use crate::devices::scanner;
+use crate::store::Store;
+use crate::sync::feed;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+const CATALOG: &str = include_str!("demo_catalog.json");
+const SCANNER: &str = "demo-scanner";
+const PRINTER: &str = "demo-printer";
+
+pub struct DemoOptions {
+    pub listen: SocketAddr,
+    /// Where the demo keeps its store; a fixed temp directory by default, so a restarted demo
+    /// shows that nothing was lost.
+    pub data: Option<PathBuf>,
+    /// Start from an empty store.
+    pub fresh: bool,
+}
+
+/// Tokens generated for this demo run, one per role.
+pub struct DemoTokens {
+    pub cashier: String,
+    pub admin: String,
+    pub storekeeper: String,
+    pub operator: String,
+}
+
+/// A running demo and what to tell the person who started it.
+pub struct Demo {
+    pub running: Running,
+    pub tokens: DemoTokens,
+    pub data: PathBuf,
+    pub scanner_path: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo store at {path}: {source}")]
+    Data { path: PathBuf, source: std::io::Error },
+    #[error("cannot create the virtual scanner's pseudo-terminal: {0}")]
+    Pty(std::io::Error),
+    #[error("the demo catalog is broken: {0}")]
+    Catalog(String),
+    #[error(transparent)]
+    Start(#[from] StartError),
+}
+
+fn random_token() -> String {
+    std::iter::repeat_with(fastrand::alphanumeric).take(24).collect()
+}
+
+fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
+    let token = |token: &str, role, name: &str| TokenConfig {
+        token: Secret::new(token),
+        role,
+        name: name.to_string(),
+    };
+    Config {
+        http: HttpConfig { listen: options.listen },
+        store: StoreConfig { path: data },
+        crm: None,
+        shop: ShopConfig {
+            name: "Магазин «Демо»".into(),
+            address: "г. Москва, ул. Примерная, д. 1".into(),
+            inn: "7700000000".into(),
+            ..ShopConfig::default()
+        },
+        tokens: vec![
+            token(&tokens.cashier, Role::Cashier, "Анна (демо)"),
+            token(&tokens.admin, Role::Admin, "Администратор"),
+            token(&tokens.storekeeper, Role::Storekeeper, "Кладовщик"),
+            token(&tokens.operator, Role::Operator, "Оператор"),
+        ],
+        lanes: vec![LaneConfig {
+            id: "1".into(),
+            scanner: Some(SCANNER.into()),
+            printer: Some(PRINTER.into()),
+        }],
+        devices: vec![
+            DeviceConfig {
+                id: SCANNER.into(),
+                kind: DeviceKind::Scanner,
+                transport: Transport::Virtual,
+                profile: None,
+            },
+            DeviceConfig {
+                id: PRINTER.into(),
+                kind: DeviceKind::Printer,
+                transport: Transport::Virtual,
+                profile: Some("generic-80mm".into()),
+            },
+        ],
+        profiles_dir: None,
+    }
+}
+
+/// Start the demo.
+pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
+    let data = options.data.clone().unwrap_or_else(|| std::env::temp_dir().join("storeterm-demo"));
+    if options.fresh && data.exists() {
+        std::fs::remove_dir_all(&data).map_err(|source| DemoError::Data {
+            path: data.clone(),
+            source,
+        })?;
+    }
+    let tokens = DemoTokens {
+        cashier: random_token(),
+        admin: random_token(),
+        storekeeper: random_token(),
+        operator: random_token(),
+    };
+    let config = config(&options, data.clone(), &tokens);
+
+    // The catalog arrives through the same feed decoding and store path as a CRM's.
+    let store = Store::open(&data).map_err(StartError::from)?;
+    let page = feed::parse_page(CATALOG.as_bytes())
+        .map_err(|e| DemoError::Catalog(e.to_string()))?
+        .decode();
+    if let Some(rejected) = page.rejected.first() {
+        return Err(DemoError::Catalog(rejected.to_string()));
+    }
+    store.apply_feed(&page.changes, &page.cursor).await.map_err(StartError::from)?;
+
+    let running = super::start_with_store(config, store).await?;
+
+    let pty = Pty::open().map_err(DemoError::Pty)?;
+    let scanner_path = pty.slave_path.clone();
+    running.devices().set(
+        SCANNER,
+        DeviceState::Connected,
+        Some(format!("virtual: echo КОД > {}", scanner_path.display())),
+    );
+    let sink = running.lane("1").map(|l| l.scan_sink());
+    if let Some(sink) = sink {
+        let shutdown = running.shutdown_token();
+        tokio::spawn(async move {
+            let Pty { master, slave, .. } = pty;
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = scanner::read_frames(SCANNER, master, &sink) => {}
+            }
+            drop(slave);
+        });
+    }
+    Ok(Demo {
+        running,
+        tokens,
+        data,
+        scanner_path,
+    })
+}

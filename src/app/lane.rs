@@ -1,0 +1,384 @@
+//! The lane actor: one task per checkout lane that owns the lane's state and applies commands
+//! one at a time — from the cashier's screen (HTTP) and from the lane's scanner alike, so a
+//! hardware scan and a click can never race each other.
+//!
+//! Every change is written to the store and flushed before the caller hears "done"; then the
+//! new receipt is broadcast to the screens.
+
+use crate::devices::scanner::{Frame, ScanEvent};
+use crate::domain::Ctx;
+use crate::domain::barcode::{self, BarcodeError, Code};
+use crate::domain::lane::{Changes, Lane, LaneError, Paid};
+use crate::domain::money::{self, QtyError};
+use crate::domain::receipt::{ClosedReceipt, PaymentMethod, Receipt, ReceiptError};
+use crate::domain::shift::Shift;
+use crate::store::{ItemLookup, LaneCommit, Store, StoreError};
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Why a lane command failed. The lane is unchanged whenever one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum LaneFailure {
+    #[error("invalid barcode: {0}")]
+    InvalidBarcode(#[from] BarcodeError),
+    #[error("unknown barcode {0}: no such item in the catalog")]
+    UnknownItem(String),
+    #[error(transparent)]
+    Lane(#[from] LaneError),
+    #[error("{0}")]
+    Storage(#[from] StoreError),
+    #[error("the lane is shutting down")]
+    Stopped,
+}
+
+impl LaneFailure {
+    /// The stable error code for the API and screens.
+    pub fn code(&self) -> &'static str {
+        match self {
+            LaneFailure::InvalidBarcode(_) => "invalid_barcode",
+            LaneFailure::UnknownItem(_) => "unknown_item",
+            LaneFailure::Lane(e) => e.code(),
+            LaneFailure::Storage(_) => "storage_error",
+            LaneFailure::Stopped => "unavailable",
+        }
+    }
+}
+
+impl From<QtyError> for LaneFailure {
+    fn from(e: QtyError) -> Self {
+        LaneFailure::Lane(LaneError::Receipt(ReceiptError::InvalidQty(e)))
+    }
+}
+
+/// What the screens of a lane are told.
+#[derive(Debug, Clone)]
+pub enum LaneEvent {
+    /// The open receipt changed (`None`: no receipt open).
+    Receipt(Option<Receipt>),
+    /// A scan was refused; the receipt is unchanged.
+    Refused { scan: String, code: &'static str, message: String },
+    /// A receipt was paid in full.
+    Closed(Box<ClosedReceipt>),
+    /// The shift was opened or closed.
+    Shift(Shift),
+}
+
+type Reply<T> = oneshot::Sender<Result<T, LaneFailure>>;
+
+enum Command {
+    Scan {
+        code: String,
+        cashier: String,
+        reply: Reply<Option<Receipt>>,
+    },
+    SetQty {
+        no: u32,
+        qty: String,
+        reply: Reply<Option<Receipt>>,
+    },
+    Void {
+        no: u32,
+        reply: Reply<Option<Receipt>>,
+    },
+    Cancel {
+        reply: Reply<Option<Receipt>>,
+    },
+    Pay {
+        method: PaymentMethod,
+        amount: Decimal,
+        cashier: String,
+        reply: Reply<Paid>,
+    },
+    OpenShift {
+        cashier: String,
+        reply: Reply<Shift>,
+    },
+    CloseShift {
+        cashier: String,
+        reply: Reply<Shift>,
+    },
+    Snapshot {
+        reply: Reply<Lane>,
+    },
+}
+
+/// How the rest of storeterm talks to a lane.
+#[derive(Clone)]
+pub struct LaneHandle {
+    pub id: String,
+    commands: mpsc::Sender<Command>,
+    scans: mpsc::Sender<ScanEvent>,
+    events: broadcast::Sender<LaneEvent>,
+}
+
+impl LaneHandle {
+    async fn request<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, LaneFailure> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(make(reply)).await.map_err(|_| LaneFailure::Stopped)?;
+        answer.await.map_err(|_| LaneFailure::Stopped)?
+    }
+
+    /// A scan typed or sent through the API, on behalf of `cashier`.
+    pub async fn scan(&self, code: String, cashier: String) -> Result<Option<Receipt>, LaneFailure> {
+        self.request(|reply| Command::Scan { code, cashier, reply }).await
+    }
+
+    pub async fn set_qty(&self, no: u32, qty: String) -> Result<Option<Receipt>, LaneFailure> {
+        self.request(|reply| Command::SetQty { no, qty, reply }).await
+    }
+
+    pub async fn void_line(&self, no: u32) -> Result<Option<Receipt>, LaneFailure> {
+        self.request(|reply| Command::Void { no, reply }).await
+    }
+
+    pub async fn cancel_receipt(&self) -> Result<Option<Receipt>, LaneFailure> {
+        self.request(|reply| Command::Cancel { reply }).await
+    }
+
+    pub async fn pay(&self, method: PaymentMethod, amount: Decimal, cashier: String) -> Result<Paid, LaneFailure> {
+        self.request(|reply| Command::Pay {
+            method,
+            amount,
+            cashier,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn open_shift(&self, cashier: String) -> Result<Shift, LaneFailure> {
+        self.request(|reply| Command::OpenShift { cashier, reply }).await
+    }
+
+    pub async fn close_shift(&self, cashier: String) -> Result<Shift, LaneFailure> {
+        self.request(|reply| Command::CloseShift { cashier, reply }).await
+    }
+
+    /// The lane's current state.
+    pub async fn snapshot(&self) -> Result<Lane, LaneFailure> {
+        self.request(|reply| Command::Snapshot { reply }).await
+    }
+
+    /// Where the lane's bound scanner sends its scans.
+    pub fn scan_sink(&self) -> mpsc::Sender<ScanEvent> {
+        self.scans.clone()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<LaneEvent> {
+        self.events.subscribe()
+    }
+}
+
+/// The actor's own state.
+struct LaneActor {
+    lane: Lane,
+    store: Store,
+    printer: Option<String>,
+    /// Who is working the lane, for scans from the hardware scanner.
+    cashier: Option<String>,
+    events: broadcast::Sender<LaneEvent>,
+}
+
+/// Load a lane's state from the store and start its actor.
+pub fn spawn(id: &str, printer: Option<String>, store: Store, shutdown: CancellationToken) -> Result<LaneHandle, StoreError> {
+    let lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
+    let (commands, command_rx) = mpsc::channel(64);
+    let (scans, scan_rx) = mpsc::channel(64);
+    let (events, _) = broadcast::channel(64);
+    let actor = LaneActor {
+        cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
+        lane,
+        store,
+        printer,
+        events: events.clone(),
+    };
+    tokio::spawn(actor.run(command_rx, scan_rx, shutdown));
+    Ok(LaneHandle {
+        id: id.to_string(),
+        commands,
+        scans,
+        events,
+    })
+}
+
+fn new_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+impl LaneActor {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut scans: mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                Some(command) = commands.recv() => self.handle(command).await,
+                Some(scan) = scans.recv() => self.device_scan(scan).await,
+                else => return,
+            }
+        }
+    }
+
+    async fn handle(&mut self, command: Command) {
+        // A caller that gave up (closed connection) just doesn't get the answer; the change,
+        // if any, is committed all the same.
+        match command {
+            Command::Scan { code, cashier, reply } => {
+                self.cashier = Some(cashier.clone());
+                let result = self.scan(&code, &cashier).await;
+                if let Err(e) = &result {
+                    self.refused(&code, e);
+                }
+                let _ = reply.send(result.map(|()| self.lane.receipt.clone()));
+            }
+            Command::SetQty { no, qty, reply } => {
+                let result = self.edit(|lane| {
+                    let weighted = lane.receipt.as_ref().and_then(|r| r.line(no)).is_some_and(|l| l.weighted);
+                    let qty = money::parse_qty(&qty, weighted)?;
+                    Ok(lane.set_qty(no, qty)?)
+                });
+                let _ = reply.send(self.commit_edit(result).await);
+            }
+            Command::Void { no, reply } => {
+                let result = self.edit(|lane| Ok(lane.void_line(no)?));
+                let _ = reply.send(self.commit_edit(result).await);
+            }
+            Command::Cancel { reply } => {
+                let result = self.edit(|lane| Ok(lane.cancel_receipt()?));
+                let _ = reply.send(self.commit_edit(result).await);
+            }
+            Command::Pay {
+                method,
+                amount,
+                cashier,
+                reply,
+            } => {
+                self.cashier = Some(cashier.clone());
+                let _ = reply.send(self.pay(method, amount, &cashier).await);
+            }
+            Command::OpenShift { cashier, reply } => {
+                self.cashier = Some(cashier.clone());
+                let mut next = self.lane.clone();
+                let mut ids = new_id;
+                let (shift, changes) = next.open_shift(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids));
+                let result = self.commit(next, changes).await.map(|()| shift);
+                if let Ok(shift) = &result {
+                    let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+                }
+                let _ = reply.send(result);
+            }
+            Command::CloseShift { cashier, reply } => {
+                let mut next = self.lane.clone();
+                let mut ids = new_id;
+                let closed = next.close_shift(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids));
+                let result = match closed {
+                    Ok((shift, changes)) => self.commit(next, changes).await.map(|()| shift),
+                    Err(e) => Err(e.into()),
+                };
+                if let Ok(shift) = &result {
+                    let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+                    let _ = self.events.send(LaneEvent::Receipt(None));
+                }
+                let _ = reply.send(result);
+            }
+            Command::Snapshot { reply } => {
+                let _ = reply.send(Ok(self.lane.clone()));
+            }
+        }
+    }
+
+    /// A scan from the lane's own scanner: same path as an API scan; refusals go to the screen.
+    async fn device_scan(&mut self, event: ScanEvent) {
+        let cashier = self.current_cashier();
+        match event.frame {
+            Frame::Code(code) => {
+                if let Err(e) = self.scan(&code, &cashier).await {
+                    self.refused(&code, &e);
+                }
+            }
+            Frame::Garbage(e) => {
+                let _ = self.events.send(LaneEvent::Refused {
+                    scan: String::new(),
+                    code: "invalid_barcode",
+                    message: format!("scanner {}: {e}", event.device),
+                });
+            }
+        }
+    }
+
+    fn current_cashier(&self) -> String {
+        self.cashier
+            .clone()
+            .or_else(|| self.lane.shift.as_ref().map(|s| s.cashier.clone()))
+            .unwrap_or_else(|| format!("Касса {}", self.lane.id))
+    }
+
+    fn refused(&self, scan: &str, e: &LaneFailure) {
+        tracing::info!(lane = %self.lane.id, scan = %scan.escape_debug(), reason = %e, "scan refused");
+        let _ = self.events.send(LaneEvent::Refused {
+            scan: scan.to_string(),
+            code: e.code(),
+            message: e.to_string(),
+        });
+    }
+
+    async fn scan(&mut self, text: &str, cashier: &str) -> Result<(), LaneFailure> {
+        let code = barcode::parse(text)?;
+        let key = code.catalog_key();
+        let item = self
+            .store
+            .item_by_code(&key)?
+            .ok_or_else(|| LaneFailure::UnknownItem(text.trim().to_string()))?;
+        let shown = match &code {
+            Code::Gtin(gtin) => gtin.display(),
+            Code::Other(text) => text.clone(),
+        };
+        let mut next = self.lane.clone();
+        let mut ids = new_id;
+        let (_, changes) = next.sell(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), &item, &shown, Decimal::ONE)?;
+        if let Some(shift) = &changes.shift_record {
+            let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+        }
+        self.commit(next, changes).await?;
+        let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
+        Ok(())
+    }
+
+    async fn pay(&mut self, method: PaymentMethod, amount: Decimal, cashier: &str) -> Result<Paid, LaneFailure> {
+        let mut next = self.lane.clone();
+        let mut ids = new_id;
+        let (paid, changes) = next.pay(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), method, amount)?;
+        self.commit(next, changes).await?;
+        if let Paid::Closed { receipt } = &paid {
+            let _ = self.events.send(LaneEvent::Closed(receipt.clone()));
+        }
+        let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
+        Ok(paid)
+    }
+
+    /// Apply an edit that produces no documents to a copy of the lane.
+    fn edit(&self, apply: impl FnOnce(&mut Lane) -> Result<(), LaneFailure>) -> Result<Lane, LaneFailure> {
+        let mut next = self.lane.clone();
+        apply(&mut next)?;
+        Ok(next)
+    }
+
+    async fn commit_edit(&mut self, edited: Result<Lane, LaneFailure>) -> Result<Option<Receipt>, LaneFailure> {
+        self.commit(edited?, Changes::default()).await?;
+        let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
+        Ok(self.lane.receipt.clone())
+    }
+
+    /// Make `next` the lane's state: durably first, in memory second.
+    async fn commit(&mut self, next: Lane, changes: Changes) -> Result<(), LaneFailure> {
+        self.store
+            .commit_lane(LaneCommit {
+                lane: &next,
+                changes: &changes,
+                printer: self.printer.as_deref(),
+            })
+            .await?;
+        self.lane = next;
+        Ok(())
+    }
+}

@@ -1,0 +1,235 @@
+//! Wiring: from a [`Config`] to running tasks — the store, one actor per lane, one task per
+//! device, the CRM link and the HTTP server — and a clean way to stop them all.
+
+pub mod demo;
+pub mod lane;
+
+use crate::config::{Config, DeviceConfig, DeviceKind, Transport};
+use crate::devices::printer::{PrinterWorker, VirtualPaper};
+use crate::devices::profiles::{ProfileError, Profiles};
+use crate::devices::scanner::{self, ScanEvent};
+use crate::devices::supervisor::supervise;
+use crate::devices::{DeviceRegistry, DeviceState, transport};
+use crate::http::{self, AppState};
+use crate::store::{Store, StoreError};
+use crate::sync::{self, CrmClient, CrmError, Link};
+use lane::LaneHandle;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Why storeterm could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Profile(#[from] ProfileError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("CRM client: {0}")]
+    Crm(#[from] CrmError),
+    #[error("time zone: {0}")]
+    TimeZone(String),
+    #[error("device {id}: {message}")]
+    Device { id: String, message: String },
+}
+
+/// A running storeterm.
+pub struct Running {
+    /// Where the HTTP server listens (the real port when the config asked for port 0).
+    pub addr: SocketAddr,
+    lanes: BTreeMap<String, LaneHandle>,
+    registry: DeviceRegistry,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Running {
+    pub fn lane(&self, id: &str) -> Option<&LaneHandle> {
+        self.lanes.get(id)
+    }
+
+    pub fn devices(&self) -> &DeviceRegistry {
+        &self.registry
+    }
+
+    /// A token that stops everything when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stop every task and wait (briefly) for them to finish their current step.
+    pub async fn stop(mut self) {
+        self.shutdown.cancel();
+        let drained = tokio::time::timeout(Duration::from_secs(5), async { while self.tasks.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!("some tasks did not stop in time");
+            self.tasks.abort_all();
+        }
+    }
+
+    /// Run until the shutdown token is cancelled, then stop.
+    pub async fn wait(self) {
+        self.shutdown.cancelled().await;
+        self.stop().await;
+    }
+}
+
+fn endpoint(device: &DeviceConfig) -> String {
+    match &device.transport {
+        Transport::Serial { path, baud } => format!("serial {} {baud}", path.display()),
+        Transport::Tcp { address } => format!("tcp {address}"),
+        Transport::Virtual => "virtual".to_string(),
+    }
+}
+
+/// Start storeterm with `config`.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let store = Store::open(&config.store.path)?;
+    start_with_store(config, store).await
+}
+
+/// Start storeterm on an already open store (the demo seeds its catalog first).
+pub async fn start_with_store(config: Config, store: Store) -> Result<Running, StartError> {
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let profiles = Profiles::load(config.profiles_dir.as_deref())?;
+    let tz = match &config.shop.timezone {
+        Some(name) => jiff::tz::TimeZone::get(name).map_err(|e| StartError::TimeZone(e.to_string()))?,
+        None => jiff::tz::TimeZone::system(),
+    };
+    let registry = DeviceRegistry::default();
+    for device in &config.devices {
+        registry.register(&device.id, device.kind, endpoint(device));
+    }
+
+    let mut lanes = BTreeMap::new();
+    for lane in &config.lanes {
+        let handle = lane::spawn(&lane.id, lane.printer.clone(), store.clone(), shutdown.clone())?;
+        lanes.insert(lane.id.clone(), handle);
+    }
+
+    // Claim model: a scanner's scans go to the one lane it is bound to, nowhere else.
+    let bound: BTreeMap<&str, mpsc::Sender<ScanEvent>> = config
+        .lanes
+        .iter()
+        .filter_map(|l| Some((l.scanner.as_deref()?, lanes[&l.id].scan_sink())))
+        .collect();
+    let paper = VirtualPaper::default();
+    let shop = Arc::new(config.shop.clone());
+    for device in &config.devices {
+        match device.kind {
+            DeviceKind::Scanner => {
+                let Some(sink) = bound.get(device.id.as_str()) else {
+                    registry.set(
+                        &device.id,
+                        DeviceState::Disconnected,
+                        Some("not bound to a lane; not opened".into()),
+                    );
+                    continue;
+                };
+                start_scanner(device, sink.clone(), &registry, &shutdown, &mut tasks);
+            }
+            DeviceKind::Printer => {
+                let profile_id = device.profile.as_deref().unwrap_or(crate::config::DEFAULT_PRINTER_PROFILE);
+                let profile = profiles.printer(profile_id).map_err(|e| StartError::Device {
+                    id: device.id.clone(),
+                    message: e.to_string(),
+                })?;
+                let worker = PrinterWorker {
+                    device: device.clone(),
+                    profile: profile.clone(),
+                    store: store.clone(),
+                    shop: shop.clone(),
+                    tz: tz.clone(),
+                    registry: registry.clone(),
+                    paper: paper.clone(),
+                };
+                tasks.spawn(worker.run(shutdown.clone()));
+            }
+        }
+    }
+
+    let link = Arc::new(Link::new(config.crm.is_some()));
+    if let Some(crm) = &config.crm {
+        let client = CrmClient::new(crm)?;
+        tasks.spawn(sync::run_puller(
+            client.clone(),
+            store.clone(),
+            link.clone(),
+            Duration::from_secs(crm.pull_interval),
+            crm.page_limit,
+            shutdown.clone(),
+        ));
+        tasks.spawn(sync::run_pusher(
+            client,
+            store.clone(),
+            link.clone(),
+            Duration::from_secs(crm.retry_cap),
+            shutdown.clone(),
+        ));
+    } else {
+        tracing::warn!("no [crm] configured: documents stay in the outbox until one is");
+    }
+
+    let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper);
+    let listener = tokio::net::TcpListener::bind(config.http.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.http.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.http.listen,
+        source,
+    })?;
+    tasks.spawn(http::serve(listener, state, shutdown.clone()));
+    tracing::info!(%addr, lanes = lanes.len(), devices = config.devices.len(), "storeterm is up");
+    Ok(Running {
+        addr,
+        lanes,
+        registry,
+        shutdown,
+        tasks,
+    })
+}
+
+fn start_scanner(
+    device: &DeviceConfig,
+    sink: mpsc::Sender<ScanEvent>,
+    registry: &DeviceRegistry,
+    shutdown: &CancellationToken,
+    tasks: &mut JoinSet<()>,
+) {
+    let id = device.id.clone();
+    let registry = registry.clone();
+    let shutdown = shutdown.clone();
+    match &device.transport {
+        Transport::Serial { path, baud } => {
+            tasks.spawn(scanner::run_serial(id, path.clone(), *baud, sink, registry, shutdown));
+        }
+        Transport::Tcp { address } => {
+            // Ethernet scanners and serial-to-Ethernet converters send the same framed bytes.
+            let address = address.clone();
+            tasks.spawn(async move {
+                supervise(
+                    &id,
+                    &registry,
+                    &shutdown,
+                    || transport::connect_tcp(&address, Duration::from_secs(3)),
+                    |stream| scanner::read_frames(&id, stream, &sink),
+                )
+                .await;
+            });
+        }
+        Transport::Virtual => {
+            // Fed from inside storeterm (the demo's pseudo-terminal); nothing to open.
+            registry.set(&id, DeviceState::Connected, Some("virtual".into()));
+        }
+    }
+}

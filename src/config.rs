@@ -1,0 +1,575 @@
+//! The TOML configuration: types, defaults, and validation whose errors name the key to fix.
+//!
+//! Parsing happens in two steps. `serde` reads the file into `Raw*` structs that mirror its
+//! text (so unknown keys and wrong types are caught with line numbers), then [`Config::validate`]
+//! turns them into typed values and checks cross-references (a lane's scanner must be a
+//! scanner device, …). Relative paths are resolved against the config file's directory.
+
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// A secret from the config (an API token, the CRM token). Its `Debug` and `Display` never
+/// show the value, so it cannot leak into a log line by accident.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The value itself, for the one place that must send or compare it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Who a token belongs to decides what it may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Cashier,
+    Storekeeper,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Cashier => "cashier",
+            Role::Storekeeper => "storekeeper",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http: HttpConfig,
+    pub store: StoreConfig,
+    pub crm: Option<CrmConfig>,
+    pub shop: ShopConfig,
+    pub tokens: Vec<TokenConfig>,
+    pub lanes: Vec<LaneConfig>,
+    pub devices: Vec<DeviceConfig>,
+    /// Extra device profiles (`*.toml`) that add to or override the built-in ones.
+    pub profiles_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+}
+
+#[derive(Debug, Clone)]
+pub struct CrmConfig {
+    /// Base URL without a trailing slash.
+    pub url: String,
+    pub site: String,
+    pub token: Secret,
+    /// Seconds between change-feed pulls.
+    pub pull_interval: u64,
+    /// Changes asked for per page.
+    pub page_limit: u32,
+    /// Seconds before a CRM request counts as timed out.
+    pub timeout: u64,
+    /// Longest wait, in seconds, between retries of a document the CRM did not take.
+    pub retry_cap: u64,
+}
+
+/// Shop details printed on receipts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShopConfig {
+    #[serde(default = "default_shop_name")]
+    pub name: String,
+    #[serde(default)]
+    pub address: String,
+    /// Taxpayer number (ИНН), printed when set.
+    #[serde(default)]
+    pub inn: String,
+    /// Lines printed under the shop details.
+    #[serde(default)]
+    pub header: Vec<String>,
+    /// Lines printed at the end of a receipt.
+    #[serde(default = "default_footer")]
+    pub footer: Vec<String>,
+    /// IANA time zone for times on receipts; the system's zone when absent.
+    #[serde(default)]
+    pub timezone: Option<String>,
+}
+
+impl Default for ShopConfig {
+    fn default() -> Self {
+        ShopConfig {
+            name: default_shop_name(),
+            address: String::new(),
+            inn: String::new(),
+            header: Vec::new(),
+            footer: default_footer(),
+            timezone: None,
+        }
+    }
+}
+
+fn default_shop_name() -> String {
+    "Магазин".to_string()
+}
+
+fn default_footer() -> Vec<String> {
+    vec!["Спасибо за покупку!".to_string()]
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenConfig {
+    pub token: Secret,
+    pub role: Role,
+    pub name: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct LaneConfig {
+    pub id: String,
+    pub scanner: Option<String>,
+    pub printer: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceKind {
+    Scanner,
+    Printer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// A serial port: RS-232, USB-COM (`/dev/ttyACM*`, `/dev/ttyUSB*`).
+    Serial { path: PathBuf, baud: u32 },
+    /// A raw TCP socket, e.g. a network printer on port 9100.
+    Tcp { address: String },
+    /// A device simulated inside storeterm (the demo's printer), shown on `/admin`.
+    Virtual,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeviceConfig {
+    pub id: String,
+    pub kind: DeviceKind,
+    pub transport: Transport,
+    /// Device profile id: a file name in `devices/` without `.toml`.
+    pub profile: Option<String>,
+}
+
+/// The default printer profile when a printer device names none.
+pub const DEFAULT_PRINTER_PROFILE: &str = "generic-80mm";
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {key}: {message}")]
+    Invalid { path: PathBuf, key: String, message: String },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    http: RawHttp,
+    store: RawStore,
+    crm: Option<RawCrm>,
+    #[serde(default)]
+    shop: ShopConfig,
+    #[serde(default)]
+    tokens: Vec<RawToken>,
+    #[serde(default)]
+    lanes: Vec<RawLane>,
+    #[serde(default)]
+    devices: Vec<RawDevice>,
+    profiles_dir: Option<PathBuf>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCrm {
+    url: String,
+    site: String,
+    token: Secret,
+    pull_interval: Option<u64>,
+    page_limit: Option<u32>,
+    timeout: Option<u64>,
+    retry_cap: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    token: Secret,
+    role: Role,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLane {
+    id: String,
+    scanner: Option<String>,
+    printer: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDevice {
+    id: String,
+    kind: DeviceKind,
+    transport: String,
+    path: Option<PathBuf>,
+    baud: Option<u32>,
+    address: Option<String>,
+    profile: Option<String>,
+}
+
+/// Baud rate of USB-COM scanners out of the box (Honeywell, Zebra, Mertech default to 9600;
+/// CDC-ACM ignores it anyway).
+const DEFAULT_BAUD: u32 = 9600;
+
+impl Config {
+    /// Read, parse and validate a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Config::parse(&text, path, base)
+    }
+
+    /// Parse config text. `origin` names it in errors; relative paths are resolved from `base`.
+    pub fn parse(text: &str, origin: &Path, base: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Validator { origin, base }.config(raw)
+    }
+
+    pub fn device(&self, id: &str) -> Option<&DeviceConfig> {
+        self.devices.iter().find(|d| d.id == id)
+    }
+}
+
+struct Validator<'a> {
+    origin: &'a Path,
+    base: &'a Path,
+}
+
+impl Validator<'_> {
+    fn invalid(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.origin.to_path_buf(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+
+    fn resolve(&self, path: PathBuf) -> PathBuf {
+        if path.is_absolute() { path } else { self.base.join(path) }
+    }
+
+    fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let listen = raw.http.listen.as_deref().unwrap_or("127.0.0.1:8080");
+        let listen: SocketAddr = listen
+            .parse()
+            .map_err(|_| self.invalid("http.listen", format!("\"{listen}\" is not an address like 127.0.0.1:8080")))?;
+        let crm = raw.crm.map(|c| self.crm(c)).transpose()?;
+        if let Some(tz) = &raw.shop.timezone {
+            jiff::tz::TimeZone::get(tz).map_err(|_| self.invalid("shop.timezone", format!("unknown time zone \"{tz}\"")))?;
+        }
+        let tokens = self.tokens(raw.tokens)?;
+        let devices = self.devices(raw.devices)?;
+        let lanes = self.lanes(raw.lanes, &devices)?;
+        Ok(Config {
+            http: HttpConfig { listen },
+            store: StoreConfig {
+                path: self.resolve(raw.store.path),
+            },
+            crm,
+            shop: raw.shop,
+            tokens,
+            lanes,
+            devices,
+            profiles_dir: raw.profiles_dir.map(|p| self.resolve(p)),
+        })
+    }
+
+    fn crm(&self, raw: RawCrm) -> Result<CrmConfig, ConfigError> {
+        let url = raw.url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.len() <= "https://".len() {
+            return Err(self.invalid("crm.url", format!("\"{}\" is not an http:// or https:// URL", raw.url)));
+        }
+        if raw.site.is_empty() || !raw.site.chars().all(is_id_char) {
+            return Err(self.invalid("crm.site", "use letters, digits, '-' and '_' only"));
+        }
+        if raw.token.expose().is_empty() {
+            return Err(self.invalid("crm.token", "must not be empty"));
+        }
+        let positive = |key: &str, value: Option<u64>, default: u64| match value {
+            Some(0) => Err(self.invalid(key, "must be at least 1")),
+            Some(v) => Ok(v),
+            None => Ok(default),
+        };
+        Ok(CrmConfig {
+            url,
+            site: raw.site,
+            token: raw.token,
+            pull_interval: positive("crm.pull_interval", raw.pull_interval, 30)?,
+            page_limit: positive("crm.page_limit", raw.page_limit.map(u64::from), 500)? as u32,
+            timeout: positive("crm.timeout", raw.timeout, 10)?,
+            retry_cap: positive("crm.retry_cap", raw.retry_cap, 60)?,
+        })
+    }
+
+    fn tokens(&self, raw: Vec<RawToken>) -> Result<Vec<TokenConfig>, ConfigError> {
+        let mut seen = HashSet::new();
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let key = format!("tokens[{i}].token");
+                if t.token.expose().chars().count() < 8 {
+                    return Err(self.invalid(key, "a token must be at least 8 characters"));
+                }
+                if !seen.insert(t.token.expose().to_string()) {
+                    return Err(self.invalid(key, "the same token is given twice"));
+                }
+                Ok(TokenConfig {
+                    token: t.token,
+                    role: t.role,
+                    name: t.name,
+                })
+            })
+            .collect()
+    }
+
+    fn devices(&self, raw: Vec<RawDevice>) -> Result<Vec<DeviceConfig>, ConfigError> {
+        let mut seen = HashSet::new();
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                let key = |field: &str| format!("devices[{i}].{field}");
+                if d.id.is_empty() || !d.id.chars().all(is_id_char) {
+                    return Err(self.invalid(key("id"), "use letters, digits, '-' and '_' only"));
+                }
+                if !seen.insert(d.id.clone()) {
+                    return Err(self.invalid(key("id"), format!("device \"{}\" is defined twice", d.id)));
+                }
+                let transport = match d.transport.as_str() {
+                    "serial" => Transport::Serial {
+                        path: d
+                            .path
+                            .ok_or_else(|| self.invalid(key("path"), "a serial device needs `path` (e.g. /dev/ttyACM0)"))?,
+                        baud: d.baud.unwrap_or(DEFAULT_BAUD),
+                    },
+                    "tcp" => Transport::Tcp {
+                        address: d
+                            .address
+                            .ok_or_else(|| self.invalid(key("address"), "a tcp device needs `address` (e.g. 192.168.1.50:9100)"))?,
+                    },
+                    "virtual" => Transport::Virtual,
+                    other => {
+                        return Err(self.invalid(key("transport"), format!("unknown transport \"{other}\" (serial, tcp, virtual)")));
+                    }
+                };
+                let profile = match (d.kind, d.profile) {
+                    (DeviceKind::Printer, None) => Some(DEFAULT_PRINTER_PROFILE.to_string()),
+                    (_, p) => p,
+                };
+                Ok(DeviceConfig {
+                    id: d.id,
+                    kind: d.kind,
+                    transport,
+                    profile,
+                })
+            })
+            .collect()
+    }
+
+    fn lanes(&self, raw: Vec<RawLane>, devices: &[DeviceConfig]) -> Result<Vec<LaneConfig>, ConfigError> {
+        let mut seen = HashSet::new();
+        let mut bound = HashSet::new();
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let key = |field: &str| format!("lanes[{i}].{field}");
+                if l.id.is_empty() || !l.id.chars().all(is_id_char) {
+                    return Err(self.invalid(key("id"), "use letters, digits, '-' and '_' only"));
+                }
+                if !seen.insert(l.id.clone()) {
+                    return Err(self.invalid(key("id"), format!("lane \"{}\" is defined twice", l.id)));
+                }
+                for (field, id, kind) in [
+                    ("scanner", &l.scanner, DeviceKind::Scanner),
+                    ("printer", &l.printer, DeviceKind::Printer),
+                ] {
+                    let Some(id) = id else { continue };
+                    let device = devices
+                        .iter()
+                        .find(|d| &d.id == id)
+                        .ok_or_else(|| self.invalid(key(field), format!("no device with id \"{id}\"")))?;
+                    if device.kind != kind {
+                        return Err(self.invalid(key(field), format!("device \"{id}\" is not a {field}")));
+                    }
+                    if kind == DeviceKind::Scanner && !bound.insert(id.clone()) {
+                        return Err(self.invalid(
+                            key(field),
+                            format!("scanner \"{id}\" is already bound to another lane; a scan must go to exactly one place"),
+                        ));
+                    }
+                }
+                Ok(LaneConfig {
+                    id: l.id,
+                    scanner: l.scanner,
+                    printer: l.printer,
+                })
+            })
+            .collect()
+    }
+}
+
+fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c == '-' || c == '_'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONTRACT: &str = r#"
+[http]
+listen = "127.0.0.1:8080"
+[store]
+path = "data"
+[crm]
+url = "http://127.0.0.1:9000"
+site = "shop-1"
+token = "secret"
+pull_interval = 30
+[[tokens]]
+token = "cashier-token-1"
+role = "cashier"
+name = "Анна"
+[[lanes]]
+id = "1"
+scanner = "scanner-1"
+printer = "printer-1"
+[[devices]]
+id = "scanner-1"
+kind = "scanner"
+transport = "serial"
+path = "/dev/ttyACM0"
+baud = 9600
+[[devices]]
+id = "printer-1"
+kind = "printer"
+transport = "tcp"
+address = "127.0.0.1:9100"
+profile = "generic-80mm"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("storeterm.toml"), Path::new("/etc/storeterm"))
+    }
+
+    #[test]
+    fn the_contract_example_parses() {
+        let config = parse(CONTRACT).unwrap();
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.store.path, PathBuf::from("/etc/storeterm/data"));
+        let crm = config.crm.unwrap();
+        assert_eq!(crm.pull_interval, 30);
+        assert_eq!(crm.retry_cap, 60);
+        assert_eq!(config.tokens[0].role, Role::Cashier);
+        assert_eq!(
+            config.devices[0].transport,
+            Transport::Serial {
+                path: "/dev/ttyACM0".into(),
+                baud: 9600
+            }
+        );
+        assert_eq!(config.lanes[0].printer.as_deref(), Some("printer-1"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let config = parse(CONTRACT).unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("cashier-token-1"), "{debug}");
+        assert!(!debug.contains("\"secret\""), "{debug}");
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let bad = CONTRACT.replace("scanner = \"scanner-1\"", "scanner = \"scanner-9\"");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert_eq!(err, "storeterm.toml: lanes[0].scanner: no device with id \"scanner-9\"");
+
+        let bad = CONTRACT.replace("printer = \"printer-1\"", "printer = \"scanner-1\"");
+        assert!(
+            parse(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("lanes[0].printer: device \"scanner-1\" is not a printer")
+        );
+
+        let bad = CONTRACT.replace("address = \"127.0.0.1:9100\"\n", "");
+        assert!(parse(&bad).unwrap_err().to_string().contains("devices[1].address"));
+
+        let bad = CONTRACT.replace("listen = \"127.0.0.1:8080\"", "listen = \"localhost\"");
+        assert!(parse(&bad).unwrap_err().to_string().contains("http.listen"));
+
+        let bad = CONTRACT.replace("role = \"cashier\"", "role = \"boss\"");
+        assert!(parse(&bad).unwrap_err().to_string().contains("boss"));
+
+        let bad = CONTRACT.replace("pull_interval = 30", "pull_interval = 30\npul_interval = 5");
+        assert!(parse(&bad).unwrap_err().to_string().contains("pul_interval"));
+    }
+
+    #[test]
+    fn defaults() {
+        let config = parse("[store]\npath = \"/var/lib/storeterm\"\n").unwrap();
+        assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.crm.is_none());
+        assert_eq!(config.shop.footer, vec!["Спасибо за покупку!"]);
+    }
+}

@@ -1,0 +1,201 @@
+//! Receipt layouts: what goes on paper, laid out for the profile's width.
+//!
+//! Composition is plain text arithmetic (columns counted in characters, not bytes), then the
+//! [`EscPos`] builder turns it into bytes for the model.
+
+use super::escpos::{Align, EscPos};
+use super::profile::PrinterProfile;
+use crate::config::ShopConfig;
+use crate::domain::money;
+use crate::domain::receipt::{ClosedReceipt, PaymentMethod};
+use jiff::tz::TimeZone;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+/// Who prints and where: the shop's letterhead and the time zone times are shown in.
+pub struct Letterhead<'a> {
+    pub shop: &'a ShopConfig,
+    pub tz: &'a TimeZone,
+}
+
+/// Options of one printout of a sale receipt.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SaleOptions {
+    /// Open the drawer first, so the cashier can count change while the receipt prints.
+    pub kick_drawer: bool,
+    /// A reprint: marked «КОПИЯ» so it cannot pass for a second purchase.
+    pub copy: bool,
+}
+
+/// `left` and `right` on one line of `width` characters, with at least one space between;
+/// when they do not fit, `left` gets a line of its own.
+pub fn two_columns(left: &str, right: &str, width: usize) -> Vec<String> {
+    let (l, r) = (left.chars().count(), right.chars().count());
+    if l + 1 + r <= width {
+        return vec![format!("{left}{}{right}", " ".repeat(width - l - r))];
+    }
+    let mut lines = wrap(left, width);
+    lines.push(format!("{right:>width$}"));
+    lines
+}
+
+/// Break `text` into lines of at most `width` characters, at spaces where possible.
+pub fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut current = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = current.chars().count();
+            let gap = usize::from(used > 0);
+            if used + gap + word.len() <= width {
+                if gap == 1 {
+                    current.push(' ');
+                }
+                current.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut current));
+                continue;
+            }
+            // A single word longer than the line: hard-break it.
+            let rest = word.split_off(width);
+            lines.push(word.iter().collect());
+            word = rest;
+        }
+    }
+    if !current.is_empty() || lines.is_empty() {
+        lines.push(current);
+    }
+    lines
+}
+
+fn quantity(qty: Decimal, weighted: bool) -> String {
+    if weighted {
+        format!("{:.3} кг", qty)
+    } else {
+        qty.normalize().to_string()
+    }
+}
+
+fn method_name(method: PaymentMethod) -> &'static str {
+    match method {
+        PaymentMethod::Cash => "Наличными",
+        PaymentMethod::Card => "Банковской картой",
+    }
+}
+
+/// The sale receipt («товарный чек») for a closed receipt.
+pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &PrinterProfile, options: SaleOptions) -> Vec<u8> {
+    let width = profile.columns;
+    let rule = "-".repeat(width);
+    let r = &sale.receipt;
+    let mut p = EscPos::new(profile.text_setup());
+    p.init();
+    if options.kick_drawer {
+        p.kick_drawer(profile.drawer.pin, profile.drawer.on_ms, profile.drawer.off_ms);
+    }
+
+    p.align(Align::Center).bold(true);
+    for line in wrap(&head.shop.name, width) {
+        p.line(&line);
+    }
+    p.bold(false);
+    let mut details: Vec<String> = Vec::new();
+    if !head.shop.address.is_empty() {
+        details.push(head.shop.address.clone());
+    }
+    if !head.shop.inn.is_empty() {
+        details.push(format!("ИНН {}", head.shop.inn));
+    }
+    details.extend(head.shop.header.iter().cloned());
+    for line in details.iter().flat_map(|d| wrap(d, width)) {
+        p.line(&line);
+    }
+    if options.copy {
+        p.bold(true).line("КОПИЯ").bold(false);
+    }
+    p.bold(true).line(&format!("ТОВАРНЫЙ ЧЕК № {}", r.number)).bold(false);
+    p.align(Align::Left);
+
+    let closed = sale.closed_at.to_zoned(head.tz.clone()).strftime("%d.%m.%Y %H:%M").to_string();
+    let mut body = Vec::new();
+    body.extend(two_columns(
+        &format!("Смена № {}", r.shift_number),
+        &format!("Касса {}", r.lane),
+        width,
+    ));
+    body.extend(two_columns(&closed, &format!("Кассир: {}", r.cashier), width));
+    body.push(rule.clone());
+    for line in &r.lines {
+        body.extend(wrap(&format!("{}. {}", line.no, line.name), width));
+        let calc = format!("{} x {} = {}", quantity(line.qty, line.weighted), line.price, line.sum);
+        body.push(format!("{calc:>width$}"));
+    }
+    body.push(rule.clone());
+    for line in &body {
+        p.line(line);
+    }
+
+    p.bold(true).size(1, 2);
+    for line in two_columns("ИТОГО", &format!("={}", sale.total), width) {
+        p.line(&line);
+    }
+    p.size(1, 1).bold(false);
+
+    let mut totals = Vec::new();
+    for payment in &r.payments {
+        totals.extend(two_columns(method_name(payment.method), &payment.amount.to_string(), width));
+    }
+    if sale.change > Decimal::ZERO {
+        totals.extend(two_columns("Сдача", &sale.change.to_string(), width));
+    }
+    let mut by_vat: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for line in &r.lines {
+        *by_vat.entry(line.vat.as_str()).or_default() += line.sum;
+    }
+    for (vat, sum) in by_vat {
+        match money::vat_rate(vat) {
+            Some(rate) => totals.extend(two_columns(
+                &format!("В т.ч. НДС {rate}%"),
+                &money::vat_included(sum, rate).to_string(),
+                width,
+            )),
+            None => totals.extend(two_columns("Без НДС", &money::to_money(sum).to_string(), width)),
+        }
+    }
+    totals.push(rule);
+    for line in &totals {
+        p.line(line);
+    }
+
+    p.align(Align::Center);
+    for line in head.shop.footer.iter().flat_map(|f| wrap(f, width)) {
+        p.line(&line);
+    }
+    p.align(Align::Left);
+    p.cut(profile.cut.partial, profile.cut.feed_lines);
+    p.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn columns_fill_the_width() {
+        assert_eq!(two_columns("ИТОГО", "=179.80", 20), vec!["ИТОГО        =179.80"]);
+        assert_eq!(
+            two_columns("Очень длинное название", "1.00", 12),
+            vec!["Очень", "длинное", "название", "        1.00"]
+        );
+    }
+
+    #[test]
+    fn wrapping_counts_characters_not_bytes() {
+        assert_eq!(wrap("Молоко 3,2% 1 л", 10), vec!["Молоко", "3,2% 1 л"]);
+        assert_eq!(wrap("Сверхдлинноеслово", 8), vec!["Сверхдли", "нноеслов", "о"]);
+        assert_eq!(wrap("", 8), vec![""]);
+    }
+}

@@ -1,0 +1,12 @@
+//! Receipt printers: the ESC/POS encoder and layouts (pure), and the worker that takes queued
+//! print jobs to the printer (I/O).
+
+pub mod codepage;
+pub mod escpos;
+pub mod job;
+pub mod layout;
+pub mod preview;
+pub mod profile;
+mod worker;
+
+pub use worker::{PrintedPaper, PrinterWorker, VirtualPaper};

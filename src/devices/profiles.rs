@@ -1,0 +1,102 @@
+//! Device profiles: one TOML file per supported model in `devices/`, built into the binary,
+//! plus any the admin adds in `profiles_dir` (which override built-in ones of the same id).
+//! A profile's id is its file name without `.toml`.
+
+use crate::devices::printer::profile::PrinterProfile;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/profiles.rs"));
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    #[error("device profile {id}: {message}")]
+    Invalid { id: String, message: String },
+    #[error("cannot read device profiles from {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("no device profile \"{id}\" (known: {known})")]
+    Unknown { id: String, known: String },
+}
+
+/// Every profile, by kind and id.
+#[derive(Debug, Clone, Default)]
+pub struct Profiles {
+    pub printers: BTreeMap<String, PrinterProfile>,
+}
+
+#[derive(Deserialize)]
+struct KindOnly {
+    kind: String,
+}
+
+impl Profiles {
+    /// The built-in profiles, then `dir`'s on top.
+    pub fn load(dir: Option<&Path>) -> Result<Profiles, ProfileError> {
+        let mut profiles = Profiles::default();
+        for (id, text) in embedded::EMBEDDED {
+            profiles.add(id, text)?;
+        }
+        if let Some(dir) = dir {
+            let read_err = |source| ProfileError::Read {
+                path: dir.to_path_buf(),
+                source,
+            };
+            for entry in std::fs::read_dir(dir).map_err(read_err)? {
+                let path = entry.map_err(read_err)?.path();
+                if path.extension().is_some_and(|e| e == "toml") {
+                    let id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    let text = std::fs::read_to_string(&path).map_err(read_err)?;
+                    profiles.add(&id, &text)?;
+                }
+            }
+        }
+        Ok(profiles)
+    }
+
+    fn add(&mut self, id: &str, text: &str) -> Result<(), ProfileError> {
+        let invalid = |message: String| ProfileError::Invalid {
+            id: id.to_string(),
+            message,
+        };
+        let kind: KindOnly = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        // Other kinds (scanners, …) are read by the modules that use them.
+        if kind.kind == "printer" {
+            let profile = PrinterProfile::parse(id, text).map_err(invalid)?;
+            self.printers.insert(id.to_string(), profile);
+        }
+        Ok(())
+    }
+
+    pub fn printer(&self, id: &str) -> Result<&PrinterProfile, ProfileError> {
+        self.printers.get(id).ok_or_else(|| ProfileError::Unknown {
+            id: id.to_string(),
+            known: self.printers.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_profile_parses() {
+        let profiles = Profiles::load(None).unwrap();
+        assert!(profiles.printers.contains_key("generic-80mm"));
+        assert_eq!(profiles.printer("generic-58mm").unwrap().columns, 32);
+        let err = profiles.printer("epson-tm-xyz").unwrap_err().to_string();
+        assert!(err.contains("generic-80mm"), "{err}");
+    }
+
+    #[test]
+    fn a_profile_dir_overrides_built_ins() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = embedded::EMBEDDED.iter().find(|(id, _)| *id == "generic-80mm").unwrap().1;
+        std::fs::write(dir.path().join("generic-80mm.toml"), text.replace("columns = 48", "columns = 42")).unwrap();
+        let profiles = Profiles::load(Some(dir.path())).unwrap();
+        assert_eq!(profiles.printer("generic-80mm").unwrap().columns, 42);
+    }
+}

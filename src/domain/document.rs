@@ -1,0 +1,179 @@
+//! Documents storeterm reports to the CRM (protocol section 3), built from domain records.
+//!
+//! Each document carries everything the CRM needs to post it without asking back. The field
+//! reference for every kind is `docs/crm-protocol.md`.
+
+use crate::domain::money;
+use crate::domain::receipt::{ClosedReceipt, Payment};
+use crate::domain::shift::{Shift, ShiftTotals};
+use jiff::Timestamp;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The kinds the protocol defines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    Sale,
+    Return,
+    ShiftOpen,
+    ShiftClose,
+    CashIn,
+    CashOut,
+    WmsReceipt,
+    WmsPutaway,
+    WmsPick,
+    WmsMove,
+    WmsCount,
+    Call,
+    Lead,
+}
+
+/// A document produced by a state change, not yet numbered. The store gives it its `seq` in
+/// the same transaction that records the change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewDocument {
+    /// Also the idempotency key the CRM deduplicates by.
+    pub id: Uuid,
+    pub kind: DocumentKind,
+    pub created_at: Timestamp,
+    pub data: serde_json::Value,
+}
+
+impl NewDocument {
+    /// Wrap typed document data. Serialising our own plain structs cannot fail; a failure here
+    /// would be a programming error in a `Serialize` impl, so it is reported as `null` data and
+    /// the CRM would reject the document visibly rather than the till crashing.
+    pub fn new(id: Uuid, kind: DocumentKind, created_at: Timestamp, data: impl Serialize) -> NewDocument {
+        NewDocument {
+            id,
+            kind,
+            created_at,
+            data: serde_json::to_value(data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+/// A numbered document in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    pub seq: u64,
+    #[serde(flatten)]
+    pub doc: NewDocument,
+}
+
+#[derive(Serialize)]
+struct SaleLine<'a> {
+    no: u32,
+    item: &'a str,
+    sku: &'a str,
+    name: &'a str,
+    unit: &'a str,
+    code: &'a str,
+    qty: Decimal,
+    price: Decimal,
+    discount: Decimal,
+    sum: Decimal,
+    vat: &'a str,
+}
+
+#[derive(Serialize)]
+struct SaleData<'a> {
+    receipt: Uuid,
+    number: u32,
+    lane: &'a str,
+    shift: Uuid,
+    shift_number: u32,
+    cashier: &'a str,
+    opened_at: Timestamp,
+    closed_at: Timestamp,
+    lines: Vec<SaleLine<'a>>,
+    total: Decimal,
+    payments: &'a [Payment],
+    change: Decimal,
+}
+
+/// The `sale` document for a closed receipt.
+pub fn sale(id: Uuid, sale: &ClosedReceipt) -> NewDocument {
+    let r = &sale.receipt;
+    let data = SaleData {
+        receipt: r.id,
+        number: r.number,
+        lane: &r.lane,
+        shift: r.shift_id,
+        shift_number: r.shift_number,
+        cashier: &r.cashier,
+        opened_at: r.opened_at,
+        closed_at: sale.closed_at,
+        lines: r
+            .lines
+            .iter()
+            .map(|l| SaleLine {
+                no: l.no,
+                item: &l.item,
+                sku: &l.sku,
+                name: &l.name,
+                unit: &l.unit,
+                code: &l.code,
+                qty: l.qty,
+                price: l.price,
+                discount: money::to_money(Decimal::ZERO),
+                sum: l.sum,
+                vat: &l.vat,
+            })
+            .collect(),
+        total: sale.total,
+        payments: &r.payments,
+        change: sale.change,
+    };
+    NewDocument::new(id, DocumentKind::Sale, sale.closed_at, data)
+}
+
+#[derive(Serialize)]
+struct ShiftOpenData<'a> {
+    shift: Uuid,
+    number: u32,
+    lane: &'a str,
+    cashier: &'a str,
+    opened_at: Timestamp,
+}
+
+/// The `shift_open` document.
+pub fn shift_open(id: Uuid, shift: &Shift) -> NewDocument {
+    let data = ShiftOpenData {
+        shift: shift.id,
+        number: shift.number,
+        lane: &shift.lane,
+        cashier: &shift.cashier,
+        opened_at: shift.opened_at,
+    };
+    NewDocument::new(id, DocumentKind::ShiftOpen, shift.opened_at, data)
+}
+
+#[derive(Serialize)]
+struct ShiftCloseData<'a> {
+    shift: Uuid,
+    number: u32,
+    lane: &'a str,
+    cashier: &'a str,
+    opened_at: Timestamp,
+    closed_at: Timestamp,
+    receipts: u32,
+    totals: &'a ShiftTotals,
+}
+
+/// The `shift_close` document for a shift that has its `closed_at` set.
+pub fn shift_close(id: Uuid, shift: &Shift, closed_at: Timestamp) -> NewDocument {
+    let data = ShiftCloseData {
+        shift: shift.id,
+        number: shift.number,
+        lane: &shift.lane,
+        cashier: &shift.cashier,
+        opened_at: shift.opened_at,
+        closed_at,
+        receipts: shift.receipts,
+        totals: &shift.totals,
+    };
+    NewDocument::new(id, DocumentKind::ShiftClose, closed_at, data)
+}

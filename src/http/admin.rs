@@ -1,0 +1,47 @@
+//! The admin's view: devices, the CRM link, the outbox backlog, print jobs and the virtual
+//! printer's paper.
+
+use super::{ApiError, AppState, Principal};
+use crate::config::Role;
+use axum::Json;
+use axum::extract::State;
+use axum::routing::get;
+use serde_json::{Value, json};
+
+pub fn routes() -> axum::Router<AppState> {
+    axum::Router::new().route("/api/v1/admin/status", get(status))
+}
+
+/// How many recent print jobs and pending documents the page lists.
+const LISTED: usize = 20;
+
+async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Value>, ApiError> {
+    who.require(&[Role::Admin])?;
+    let s = &state.inner;
+    let pending: Vec<Value> = s
+        .store
+        .outbox_pending(LISTED)?
+        .into_iter()
+        .map(|d| json!({"seq": d.seq, "id": d.doc.id, "kind": d.doc.kind, "created_at": d.doc.created_at}))
+        .collect();
+    let parked: Vec<Value> = s
+        .store
+        .parked()?
+        .into_iter()
+        .map(|p| json!({"seq": p.document.seq, "id": p.document.doc.id, "kind": p.document.doc.kind, "reason": p.reason, "parked_at": p.parked_at}))
+        .collect();
+    Ok(Json(json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "devices": s.registry.all(),
+        "crm": s.link.snapshot(),
+        "catalog": {"items": s.store.item_count()},
+        "outbox": {
+            "waiting": s.store.outbox_len(),
+            "delivered_seq": s.store.delivered_seq()?,
+            "pending": pending,
+            "parked": parked,
+        },
+        "print_jobs": s.store.recent_print_jobs(LISTED)?,
+        "paper": s.paper.all(),
+    })))
+}

@@ -1,0 +1,41 @@
+// The admin page: polls the status API and shows devices, the CRM link, the outbox, print
+// jobs and what the virtual printer printed.
+"use strict";
+
+(() => {
+  const S = Storeterm;
+  const $ = (id) => document.getElementById(id);
+  const STATES = { connected: "подключено", connecting: "подключается", disconnected: "отключено" };
+  const JOBS = { queued: "в очереди", sending: "печатается", printed: "напечатан", failed: "ошибка", unknown: "неизвестно — перепечатать?" };
+
+  const rows = (id, items, cells) => $(id).replaceChildren(...items.map((x) => S.el("tr", {}, ...cells(x).map((c) => S.el("td", {}, c)))));
+
+  function render(s) {
+    $("version").textContent = "v" + s.version;
+    const crm = s.crm;
+    $("crm").textContent = !crm.configured ? "CRM не настроена" : crm.online === true ? "CRM на связи" : crm.online === false ? "CRM недоступна" : "CRM: …";
+    $("crm").className = "badge " + (crm.online ? "on" : "off");
+    rows("devices", s.devices, (d) => [d.id, d.kind === "printer" ? "принтер" : "сканер", d.endpoint, STATES[d.state] || d.state, d.detail || ""]);
+    $("sync").textContent = `Товаров в каталоге: ${s.catalog.items}. Документов в очереди: ${s.outbox.waiting}; подтверждено до № ${s.outbox.delivered_seq}.` +
+      (crm.last_error ? ` Последняя ошибка: ${crm.last_error}` : "");
+    rows("pending", s.outbox.pending, (d) => [d.seq, d.kind, d.created_at]);
+    rows("parked", s.outbox.parked, (d) => [d.seq, d.kind, d.reason]);
+    rows("jobs", s.print_jobs, (j) => [j.receipt.slice(0, 8), j.printer, JOBS[j.state] || j.state, j.error || ""]);
+    $("paper").replaceChildren(...s.paper.slice().reverse().map((p) => S.el("pre", { class: "paper", "data-job": p.job }, p.lines.join("\n"))));
+  }
+
+  async function poll() {
+    try {
+      render(await S.api("GET", "/api/v1/admin/status"));
+      $("message").textContent = "";
+    } catch (e) {
+      $("message").textContent = e.message;
+      $("message").className = "message error";
+      if (e.status === 401 || e.status === 403) { S.logout(); return; }
+    }
+    setTimeout(poll, 2000);
+  }
+
+  $("logout").addEventListener("click", S.logout);
+  S.requireLogin($("login"), poll);
+})();

@@ -1,0 +1,93 @@
+//! The HTTP face of storeterm: the JSON API (per role, token-authenticated), server-sent
+//! events for live screens, and the web screens themselves, embedded in the binary.
+
+mod admin;
+mod auth;
+mod error;
+mod lanes;
+mod screens;
+pub mod views;
+
+pub use auth::{Principal, Tokens};
+pub use error::ApiError;
+
+use crate::app::lane::LaneHandle;
+use crate::config::{Config, LaneConfig};
+use crate::devices::DeviceRegistry;
+use crate::devices::printer::VirtualPaper;
+use crate::store::Store;
+use crate::sync::Link;
+use axum::Router;
+use axum::routing::get;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tokens: Tokens,
+    lanes: BTreeMap<String, LaneHandle>,
+    lane_config: Vec<LaneConfig>,
+    store: Store,
+    registry: DeviceRegistry,
+    link: Arc<Link>,
+    paper: VirtualPaper,
+}
+
+impl AppState {
+    pub fn new(
+        config: &Config,
+        lanes: BTreeMap<String, LaneHandle>,
+        store: Store,
+        registry: DeviceRegistry,
+        link: Arc<Link>,
+        paper: VirtualPaper,
+    ) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                tokens: Tokens::new(&config.tokens),
+                lanes,
+                lane_config: config.lanes.clone(),
+                store,
+                registry,
+                link,
+                paper,
+            }),
+        }
+    }
+
+    fn lane(&self, id: &str) -> Result<&LaneHandle, ApiError> {
+        self.inner
+            .lanes
+            .get(id)
+            .ok_or_else(|| ApiError::not_found("unknown_lane", format!("there is no lane \"{id}\"")))
+    }
+}
+
+/// All routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/api/v1/whoami", get(auth::whoami))
+        .merge(screens::routes())
+        .merge(lanes::routes())
+        .merge(admin::routes())
+        .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })
+        .with_state(state)
+}
+
+/// Serve until `shutdown`, then finish in-flight requests.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: CancellationToken) {
+    let app = router(state);
+    let result = axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await;
+    if let Err(e) = result {
+        tracing::error!(error = %e, "HTTP server failed");
+    }
+}

@@ -1,0 +1,215 @@
+//! The embedded store: every durable fact storeterm keeps, in sled trees.
+//!
+//! Rules every function here follows:
+//! - A state change and the outbox documents it produces are written in **one** transaction.
+//! - Nothing is acknowledged before [`Store::flush`] returned: sled writes are in memory until
+//!   flushed, and a `kill -9` loses whatever was not.
+//! - Values start with a format version byte followed by JSON, so a future layout can be
+//!   migrated on start and a human can still read a dump.
+//! - Keys are ordered: big-endian integers and time-ordered UUIDv7 bytes, so range scans walk
+//!   the outbox by sequence number and journals by time.
+//!
+//! sled is used nowhere else in the crate; the engine stays this module's business.
+
+mod catalog;
+mod lanes;
+mod outbox;
+mod print_jobs;
+
+pub use catalog::{FeedApplied, ItemLookup};
+pub use lanes::LaneCommit;
+pub use outbox::Parked;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use std::path::{Path, PathBuf};
+use tokio::sync::watch;
+
+/// Version byte written in front of every value.
+const FORMAT_V1: u8 = 1;
+
+/// Layout version of the whole store; bumped when trees or keys change meaning.
+const SCHEMA_VERSION: u64 = 1;
+
+/// Keys of the `meta` tree.
+mod meta_key {
+    pub const SCHEMA: &[u8] = b"schema";
+    pub const FEED_CURSOR: &[u8] = b"feed_cursor";
+    pub const OUTBOX_SEQ: &[u8] = b"outbox_seq";
+    pub const DELIVERED_SEQ: &[u8] = b"delivered_seq";
+}
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error(
+        "the store at {path} was written by a newer storeterm (layout {found}, this build knows {known}); upgrade storeterm or restore a backup"
+    )]
+    NewerSchema { path: PathBuf, found: u64, known: u64 },
+    #[error("storage failure: {0}")]
+    Engine(#[from] sled::Error),
+    #[error("stored record {tree}/{key} is unreadable: {reason}")]
+    Corrupt { tree: &'static str, key: String, reason: String },
+}
+
+impl From<TransactionError<StoreError>> for StoreError {
+    fn from(e: TransactionError<StoreError>) -> Self {
+        match e {
+            TransactionError::Abort(e) => e,
+            TransactionError::Storage(e) => StoreError::Engine(e),
+        }
+    }
+}
+
+/// Abort a transaction with a store error.
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// The open store. Cheap to clone; all clones share one database.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    trees: Trees,
+    outbox_changed: watch::Sender<u64>,
+    print_queue_changed: watch::Sender<u64>,
+}
+
+#[derive(Clone)]
+struct Trees {
+    meta: sled::Tree,
+    items: sled::Tree,
+    barcodes: sled::Tree,
+    plus: sled::Tree,
+    lanes: sled::Tree,
+    receipts: sled::Tree,
+    shifts: sled::Tree,
+    outbox: sled::Tree,
+    parked: sled::Tree,
+    print_jobs: sled::Tree,
+    print_queue: sled::Tree,
+}
+
+impl Store {
+    /// Open (or create) the store in a directory.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let db = sled::Config::new()
+            .path(path)
+            // sled's own background flush is a safety net; correctness relies on explicit
+            // flushes before every acknowledgement.
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(open_err)?;
+        let tree = |name: &str| db.open_tree(name).map_err(open_err);
+        let trees = Trees {
+            meta: tree("meta")?,
+            items: tree("items")?,
+            barcodes: tree("barcodes")?,
+            plus: tree("plus")?,
+            lanes: tree("lanes")?,
+            receipts: tree("receipts")?,
+            shifts: tree("shifts")?,
+            outbox: tree("outbox")?,
+            parked: tree("outbox_parked")?,
+            print_jobs: tree("print_jobs")?,
+            print_queue: tree("print_queue")?,
+        };
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+            trees,
+            outbox_changed: watch::channel(0).0,
+            print_queue_changed: watch::channel(0).0,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<(), StoreError> {
+        match self.trees.meta.get(meta_key::SCHEMA)? {
+            None => {
+                self.trees.meta.insert(meta_key::SCHEMA, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(bytes) => {
+                let found = read_u64(&bytes);
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::NewerSchema {
+                        path: self.path.clone(),
+                        found,
+                        known: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Make every write so far durable. Call before telling anyone "done", and before any
+    /// outside effect (a CRM request, a print) that depends on something just written.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Wakes when documents are added to the outbox (after they are flushed).
+    pub fn watch_outbox(&self) -> watch::Receiver<u64> {
+        self.outbox_changed.subscribe()
+    }
+
+    /// Wakes when print jobs are queued (after they are flushed).
+    pub fn watch_print_queue(&self) -> watch::Receiver<u64> {
+        self.print_queue_changed.subscribe()
+    }
+
+    fn signal(sender: &watch::Sender<u64>) {
+        sender.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+fn read_u64(bytes: &[u8]) -> u64 {
+    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+}
+
+/// Serialise a value with its format version byte.
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_V1];
+    // Writing our own derive(Serialize) types to a Vec cannot fail.
+    serde_json::to_writer(&mut out, value).expect("serialising a storeterm record");
+    out
+}
+
+/// Read a value written by [`encode`].
+fn decode<T: DeserializeOwned>(tree: &'static str, key: &[u8], bytes: &[u8]) -> Result<T, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        tree,
+        key: String::from_utf8_lossy(key).into_owned(),
+        reason,
+    };
+    match bytes.split_first() {
+        Some((&FORMAT_V1, json)) => serde_json::from_slice(json).map_err(|e| corrupt(e.to_string())),
+        Some((version, _)) => Err(corrupt(format!("unknown format version {version}"))),
+        None => Err(corrupt("empty value".into())),
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::Store;
+
+    /// A store in a fresh temporary directory, removed when the guard drops.
+    pub fn temp_store() -> (Store, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::open(dir.path()).expect("open store");
+        (store, dir)
+    }
+}

@@ -1,0 +1,212 @@
+//! The HTTP client for the central CRM (protocol sections 1, 3 and 4).
+
+use crate::config::{CrmConfig, Secret};
+use crate::domain::document::Document;
+use crate::sync::feed::{self, FeedError, FeedPage};
+use reqwest::StatusCode;
+use serde::Serialize;
+use std::time::Duration;
+
+/// Why a CRM request did not produce a usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum CrmError {
+    #[error("CRM unreachable: {0}")]
+    Unreachable(String),
+    #[error("CRM answered {status}: {body}")]
+    Status { status: u16, body: String },
+    #[error("CRM answered {status} with something that is not JSON: {body}")]
+    NotJson { status: u16, body: String },
+    #[error(transparent)]
+    Feed(#[from] FeedError),
+}
+
+/// What became of one document sent to the CRM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// `200`/`201`: stored now.
+    Stored,
+    /// `409`: the CRM already had it under this id — delivered earlier, also success.
+    Duplicate,
+    /// Another `4xx` with a JSON answer: the CRM refuses this document for good.
+    Rejected(String),
+    /// `5xx`, a timeout, no connection, or an answer that is not JSON: try again later.
+    Retry(String),
+}
+
+#[derive(Clone)]
+pub struct CrmClient {
+    http: reqwest::Client,
+    base: String,
+    site: String,
+    token: Secret,
+}
+
+/// The body of `POST …/documents`.
+#[derive(Serialize)]
+struct WireDocument<'a> {
+    id: uuid::Uuid,
+    site: &'a str,
+    seq: u64,
+    kind: crate::domain::document::DocumentKind,
+    created_at: jiff::Timestamp,
+    data: &'a serde_json::Value,
+}
+
+/// Longest piece of a CRM answer quoted in an error.
+const SNIPPET: usize = 200;
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let flat: String = text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(SNIPPET).collect();
+    flat.trim().to_string()
+}
+
+fn is_json(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok()
+}
+
+impl CrmClient {
+    pub fn new(config: &CrmConfig) -> Result<CrmClient, CrmError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.timeout))
+            .connect_timeout(Duration::from_secs(config.timeout.min(5)))
+            .user_agent(concat!("storeterm/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| CrmError::Unreachable(e.to_string()))?;
+        Ok(CrmClient {
+            http,
+            base: config.url.clone(),
+            site: config.site.clone(),
+            token: config.token.clone(),
+        })
+    }
+
+    pub fn site(&self) -> &str {
+        &self.site
+    }
+
+    /// One page of the change feed.
+    pub async fn changes(&self, since: Option<&str>, limit: u32) -> Result<FeedPage, CrmError> {
+        let url = format!("{}/v1/sites/{}/changes", self.base, self.site);
+        let limit = limit.to_string();
+        let mut query = vec![("limit", limit.as_str())];
+        if let Some(since) = since {
+            query.push(("since", since));
+        }
+        let request = self.http.get(url).query(&query).bearer_auth(self.token.expose());
+        let (status, body) = send(request).await?;
+        if status != StatusCode::OK {
+            return Err(CrmError::Status {
+                status: status.as_u16(),
+                body: snippet(&body),
+            });
+        }
+        feed::parse_page(&body).map_err(|e| match is_json(&body) {
+            true => CrmError::Feed(e),
+            false => CrmError::NotJson {
+                status: status.as_u16(),
+                body: snippet(&body),
+            },
+        })
+    }
+
+    /// Deliver one document, with its id as the idempotency key.
+    pub async fn push(&self, document: &Document) -> PushOutcome {
+        let url = format!("{}/v1/sites/{}/documents", self.base, self.site);
+        let body = WireDocument {
+            id: document.doc.id,
+            site: &self.site,
+            seq: document.seq,
+            kind: document.doc.kind,
+            created_at: document.doc.created_at,
+            data: &document.doc.data,
+        };
+        let request = self
+            .http
+            .post(url)
+            .bearer_auth(self.token.expose())
+            .header("Idempotency-Key", document.doc.id.to_string())
+            .json(&body);
+        match send(request).await {
+            Err(e) => PushOutcome::Retry(e.to_string()),
+            Ok((status, body)) => classify(status, &body),
+        }
+    }
+
+    /// `GET /v1/ping`: is the CRM there?
+    pub async fn ping(&self) -> Result<(), CrmError> {
+        let request = self.http.get(format!("{}/v1/ping", self.base)).bearer_auth(self.token.expose());
+        let (status, body) = send(request).await?;
+        match (status.is_success(), is_json(&body)) {
+            (true, true) => Ok(()),
+            (true, false) => Err(CrmError::NotJson {
+                status: status.as_u16(),
+                body: snippet(&body),
+            }),
+            (false, _) => Err(CrmError::Status {
+                status: status.as_u16(),
+                body: snippet(&body),
+            }),
+        }
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Result<(StatusCode, bytes::Bytes), CrmError> {
+    let response = request.send().await.map_err(|e| CrmError::Unreachable(describe(&e)))?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(|e| CrmError::Unreachable(describe(&e)))?;
+    Ok((status, body))
+}
+
+/// A transport error in words, with its cause chain ("timed out", "connection refused").
+fn describe(e: &reqwest::Error) -> String {
+    let mut text = if e.is_timeout() { "timed out".to_string() } else { e.to_string() };
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Map a CRM answer to what the outbox does next (protocol section 3, "Answers").
+fn classify(status: StatusCode, body: &[u8]) -> PushOutcome {
+    let code = status.as_u16();
+    if !is_json(body) {
+        // An HTML error page from a proxy, an empty 200 from a misrouted URL: the document
+        // was not demonstrably stored, so it is sent again later.
+        return PushOutcome::Retry(format!("CRM answered {code} with something that is not JSON: {}", snippet(body)));
+    }
+    match code {
+        200 | 201 => PushOutcome::Stored,
+        409 => PushOutcome::Duplicate,
+        408 | 429 => PushOutcome::Retry(format!("CRM answered {code}: {}", snippet(body))),
+        400..=499 => PushOutcome::Rejected(format!("{code}: {}", snippet(body))),
+        _ => PushOutcome::Retry(format!("CRM answered {code}: {}", snippet(body))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_map_to_the_protocol() {
+        let json = br#"{"ok": true}"#;
+        assert_eq!(classify(StatusCode::CREATED, json), PushOutcome::Stored);
+        assert_eq!(classify(StatusCode::OK, json), PushOutcome::Stored);
+        assert_eq!(classify(StatusCode::CONFLICT, json), PushOutcome::Duplicate);
+        assert!(
+            matches!(classify(StatusCode::UNPROCESSABLE_ENTITY, br#"{"error": "no such item"}"#), PushOutcome::Rejected(r) if r.contains("no such item"))
+        );
+        assert!(matches!(classify(StatusCode::SERVICE_UNAVAILABLE, json), PushOutcome::Retry(_)));
+        assert!(matches!(classify(StatusCode::TOO_MANY_REQUESTS, json), PushOutcome::Retry(_)));
+        assert!(matches!(classify(StatusCode::OK, b"<html>login</html>"), PushOutcome::Retry(_)));
+        assert!(matches!(
+            classify(StatusCode::NOT_FOUND, b"<html>nginx</html>"),
+            PushOutcome::Retry(_)
+        ));
+        assert!(matches!(classify(StatusCode::OK, b""), PushOutcome::Retry(_)));
+    }
+}

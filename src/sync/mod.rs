@@ -1,0 +1,100 @@
+//! The link to the central CRM: pulling the change feed down and pushing the outbox up.
+//!
+//! Both directions run as their own tasks and survive the CRM being down for days: the puller
+//! keeps the last good catalog and tries again at the next interval; the pusher keeps every
+//! document in the outbox and retries it with back-off until the CRM confirms it.
+
+pub mod client;
+pub mod feed;
+mod puller;
+mod pusher;
+
+pub use client::{CrmClient, CrmError, PushOutcome};
+pub use puller::{PullReport, pull_until_current, run_puller};
+pub use pusher::{retry_delay, run_pusher};
+
+use jiff::Timestamp;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// The CRM link as `/admin` and the screens show it.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct LinkState {
+    pub configured: bool,
+    /// `None` until the first exchange.
+    pub online: Option<bool>,
+    pub last_pull: Option<Timestamp>,
+    pub last_push: Option<Timestamp>,
+    pub last_error: Option<String>,
+    /// Feed changes refused lately, with the reason (newest last, at most [`KEEP_REJECTED`]).
+    pub feed_rejected: Vec<String>,
+    /// Feed changes of kinds this build does not handle, by kind.
+    pub feed_skipped: BTreeMap<String, u64>,
+}
+
+const KEEP_REJECTED: usize = 20;
+
+/// Shared, lock-protected [`LinkState`]. The lock is held only to copy or update a few fields.
+#[derive(Debug, Default)]
+pub struct Link {
+    state: Mutex<LinkState>,
+}
+
+impl Link {
+    pub fn new(configured: bool) -> Link {
+        Link {
+            state: Mutex::new(LinkState {
+                configured,
+                ..LinkState::default()
+            }),
+        }
+    }
+
+    pub fn snapshot(&self) -> LinkState {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LinkState> {
+        // A panic elsewhere while holding this lock leaves plain status data behind; using it
+        // is harmless.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn pulled(&self, now: Timestamp) {
+        let mut s = self.lock();
+        s.online = Some(true);
+        s.last_pull = Some(now);
+        s.last_error = None;
+    }
+
+    fn pushed(&self, now: Timestamp) {
+        let mut s = self.lock();
+        s.online = Some(true);
+        s.last_push = Some(now);
+        s.last_error = None;
+    }
+
+    fn failed(&self, error: String) {
+        let mut s = self.lock();
+        s.online = Some(false);
+        s.last_error = Some(error);
+    }
+
+    fn rejected(&self, reason: String) {
+        let mut s = self.lock();
+        if s.feed_rejected.len() == KEEP_REJECTED {
+            s.feed_rejected.remove(0);
+        }
+        s.feed_rejected.push(reason);
+    }
+
+    /// Count skipped kinds; returns true the first time a kind is seen, so it is logged once.
+    fn skipped(&self, kind: &str, count: usize) -> bool {
+        let mut s = self.lock();
+        let entry = s.feed_skipped.entry(kind.to_string()).or_default();
+        let first = *entry == 0;
+        *entry += count as u64;
+        first
+    }
+}
