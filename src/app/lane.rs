@@ -103,6 +103,9 @@ enum Command {
     Snapshot {
         reply: Reply<Lane>,
     },
+    SignIn {
+        cashier: String,
+    },
 }
 
 /// How the rest of storeterm talks to a lane.
@@ -159,6 +162,12 @@ impl LaneHandle {
     /// The lane's current state.
     pub async fn snapshot(&self) -> Result<Lane, LaneFailure> {
         self.request(|reply| Command::Snapshot { reply }).await
+    }
+
+    /// A cashier opened this lane's screen: scans from the lane's scanner are rung up in their
+    /// name from now on.
+    pub async fn sign_in(&self, cashier: String) {
+        let _ = self.commands.send(Command::SignIn { cashier }).await;
     }
 
     /// Where the lane's bound scanner sends its scans.
@@ -284,6 +293,7 @@ impl LaneActor {
             Command::Snapshot { reply } => {
                 let _ = reply.send(Ok(self.lane.clone()));
             }
+            Command::SignIn { cashier } => self.cashier = Some(cashier),
         }
     }
 

@@ -175,6 +175,9 @@ async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     who.require(TILL)?;
     let handle = state.lane(&lane)?;
+    if who.role == Role::Cashier {
+        handle.sign_in(who.name.clone()).await;
+    }
     // Subscribe before taking the snapshot so no change falls between them.
     let updates = BroadcastStream::new(handle.subscribe());
     let snapshot = handle.snapshot().await?;

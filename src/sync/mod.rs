@@ -26,7 +26,10 @@ pub struct LinkState {
     pub online: Option<bool>,
     pub last_pull: Option<Timestamp>,
     pub last_push: Option<Timestamp>,
-    pub last_error: Option<String>,
+    /// Why the last change-feed pull failed, until one succeeds.
+    pub pull_error: Option<String>,
+    /// Why the last document push failed, until one succeeds.
+    pub push_error: Option<String>,
     /// Feed changes refused lately, with the reason (newest last, at most [`KEEP_REJECTED`]).
     pub feed_rejected: Vec<String>,
     /// Feed changes of kinds this build does not handle, by kind.
@@ -65,20 +68,26 @@ impl Link {
         let mut s = self.lock();
         s.online = Some(true);
         s.last_pull = Some(now);
-        s.last_error = None;
+        s.pull_error = None;
+    }
+
+    fn pull_failed(&self, error: String) {
+        let mut s = self.lock();
+        s.online = Some(false);
+        s.pull_error = Some(error);
     }
 
     fn pushed(&self, now: Timestamp) {
         let mut s = self.lock();
         s.online = Some(true);
         s.last_push = Some(now);
-        s.last_error = None;
+        s.push_error = None;
     }
 
-    fn failed(&self, error: String) {
+    fn push_failed(&self, error: String) {
         let mut s = self.lock();
         s.online = Some(false);
-        s.last_error = Some(error);
+        s.push_error = Some(error);
     }
 
     fn rejected(&self, reason: String) {

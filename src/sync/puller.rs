@@ -74,7 +74,7 @@ pub async fn run_puller(client: CrmClient, store: Store, link: Arc<Link>, interv
             }
             Err(e) => {
                 tracing::warn!(error = %e, "change feed pull failed; working from the local catalog");
-                link.failed(e.to_string());
+                link.pull_failed(e.to_string());
             }
         }
         tokio::select! {

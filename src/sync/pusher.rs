@@ -72,7 +72,7 @@ pub async fn run_pusher(client: CrmClient, store: Store, link: Arc<Link>, retry_
                 }
                 PushOutcome::Retry(reason) => {
                     tracing::warn!(seq, ?kind, %reason, "document not delivered; will retry");
-                    link.failed(reason);
+                    link.push_failed(reason);
                     failures += 1;
                     Ok(())
                 }

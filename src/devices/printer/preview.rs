@@ -139,7 +139,13 @@ mod tests {
         let lines = render(&p.finish(), profile);
         assert_eq!(
             lines,
-            vec![DRAWER.to_string(), format!("{}Чек", " ".repeat(14)), "Молоко".into(), String::new(), CUT.into()]
+            vec![
+                DRAWER.to_string(),
+                format!("{}Чек", " ".repeat(14)),
+                "Молоко".into(),
+                String::new(),
+                CUT.into()
+            ]
         );
     }
 

@@ -75,7 +75,8 @@ impl PrinterWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         let id = self.device.id.clone();
         if self.device.transport == Transport::Virtual {
-            self.registry.set(&id, DeviceState::Connected, Some("virtual: printouts appear on /admin".into()));
+            self.registry
+                .set(&id, DeviceState::Connected, Some("virtual: printouts appear on /admin".into()));
         }
         if let Err(e) = self.recover().await {
             tracing::error!(printer = %id, error = %e, "cannot recover print jobs");

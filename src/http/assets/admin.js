@@ -17,7 +17,8 @@
     $("crm").className = "badge " + (crm.online ? "on" : "off");
     rows("devices", s.devices, (d) => [d.id, d.kind === "printer" ? "принтер" : "сканер", d.endpoint, STATES[d.state] || d.state, d.detail || ""]);
     $("sync").textContent = `Товаров в каталоге: ${s.catalog.items}. Документов в очереди: ${s.outbox.waiting}; подтверждено до № ${s.outbox.delivered_seq}.` +
-      (crm.last_error ? ` Последняя ошибка: ${crm.last_error}` : "");
+      (crm.pull_error ? ` Ошибка загрузки: ${crm.pull_error}.` : "") +
+      (crm.push_error ? ` Ошибка отправки: ${crm.push_error}.` : "");
     rows("pending", s.outbox.pending, (d) => [d.seq, d.kind, d.created_at]);
     rows("parked", s.outbox.parked, (d) => [d.seq, d.kind, d.reason]);
     rows("jobs", s.print_jobs, (j) => [j.receipt.slice(0, 8), j.printer, JOBS[j.state] || j.state, j.error || ""]);

@@ -1,0 +1,215 @@
+//! Test fixtures that run real peers on loopback: a CRM speaking the storeterm protocol, a
+//! raw-TCP receipt printer, a pseudo-terminal scanner, and storeterm itself.
+#![allow(dead_code)]
+
+pub mod crm;
+pub mod printer;
+
+use serde_json::Value;
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+use storeterm::config::Config;
+
+pub const CASHIER: &str = "cashier-token-1";
+pub const ADMIN: &str = "admin-token-1";
+pub const STOREKEEPER: &str = "storekeeper-token-1";
+
+/// Poll `check` until it returns `Some`, or fail after `timeout` with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The config text shared by the tests: tokens for every role and a lane; `extra` adds
+/// devices, `[crm]` and so on.
+pub fn config_text(http: &str, store: &Path, lane: &str, extra: &str) -> String {
+    format!(
+        r#"
+[http]
+listen = "{http}"
+[store]
+path = "{store}"
+[shop]
+name = "Магазин у дома"
+address = "ул. Ленина, 1"
+timezone = "UTC"
+[[tokens]]
+token = "{CASHIER}"
+role = "cashier"
+name = "Анна"
+[[tokens]]
+token = "{ADMIN}"
+role = "admin"
+name = "Админ"
+[[tokens]]
+token = "{STOREKEEPER}"
+role = "storekeeper"
+name = "Пётр"
+{lane}
+{extra}
+"#,
+        store = store.display()
+    )
+}
+
+pub fn parse_config(text: &str) -> Config {
+    Config::parse(text, Path::new("test.toml"), Path::new("/")).expect("test config")
+}
+
+/// A small HTTP client for storeterm's API with one token.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(base: impl Into<String>, token: &str) -> Api {
+        Api {
+            base: base.into(),
+            token: token.to_string(),
+            http: reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap(),
+        }
+    }
+
+    pub async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("storeterm answers");
+        let status = response.status().as_u16();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call(reqwest::Method::POST, path, Some(body)).await
+    }
+
+    pub async fn scan(&self, lane: &str, code: &str) -> (u16, Value) {
+        self.post(&format!("/api/v1/lanes/{lane}/scan"), serde_json::json!({ "code": code }))
+            .await
+    }
+
+    pub async fn receipt(&self, lane: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v1/lanes/{lane}/receipt")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    pub async fn pay(&self, lane: &str, method: &str, amount: &str) -> (u16, Value) {
+        self.post(
+            &format!("/api/v1/lanes/{lane}/payments"),
+            serde_json::json!({ "method": method, "amount": amount }),
+        )
+        .await
+    }
+
+    /// Open a server-sent event stream and return a reader for it.
+    pub async fn events(&self, path: &str) -> EventReader {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .timeout(Duration::from_secs(3600))
+            .send()
+            .await
+            .expect("event stream");
+        assert_eq!(response.status(), 200);
+        EventReader {
+            response,
+            buffer: String::new(),
+        }
+    }
+}
+
+/// Reads `event:`/`data:` blocks from an SSE response.
+pub struct EventReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventReader {
+    /// The next event as (name, JSON data).
+    pub async fn next(&mut self) -> (String, Value) {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut name = String::from("message");
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        name = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                return (name, serde_json::from_str(&data).expect("event data is JSON"));
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.response.chunk())
+                .await
+                .expect("an event within 10 s")
+                .expect("event stream readable")
+                .expect("event stream still open");
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+
+    /// Skip events until one named `name`.
+    pub async fn next_named(&mut self, name: &str) -> Value {
+        loop {
+            let (n, data) = self.next().await;
+            if n == name {
+                return data;
+            }
+        }
+    }
+}
+
+/// Wait until the admin status shows a device in `state`.
+pub async fn wait_device(api: &Api, device: &str, state: &str) {
+    eventually(&format!("device {device} {state}"), Duration::from_secs(10), || async {
+        let (_, status) = api.get("/api/v1/admin/status").await;
+        let devices = status["devices"].as_array()?.clone();
+        devices.iter().any(|d| d["id"] == device && d["state"] == state).then_some(())
+    })
+    .await
+}
+
+/// Encode text the way a CP866 printer expects it, written independently of storeterm's own
+/// tables: Cyrillic letters are contiguous ranges in CP866.
+pub fn cp866(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match c {
+            c if c.is_ascii() => c as u8,
+            'А'..='п' => 0x80 + (c as u32 - 'А' as u32) as u8,
+            'р'..='я' => 0xE0 + (c as u32 - 'р' as u32) as u8,
+            'Ё' => 0xF0,
+            'ё' => 0xF1,
+            '№' => 0xFC,
+            other => panic!("no CP866 byte for {other:?} in the test table"),
+        })
+        .collect()
+}

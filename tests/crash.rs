@@ -1,0 +1,176 @@
+//! `kill -9` at arbitrary moments: the real `storeterm` binary is killed again and again while
+//! a cashier sells and while the CRM is still answering. Afterwards the CRM must hold every
+//! acknowledged sale exactly once, with `seq` complete, and an open receipt must still be open.
+
+mod common;
+
+use common::crm::{Mode, TestCrm};
+use common::{ADMIN, Api, CASHIER, config_text, eventually};
+use serde_json::json;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+struct Daemon {
+    child: Child,
+    api: Api,
+    admin: Api,
+}
+
+async fn start(config: &Path, port: u16) -> Daemon {
+    let child = Command::new(env!("CARGO_BIN_EXE_storeterm"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("storeterm binary starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let api = Api::new(&base, CASHIER);
+    let admin = Api::new(&base, ADMIN);
+    let health = reqwest::Client::new();
+    eventually("storeterm answers /healthz", Duration::from_secs(20), || {
+        let url = format!("{base}/healthz");
+        let health = health.clone();
+        async move { health.get(url).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+    })
+    .await;
+    Daemon { child, api, admin }
+}
+
+async fn kill9(daemon: &mut Daemon) {
+    daemon.child.start_kill().expect("SIGKILL");
+    daemon.child.wait().await.expect("reaped");
+}
+
+/// Sell until the daemon dies under us; returns the receipts it acknowledged as paid.
+async fn sell_until_killed(api: &Api) -> Vec<String> {
+    let mut acknowledged = Vec::new();
+    loop {
+        // A kill may have left a receipt open (even part-paid); paying 1000 in cash closes
+        // whatever is there.
+        if try_call(api, "/api/v1/lanes/1/scan", json!({"code": "4601234567893"}))
+            .await
+            .is_err()
+        {
+            return acknowledged;
+        }
+        match try_call(api, "/api/v1/lanes/1/payments", json!({"method": "cash", "amount": "1000"})).await {
+            Ok((200, body)) if body["status"] == "closed" => acknowledged.push(body["receipt"]["id"].as_str().unwrap().to_string()),
+            Ok(_) => {}
+            Err(()) => return acknowledged,
+        }
+    }
+}
+
+async fn try_call(api: &Api, path: &str, body: serde_json::Value) -> Result<(u16, serde_json::Value), ()> {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", api.base))
+        .bearer_auth(&api.token)
+        .json(&body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .map_err(|_| ())?;
+    let status = response.status().as_u16();
+    let body = response.json().await.map_err(|_| ())?;
+    Ok((status, body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_loses_nothing_and_doubles_nothing() {
+    let crm = TestCrm::start().await;
+    crm.add_page(vec![json!({"kind": "item", "op": "upsert", "id": "I-1001", "data": {
+        "sku": "A-1001", "name": "Молоко 3,2% 1 л", "unit": "pcs", "vat": "10",
+        "barcodes": ["4601234567893"], "prices": {"retail": "89.90"}}})]);
+    // The CRM stores each document, then takes its time to answer: kills land between the
+    // CRM storing a document and storeterm hearing about it.
+    crm.set_mode(Mode::SlowAfterStore(Duration::from_millis(150)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("storeterm.toml");
+    let text = config_text(
+        &format!("127.0.0.1:{port}"),
+        &dir.path().join("data"),
+        "[[lanes]]\nid = \"1\"\n",
+        &crm.config(30),
+    );
+    std::fs::write(&config, text).unwrap();
+
+    let mut acknowledged = Vec::new();
+    for round in 0..8u64 {
+        let mut daemon = start(&config, port).await;
+        if round == 0 {
+            eventually("catalog pulled", Duration::from_secs(10), || async {
+                let (_, s) = daemon.admin.get("/api/v1/admin/status").await;
+                (s["catalog"]["items"] == 1).then_some(())
+            })
+            .await;
+        }
+        // Kill at a different moment each round, while sales and deliveries are under way.
+        let delay = Duration::from_millis(150 + (round * 97) % 500);
+        let api = daemon.api.clone();
+        let selling = tokio::spawn(async move { sell_until_killed(&api).await });
+        tokio::time::sleep(delay).await;
+        kill9(&mut daemon).await;
+        acknowledged.extend(selling.await.unwrap());
+    }
+    assert!(
+        acknowledged.len() >= 8,
+        "the test should have sold something: {}",
+        acknowledged.len()
+    );
+
+    // An open receipt survives too.
+    let mut daemon = start(&config, port).await;
+    let (_, paid) = daemon.api.pay("1", "cash", "1000").await;
+    if paid["status"] == "closed" {
+        acknowledged.push(paid["receipt"]["id"].as_str().unwrap().to_string());
+    }
+    let (status, _) = daemon.api.scan("1", "4601234567893").await;
+    assert_eq!(status, 200);
+    let open = daemon.api.receipt("1").await;
+    kill9(&mut daemon).await;
+
+    crm.set_mode(Mode::Normal);
+    let daemon = start(&config, port).await;
+    assert_eq!(daemon.api.receipt("1").await, open, "the open receipt is still open after kill -9");
+    eventually("the outbox drained", Duration::from_secs(30), || async {
+        let (_, s) = daemon.admin.get("/api/v1/admin/status").await;
+        (s["outbox"]["waiting"] == 0).then_some(())
+    })
+    .await;
+
+    let stored = crm.stored();
+    let seqs: Vec<u64> = stored.iter().map(|d| d.body["seq"].as_u64().unwrap()).collect();
+    let unique: BTreeSet<u64> = seqs.iter().copied().collect();
+    assert_eq!(unique.len(), seqs.len(), "no seq twice");
+    assert_eq!(unique, (1..=seqs.len() as u64).collect(), "seq without gaps");
+    let mut sales: HashMap<String, usize> = HashMap::new();
+    for doc in crm.stored_of("sale") {
+        *sales.entry(doc.body["data"]["receipt"].as_str().unwrap().to_string()).or_default() += 1;
+    }
+    for (receipt, count) in &sales {
+        assert_eq!(*count, 1, "receipt {receipt} reached the CRM {count} times");
+    }
+    let distinct: BTreeSet<&String> = acknowledged.iter().collect();
+    assert_eq!(distinct.len(), acknowledged.len(), "a receipt was acknowledged as paid twice");
+    for receipt in &acknowledged {
+        assert!(sales.contains_key(receipt), "acknowledged receipt {receipt} never reached the CRM");
+    }
+    eprintln!(
+        "{} sales acknowledged, {} at the CRM, {} duplicate deliveries answered 409",
+        acknowledged.len(),
+        sales.len(),
+        crm.duplicates()
+    );
+}
