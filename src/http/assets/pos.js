@@ -22,6 +22,8 @@
 
   function renderReceipt(r) {
     receipt = r;
+    // An update arriving while the cashier types a quantity waits until the edit is done.
+    if (editing) return;
     $("title").textContent = r.number ? `Чек № ${r.number}` + (r.shift ? ` · смена ${r.shift}` : "") : "Чек не открыт";
     const body = $("lines");
     body.replaceChildren(...r.lines.map((l) => S.el("tr", { "data-no": l.no },
