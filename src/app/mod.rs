@@ -177,7 +177,7 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         tracing::warn!("no [crm] configured: documents stay in the outbox until one is");
     }
 
-    let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper);
+    let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper, shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| StartError::Bind {

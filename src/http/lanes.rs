@@ -189,6 +189,9 @@ async fn events(
         // The screen fell behind; tell it to fetch the receipt again.
         Err(BroadcastStreamRecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
     });
-    let stream = stream::iter(std::iter::once(first).chain(shift)).chain(live).map(Ok);
+    let stream = stream::iter(std::iter::once(first).chain(shift))
+        .chain(live)
+        .map(Ok)
+        .take_until(state.inner.shutdown.clone().cancelled_owned());
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
 }

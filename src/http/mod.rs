@@ -37,6 +37,8 @@ struct Inner {
     registry: DeviceRegistry,
     link: Arc<Link>,
     paper: VirtualPaper,
+    /// Ends live event streams on shutdown, so the server can drain.
+    shutdown: CancellationToken,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
         registry: DeviceRegistry,
         link: Arc<Link>,
         paper: VirtualPaper,
+        shutdown: CancellationToken,
     ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
@@ -57,6 +60,7 @@ impl AppState {
                 registry,
                 link,
                 paper,
+                shutdown,
             }),
         }
     }
