@@ -7,7 +7,7 @@
 
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
-use crate::domain::barcode::{self, BarcodeError, Code};
+use crate::domain::barcode::{self, BarcodeError};
 use crate::domain::lane::{Changes, Lane, LaneError, Paid};
 use crate::domain::money::{self, QtyError};
 use crate::domain::receipt::{ClosedReceipt, PaymentMethod, Receipt, ReceiptError};
@@ -339,10 +339,7 @@ impl LaneActor {
             .store
             .item_by_code(&key)?
             .ok_or_else(|| LaneFailure::UnknownItem(text.trim().to_string()))?;
-        let shown = match &code {
-            Code::Gtin(gtin) => gtin.display(),
-            Code::Other(text) => text.clone(),
-        };
+        let shown = code.display();
         let mut next = self.lane.clone();
         let mut ids = new_id;
         let (_, changes) = next.sell(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), &item, &shown, Decimal::ONE)?;
