@@ -3,6 +3,7 @@
 //! A profile's id is its file name without `.toml`.
 
 use crate::devices::printer::profile::PrinterProfile;
+use crate::devices::scanner::profile::ScannerProfile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub enum ProfileError {
 #[derive(Debug, Clone, Default)]
 pub struct Profiles {
     pub printers: BTreeMap<String, PrinterProfile>,
+    pub scanners: BTreeMap<String, ScannerProfile>,
 }
 
 #[derive(Deserialize)]
@@ -62,12 +64,27 @@ impl Profiles {
             message,
         };
         let kind: KindOnly = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        // Other kinds (scanners, …) are read by the modules that use them.
+        // Other kinds are read by the modules that use them.
         if kind.kind == "printer" {
             let profile = PrinterProfile::parse(id, text).map_err(invalid)?;
             self.printers.insert(id.to_string(), profile);
+        } else if kind.kind == "scanner" {
+            let profile = ScannerProfile::parse(id, text).map_err(invalid)?;
+            self.scanners.insert(id.to_string(), profile);
         }
         Ok(())
+    }
+
+    pub fn scanner(&self, id: &str) -> Result<&ScannerProfile, ProfileError> {
+        self.scanners.get(id).ok_or_else(|| ProfileError::Unknown {
+            id: id.to_string(),
+            known: self.scanners.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// The scanner profile whose model has this USB id, with the mode the id means.
+    pub fn scanner_by_usb(&self, vid: u16, pid: u16) -> Option<(&ScannerProfile, crate::devices::scanner::profile::UsbMode)> {
+        self.scanners.values().find_map(|p| p.mode_of(vid, pid).map(|mode| (p, mode)))
     }
 
     pub fn printer(&self, id: &str) -> Result<&PrinterProfile, ProfileError> {
