@@ -109,6 +109,26 @@ mod tests {
     }
 
     #[test]
+    fn every_built_in_scanner_profile_parses_and_usb_ids_are_unique() {
+        let profiles = Profiles::load(None).unwrap();
+        for id in ["honeywell-1450g", "honeywell-1900", "zebra-ds2208", "datalogic-gryphon", "newland-hr22", "atol-sb2108", "mertech-610"] {
+            assert!(profiles.scanners.contains_key(id), "{id}");
+        }
+        let (p, mode) = profiles.scanner_by_usb(0x1eab, 0x1a10).unwrap();
+        assert_eq!((p.id.as_str(), mode), ("newland-hr22", crate::devices::scanner::profile::UsbMode::HidPos));
+        assert_eq!(p.hid_pos.data_at, 2);
+        // Two models may share ids (1450g and 1470g are one platform), but one id never means
+        // two different modes.
+        let mut seen = std::collections::BTreeMap::new();
+        for p in profiles.scanners.values() {
+            for u in &p.usb {
+                let previous = seen.insert((u.vid.clone(), u.pid.clone()), u.mode);
+                assert!(previous.is_none_or(|m| m == u.mode), "{}:{}", u.vid, u.pid);
+            }
+        }
+    }
+
+    #[test]
     fn a_profile_dir_overrides_built_ins() {
         let dir = tempfile::tempdir().unwrap();
         let text = embedded::EMBEDDED.iter().find(|(id, _)| *id == "generic-80mm").unwrap().1;
