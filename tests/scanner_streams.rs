@@ -74,9 +74,16 @@ fn a_wedge_event_stream_yields_three_scans_with_gs() {
         .collect();
     assert_eq!(texts.len(), 3);
     assert_eq!(texts[0], "4601234567893");
-    let Code::Mark(mark) = barcode::parse(texts[1]).unwrap() else { panic!("{}", texts[1]) };
+    let Code::Mark(mark) = barcode::parse(texts[1]).unwrap() else {
+        panic!("{}", texts[1])
+    };
     assert_eq!(mark.serial, "5abcDEF+12/=");
-    let Code::Mark(mark) = barcode::parse(texts[2]).unwrap() else { panic!("{}", texts[2]) };
-    assert_eq!((mark.gtin.key().as_str(), mark.serial.as_str()), ("04607000000021", "aB3cDe5fGh7iJ"));
+    let Code::Mark(mark) = barcode::parse(texts[2]).unwrap() else {
+        panic!("{}", texts[2])
+    };
+    assert_eq!(
+        (mark.gtin.key().as_str(), mark.serial.as_str()),
+        ("04607000000021", "aB3cDe5fGh7iJ")
+    );
     assert_eq!(texts[2], "010460700000002121aB3cDe5fGh7iJ\u{1d}93Zx9+");
 }

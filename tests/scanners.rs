@@ -25,8 +25,16 @@ fn item(id: &str, name: &str, data: Value) -> Value {
 
 fn catalog() -> Vec<Value> {
     vec![
-        item("I-1001", "Молоко 3,2% 1 л", json!({"barcodes": ["4601234567893"], "prices": {"retail": "89.90"}})),
-        item("I-1009", "Кофе растворимый 95 г", json!({"barcodes": ["0036000291452"], "prices": {"retail": "429.00"}})),
+        item(
+            "I-1001",
+            "Молоко 3,2% 1 л",
+            json!({"barcodes": ["4601234567893"], "prices": {"retail": "89.90"}}),
+        ),
+        item(
+            "I-1009",
+            "Кофе растворимый 95 г",
+            json!({"barcodes": ["0036000291452"], "prices": {"retail": "429.00"}}),
+        ),
         item(
             "I-2001",
             "Сыр Российский",

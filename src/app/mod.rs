@@ -114,7 +114,13 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
 
     let mut lanes = BTreeMap::new();
     for lane in &config.lanes {
-        let handle = lane::spawn(&lane.id, lane.printer.clone(), config.scanning.clone(), store.clone(), shutdown.clone())?;
+        let handle = lane::spawn(
+            &lane.id,
+            lane.printer.clone(),
+            config.scanning.clone(),
+            store.clone(),
+            shutdown.clone(),
+        )?;
         lanes.insert(lane.id.clone(), handle);
     }
 

@@ -111,11 +111,22 @@ mod tests {
     #[test]
     fn every_built_in_scanner_profile_parses_and_usb_ids_are_unique() {
         let profiles = Profiles::load(None).unwrap();
-        for id in ["honeywell-1450g", "honeywell-1900", "zebra-ds2208", "datalogic-gryphon", "newland-hr22", "atol-sb2108", "mertech-610"] {
+        for id in [
+            "honeywell-1450g",
+            "honeywell-1900",
+            "zebra-ds2208",
+            "datalogic-gryphon",
+            "newland-hr22",
+            "atol-sb2108",
+            "mertech-610",
+        ] {
             assert!(profiles.scanners.contains_key(id), "{id}");
         }
         let (p, mode) = profiles.scanner_by_usb(0x1eab, 0x1a10).unwrap();
-        assert_eq!((p.id.as_str(), mode), ("newland-hr22", crate::devices::scanner::profile::UsbMode::HidPos));
+        assert_eq!(
+            (p.id.as_str(), mode),
+            ("newland-hr22", crate::devices::scanner::profile::UsbMode::HidPos)
+        );
         assert_eq!(p.hid_pos.data_at, 2);
         // Two models may share ids (1450g and 1470g are one platform), but one id never means
         // two different modes.

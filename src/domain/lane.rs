@@ -131,7 +131,8 @@ impl Lane {
     /// Attach a loyalty card to the open receipt, opening one (and the shift) when the
     /// customer shows the card before the first item.
     pub fn attach_card(&mut self, ctx: &mut Ctx<'_>, card: &str) -> Result<Changes, LaneError> {
-        self.on_receipt(ctx, |receipt| Ok(receipt.attach_card(card)?)).map(|(_, changes)| changes)
+        self.on_receipt(ctx, |receipt| Ok(receipt.attach_card(card)?))
+            .map(|(_, changes)| changes)
     }
 
     /// Apply `change` to the open receipt, opening the shift and the receipt first if needed.

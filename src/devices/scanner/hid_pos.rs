@@ -114,7 +114,10 @@ impl HidPosDecoder {
             return Ok(());
         };
         if self.buf.is_empty() && !self.too_long {
-            self.aim = l.aim_at.and_then(|a| report.get(a..a + 3)).and_then(|b| <[u8; 3]>::try_from(b).ok());
+            self.aim = l
+                .aim_at
+                .and_then(|a| report.get(a..a + 3))
+                .and_then(|b| <[u8; 3]>::try_from(b).ok());
         }
         if self.buf.len() + data.len() > MAX_CODE_LEN {
             self.too_long = true;
@@ -170,7 +173,11 @@ mod tests {
 
     /// Build Honeywell-layout reports for `data`, 56 bytes each, as a scanner would.
     pub(crate) fn honeywell_reports(aim: &str, data: &[u8]) -> Vec<[u8; 64]> {
-        let chunks: Vec<&[u8]> = if data.is_empty() { vec![&[][..]] } else { data.chunks(56).collect() };
+        let chunks: Vec<&[u8]> = if data.is_empty() {
+            vec![&[][..]]
+        } else {
+            data.chunks(56).collect()
+        };
         let last = chunks.len() - 1;
         chunks
             .iter()

@@ -206,7 +206,11 @@ impl KeyboardDecoder {
             _ => return,
         };
         let modifier = |count: &mut u8| {
-            *count = if pressed { count.saturating_add(1) } else { count.saturating_sub(1) };
+            *count = if pressed {
+                count.saturating_add(1)
+            } else {
+                count.saturating_sub(1)
+            };
         };
         match ev.code {
             key::LEFTSHIFT | key::RIGHTSHIFT => return modifier(&mut self.shift),
@@ -446,7 +450,10 @@ pub(crate) mod tests {
     #[test]
     fn alt_numpad_codes() {
         // KP0 = 82, KP2 = 80, KP9 = 73: Alt+0029 is GS.
-        assert_eq!(decode(&alt_code_then_1(&[82, 82, 80, 73]), None, None), vec![Frame::Code("\u{1d}1".into())]);
+        assert_eq!(
+            decode(&alt_code_then_1(&[82, 82, 80, 73]), None, None),
+            vec![Frame::Code("\u{1d}1".into())]
+        );
         // Alt+0200 depends on the sender's code page: refused, not guessed.
         assert_eq!(
             decode(&alt_code_then_1(&[82, 80, 82, 82]), None, None),

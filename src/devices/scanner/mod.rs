@@ -157,7 +157,11 @@ async fn forward(device: &str, frames: &mut Vec<Frame>, sink: &mpsc::Sender<Scan
 }
 
 /// Read CR/LF-terminated scans from any byte source with the default framing.
-pub async fn read_frames<R: tokio::io::AsyncRead + Unpin>(device: &str, port: R, sink: &mpsc::Sender<ScanEvent>) -> Result<(), DeviceError> {
+pub async fn read_frames<R: tokio::io::AsyncRead + Unpin>(
+    device: &str,
+    port: R,
+    sink: &mpsc::Sender<ScanEvent>,
+) -> Result<(), DeviceError> {
     let setup = ScannerSetup {
         id: device.to_string(),
         transport: Transport::Virtual,
@@ -208,11 +212,7 @@ pub async fn read_framed<R: tokio::io::AsyncRead + Unpin>(
 ///
 /// hidapi reads block, so a dedicated thread reads with a short timeout (to notice when the
 /// async side has gone) and hands each report over a channel.
-pub async fn read_hid_reports(
-    setup: &ScannerSetup,
-    device: hidapi::HidDevice,
-    sink: &mpsc::Sender<ScanEvent>,
-) -> Result<(), DeviceError> {
+pub async fn read_hid_reports(setup: &ScannerSetup, device: hidapi::HidDevice, sink: &mpsc::Sender<ScanEvent>) -> Result<(), DeviceError> {
     let (tx, mut reports) = mpsc::channel::<Result<Vec<u8>, DeviceError>>(16);
     std::thread::Builder::new()
         .name(format!("hid-{}", setup.id))
@@ -249,11 +249,7 @@ pub async fn read_hid_reports(
 }
 
 /// Read key events from a grabbed keyboard-wedge scanner until it fails or the sink closes.
-pub async fn read_key_events(
-    setup: &ScannerSetup,
-    device: evdev::Device,
-    sink: &mpsc::Sender<ScanEvent>,
-) -> Result<(), DeviceError> {
+pub async fn read_key_events(setup: &ScannerSetup, device: evdev::Device, sink: &mpsc::Sender<ScanEvent>) -> Result<(), DeviceError> {
     let mut stream = device.into_event_stream().map_err(|e| DeviceError::io("read", &e))?;
     let mut decoder = KeyboardDecoder::new(setup.suffix, setup.gap.map(|g| g.as_millis() as u64));
     let mut frames = Vec::new();

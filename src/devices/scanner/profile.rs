@@ -113,7 +113,10 @@ impl ScannerProfile {
 
     /// Which mode of this model a USB id belongs to.
     pub fn mode_of(&self, vid: u16, pid: u16) -> Option<UsbMode> {
-        self.usb.iter().find(|u| u.vid() == Some(vid) && u.pid() == Some(pid)).map(|u| u.mode)
+        self.usb
+            .iter()
+            .find(|u| u.vid() == Some(vid) && u.pid() == Some(pid))
+            .map(|u| u.mode)
     }
 }
 
@@ -159,6 +162,12 @@ gap_ms = 20
         let f = effective_framing(&device, Some(&p));
         assert_eq!((f.suffix, f.gap_ms), (Some(Suffix::Tab), Some(20)));
         assert!(ScannerProfile::parse("x", &text.replace("0b87", "b87")).is_err());
-        assert!(ScannerProfile::parse("x", &format!("{text}[hid_pos]\nlength_at = 1\ndata_at = 5\ndata_max = 56\nmore_at = 6\nmore_mask = 1\n")).is_err());
+        assert!(
+            ScannerProfile::parse(
+                "x",
+                &format!("{text}[hid_pos]\nlength_at = 1\ndata_at = 5\ndata_max = 56\nmore_at = 6\nmore_mask = 1\n")
+            )
+            .is_err()
+        );
     }
 }
