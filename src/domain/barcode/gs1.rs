@@ -19,7 +19,7 @@ pub const GS: char = '\u{1d}';
 enum Check {
     None,
     /// Ends with a GS1 mod-10 check digit (GTIN, SSCC, GLN).
-    CheckDigit,
+    Mod10,
     /// YYMMDD; DD may be 00 ("end of month").
     Date,
 }
@@ -86,9 +86,9 @@ const fn nd(ai: &'static str, title: &'static str, min: usize, max: usize) -> Ai
 /// GS1 General Specifications, section 3 (AI definitions), and the GS1 Barcode Syntax
 /// Dictionary. `ai` is the AI itself, or its first three digits for `nd` entries.
 const TABLE: &[AiSpec] = &[
-    n("00", "SSCC", 18, 18, Check::CheckDigit),
-    n("01", "GTIN", 14, 14, Check::CheckDigit),
-    n("02", "CONTENT", 14, 14, Check::CheckDigit),
+    n("00", "SSCC", 18, 18, Check::Mod10),
+    n("01", "GTIN", 14, 14, Check::Mod10),
+    n("02", "CONTENT", 14, 14, Check::Mod10),
     x("10", "BATCH/LOT", 20),
     n("11", "PROD DATE", 6, 6, Check::Date),
     n("12", "DUE DATE", 6, 6, Check::Date),
@@ -111,15 +111,15 @@ const TABLE: &[AiSpec] = &[
     nd("392", "PRICE", 1, 15),
     x("400", "ORDER NUMBER", 30),
     x("401", "GINC", 30),
-    n("402", "GSIN", 17, 17, Check::CheckDigit),
+    n("402", "GSIN", 17, 17, Check::Mod10),
     x("403", "ROUTE", 30),
-    n("410", "SHIP TO LOC", 13, 13, Check::CheckDigit),
-    n("411", "BILL TO", 13, 13, Check::CheckDigit),
-    n("412", "PURCHASE FROM", 13, 13, Check::CheckDigit),
-    n("413", "SHIP FOR LOC", 13, 13, Check::CheckDigit),
-    n("414", "LOC No.", 13, 13, Check::CheckDigit),
-    n("415", "PAY TO", 13, 13, Check::CheckDigit),
-    n("416", "PROD/SERV LOC", 13, 13, Check::CheckDigit),
+    n("410", "SHIP TO LOC", 13, 13, Check::Mod10),
+    n("411", "BILL TO", 13, 13, Check::Mod10),
+    n("412", "PURCHASE FROM", 13, 13, Check::Mod10),
+    n("413", "SHIP FOR LOC", 13, 13, Check::Mod10),
+    n("414", "LOC No.", 13, 13, Check::Mod10),
+    n("415", "PAY TO", 13, 13, Check::Mod10),
+    n("416", "PROD/SERV LOC", 13, 13, Check::Mod10),
     x("420", "SHIP TO POST", 20),
     n("422", "ORIGIN", 3, 3, Check::None),
     n("7003", "EXPIRY TIME", 10, 10, Check::None),
@@ -264,7 +264,7 @@ fn check_value(spec: &AiSpec, ai: &str, value: &str) -> Result<(), Gs1Error> {
     }
     match spec.check {
         Check::None => Ok(()),
-        Check::CheckDigit => {
+        Check::Mod10 => {
             let digits: Vec<u8> = value.bytes().map(|b| b - b'0').collect();
             let (data, found) = digits.split_at(digits.len() - 1);
             let expected = check_digit(data);

@@ -390,7 +390,7 @@ mod tests {
             }))
         ));
         // A bad tail is an error, not "other text".
-        let err = parse(&format!("0104601234567893215abc\u{1d}91EE06")).unwrap_err();
+        let err = parse("0104601234567893215abc\u{1d}91EE06").unwrap_err();
         assert_eq!(err, BarcodeError::Mark(MarkError::KeyWithoutCode));
     }
 
