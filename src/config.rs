@@ -5,6 +5,7 @@
 //! turns them into typed values and checks cross-references (a lane's scanner must be a
 //! scanner device, …). Relative paths are resolved against the config file's directory.
 
+use crate::domain::barcode::{CodeMatch, EmbeddedLayout, EmbeddedValue, ScanRules};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::fmt;
@@ -66,6 +67,9 @@ pub struct Config {
     pub devices: Vec<DeviceConfig>,
     /// Extra device profiles (`*.toml`) that add to or override the built-in ones.
     pub profiles_dir: Option<PathBuf>,
+    /// The shop's barcode conventions (`[scanning]`): scale labels, GS substitute, cell and
+    /// loyalty-card prefixes.
+    pub scanning: ScanRules,
 }
 
 #[derive(Debug, Clone)]
@@ -166,6 +170,37 @@ pub enum Transport {
     Tcp { address: String },
     /// A device simulated inside storeterm (the demo's printer), shown on `/admin`.
     Virtual,
+    /// A USB HID POS scanner (usage page 0x8C), found by USB ids and, when several of one
+    /// model are plugged in, its serial number — never by enumeration order.
+    Hid { vid: u16, pid: u16, serial: Option<String> },
+    /// A keyboard-wedge scanner read through evdev with an exclusive grab, by its stable
+    /// path (`/dev/input/by-id/usb-…-event-kbd`).
+    Evdev { path: PathBuf },
+}
+
+/// What ends one scan in a scanner's output (a setting of the scanner, "suffix").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Suffix {
+    /// Carriage return (Enter on a keyboard wedge).
+    Cr,
+    Lf,
+    /// CR LF; either byte ends a scan and the empty scan between them is dropped.
+    Crlf,
+    Tab,
+    /// Nothing: a pause of `gap_ms` ends a scan.
+    None,
+}
+
+/// How a scanner frames its scans. Unset keys come from the device's profile, then from the
+/// defaults (CR or LF ends a scan, no prefix).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Framing {
+    /// Text the scanner sends before every scan (e.g. STX), removed.
+    pub prefix: Option<String>,
+    pub suffix: Option<Suffix>,
+    /// A pause longer than this (milliseconds) ends a scan; needed with `suffix = "none"`.
+    pub gap_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +210,8 @@ pub struct DeviceConfig {
     pub transport: Transport,
     /// Device profile id: a file name in `devices/` without `.toml`.
     pub profile: Option<String>,
+    /// Scanners: how scans are framed.
+    pub framing: Framing,
 }
 
 /// The default printer profile when a printer device names none.
@@ -207,6 +244,57 @@ struct RawConfig {
     #[serde(default)]
     devices: Vec<RawDevice>,
     profiles_dir: Option<PathBuf>,
+    #[serde(default)]
+    scanning: RawScanning,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawScanning {
+    gs_substitute: Option<String>,
+    layout_recovery: Option<bool>,
+    labels: Option<Vec<RawLabel>>,
+    #[serde(default)]
+    cell_prefixes: Vec<String>,
+    #[serde(default)]
+    cell_ranges: Vec<RawRange>,
+    #[serde(default)]
+    loyalty_prefixes: Vec<String>,
+    #[serde(default)]
+    loyalty_ranges: Vec<RawRange>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLabel {
+    prefixes: Vec<String>,
+    #[serde(default = "default_plu_digits")]
+    plu_digits: usize,
+    #[serde(default = "default_label_value")]
+    value: EmbeddedValue,
+}
+
+fn default_plu_digits() -> usize {
+    5
+}
+
+fn default_label_value() -> EmbeddedValue {
+    EmbeddedValue::Weight
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRange {
+    from: String,
+    to: String,
+}
+
+/// A USB id written as a number (`0x0c2e`) or as hex text (`"0c2e"`, as lsusb shows it).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawUsbId {
+    Number(u16),
+    Text(String),
 }
 
 #[derive(Deserialize, Default)]
@@ -259,6 +347,12 @@ struct RawDevice {
     baud: Option<u32>,
     address: Option<String>,
     profile: Option<String>,
+    vid: Option<RawUsbId>,
+    pid: Option<RawUsbId>,
+    serial: Option<String>,
+    prefix: Option<String>,
+    suffix: Option<Suffix>,
+    gap_ms: Option<u64>,
 }
 
 /// Baud rate of USB-COM scanners out of the box (Honeywell, Zebra, Mertech default to 9600;
@@ -318,6 +412,7 @@ impl Validator<'_> {
             jiff::tz::TimeZone::get(tz).map_err(|_| self.invalid("shop.timezone", format!("unknown time zone \"{tz}\"")))?;
         }
         let tokens = self.tokens(raw.tokens)?;
+        let scanning = self.scanning(raw.scanning)?;
         let devices = self.devices(raw.devices)?;
         let lanes = self.lanes(raw.lanes, &devices)?;
         Ok(Config {
@@ -331,7 +426,83 @@ impl Validator<'_> {
             lanes,
             devices,
             profiles_dir: raw.profiles_dir.map(|p| self.resolve(p)),
+            scanning,
         })
+    }
+
+    fn scanning(&self, raw: RawScanning) -> Result<ScanRules, ConfigError> {
+        let defaults = ScanRules::default();
+        let gs_substitute = match raw.gs_substitute.as_deref() {
+            None => None,
+            Some(text) => {
+                let mut chars = text.chars();
+                match (chars.next(), chars.next()) {
+                    (Some(c), None) if !c.is_ascii_alphanumeric() => Some(c),
+                    _ => {
+                        return Err(self.invalid(
+                            "scanning.gs_substitute",
+                            format!("\"{text}\" must be one character that is not a letter or digit (e.g. \"~\")"),
+                        ));
+                    }
+                }
+            }
+        };
+        let embedded = match raw.labels {
+            None => defaults.embedded,
+            Some(labels) => labels
+                .into_iter()
+                .enumerate()
+                .map(|(i, l)| {
+                    let layout = EmbeddedLayout {
+                        prefixes: l.prefixes,
+                        plu_digits: l.plu_digits,
+                        value: l.value,
+                    };
+                    layout.validate().map_err(|m| self.invalid(format!("scanning.labels[{i}]"), m))?;
+                    Ok(layout)
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let matches = |key: &str, prefixes: Vec<String>, ranges: Vec<RawRange>| -> Result<Vec<CodeMatch>, ConfigError> {
+            let mut out: Vec<CodeMatch> = Vec::new();
+            for (i, p) in prefixes.into_iter().enumerate() {
+                if p.is_empty() {
+                    return Err(self.invalid(format!("scanning.{key}_prefixes[{i}]"), "must not be empty"));
+                }
+                out.push(CodeMatch::Prefix(p));
+            }
+            for (i, r) in ranges.into_iter().enumerate() {
+                if r.from.is_empty() || r.from.len() != r.to.len() || r.from > r.to {
+                    return Err(self.invalid(
+                        format!("scanning.{key}_ranges[{i}]"),
+                        "`from` and `to` must have the same length and from ≤ to",
+                    ));
+                }
+                out.push(CodeMatch::Range { from: r.from, to: r.to });
+            }
+            Ok(out)
+        };
+        Ok(ScanRules {
+            gs_substitute,
+            layout_recovery: raw.layout_recovery.unwrap_or(defaults.layout_recovery),
+            embedded,
+            cells: matches("cell", raw.cell_prefixes, raw.cell_ranges)?,
+            loyalty: matches("loyalty", raw.loyalty_prefixes, raw.loyalty_ranges)?,
+        })
+    }
+
+    fn usb_id(&self, key: String, raw: Option<RawUsbId>) -> Result<u16, ConfigError> {
+        match raw {
+            None => Err(self.invalid(key, "a hid device needs `vid` and `pid` (as lsusb shows them, e.g. \"0c2e\")")),
+            Some(RawUsbId::Number(n)) => Ok(n),
+            Some(RawUsbId::Text(t)) => {
+                let digits = t.trim_start_matches("0x");
+                u16::from_str_radix(digits, 16)
+                    .ok()
+                    .filter(|_| !digits.is_empty() && digits.len() <= 4)
+                    .ok_or_else(|| self.invalid(key, format!("\"{t}\" is not a USB id (four hex digits, e.g. \"0c2e\")")))
+            }
+        }
     }
 
     fn crm(&self, raw: RawCrm) -> Result<CrmConfig, ConfigError> {
@@ -407,9 +578,33 @@ impl Validator<'_> {
                             .ok_or_else(|| self.invalid(key("address"), "a tcp device needs `address` (e.g. 192.168.1.50:9100)"))?,
                     },
                     "virtual" => Transport::Virtual,
+                    "hid" => Transport::Hid {
+                        vid: self.usb_id(key("vid"), d.vid)?,
+                        pid: self.usb_id(key("pid"), d.pid)?,
+                        serial: d.serial,
+                    },
+                    "evdev" => Transport::Evdev {
+                        path: d.path.ok_or_else(|| {
+                            self.invalid(key("path"), "an evdev device needs `path` (e.g. /dev/input/by-id/usb-…-event-kbd)")
+                        })?,
+                    },
                     other => {
-                        return Err(self.invalid(key("transport"), format!("unknown transport \"{other}\" (serial, tcp, virtual)")));
+                        return Err(self.invalid(
+                            key("transport"),
+                            format!("unknown transport \"{other}\" (serial, tcp, virtual, hid, evdev)"),
+                        ));
                     }
+                };
+                if d.kind != DeviceKind::Scanner && matches!(transport, Transport::Hid { .. } | Transport::Evdev { .. }) {
+                    return Err(self.invalid(key("transport"), format!("\"{}\" is for scanners only", d.transport)));
+                }
+                if d.gap_ms == Some(0) {
+                    return Err(self.invalid(key("gap_ms"), "must be at least 1"));
+                }
+                let framing = Framing {
+                    prefix: d.prefix,
+                    suffix: d.suffix,
+                    gap_ms: d.gap_ms,
                 };
                 let profile = match (d.kind, d.profile) {
                     (DeviceKind::Printer, None) => Some(DEFAULT_PRINTER_PROFILE.to_string()),
@@ -420,6 +615,7 @@ impl Validator<'_> {
                     kind: d.kind,
                     transport,
                     profile,
+                    framing,
                 })
             })
             .collect()
@@ -566,10 +762,83 @@ profile = "generic-80mm"
     }
 
     #[test]
+    fn scanners_of_every_transport_and_the_scanning_section() {
+        let text = r#"
+[store]
+path = "data"
+[scanning]
+gs_substitute = "~"
+cell_prefixes = ["C-"]
+loyalty_ranges = [{ from = "2770000000000", to = "2779999999999" }]
+[[scanning.labels]]
+prefixes = ["21", "22"]
+[[scanning.labels]]
+prefixes = ["27"]
+plu_digits = 4
+value = "price"
+[[devices]]
+id = "hid-1"
+kind = "scanner"
+transport = "hid"
+vid = "0c2e"
+pid = 0x0b87
+serial = "17123B4567"
+profile = "honeywell-1900"
+[[devices]]
+id = "kbd-1"
+kind = "scanner"
+transport = "evdev"
+path = "/dev/input/by-id/usb-Honeywell-event-kbd"
+suffix = "tab"
+[[devices]]
+id = "com-1"
+kind = "scanner"
+transport = "serial"
+path = "/dev/ttyACM0"
+prefix = "\u0002"
+suffix = "none"
+gap_ms = 30
+"#;
+        let config = parse(text).unwrap();
+        assert_eq!(
+            config.devices[0].transport,
+            Transport::Hid {
+                vid: 0x0c2e,
+                pid: 0x0b87,
+                serial: Some("17123B4567".into())
+            }
+        );
+        assert_eq!(config.devices[1].framing.suffix, Some(Suffix::Tab));
+        assert_eq!(
+            config.devices[2].framing,
+            Framing {
+                prefix: Some("\u{2}".into()),
+                suffix: Some(Suffix::None),
+                gap_ms: Some(30)
+            }
+        );
+        let rules = &config.scanning;
+        assert_eq!(rules.gs_substitute, Some('~'));
+        assert_eq!(rules.embedded.len(), 2);
+        assert_eq!(rules.embedded[1].value, EmbeddedValue::Price);
+        assert_eq!(rules.cells, vec![CodeMatch::Prefix("C-".into())]);
+
+        let bad = text.replace("vid = \"0c2e\"", "vid = \"xyz\"");
+        assert!(parse(&bad).unwrap_err().to_string().contains("devices[0].vid"));
+        let bad = text.replace("gs_substitute = \"~\"", "gs_substitute = \"ab\"");
+        assert!(parse(&bad).unwrap_err().to_string().contains("scanning.gs_substitute"));
+        let bad = text.replace("plu_digits = 4", "plu_digits = 12");
+        assert!(parse(&bad).unwrap_err().to_string().contains("scanning.labels[1]"));
+        let bad = text.replace("kind = \"scanner\"\ntransport = \"hid\"", "kind = \"printer\"\ntransport = \"hid\"");
+        assert!(parse(&bad).unwrap_err().to_string().contains("for scanners only"));
+    }
+
+    #[test]
     fn defaults() {
         let config = parse("[store]\npath = \"/var/lib/storeterm\"\n").unwrap();
         assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
         assert!(config.crm.is_none());
         assert_eq!(config.shop.footer, vec!["Спасибо за покупку!"]);
+        assert_eq!(config.scanning, ScanRules::default());
     }
 }

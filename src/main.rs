@@ -32,6 +32,13 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
+    /// List the scanners plugged in (serial ports, hidraw, input devices), the profile that
+    /// matches each and the config snippet that binds it.
+    Devices {
+        /// Extra device profiles, as `profiles_dir` in the config.
+        #[arg(long, value_name = "DIR")]
+        profiles_dir: Option<PathBuf>,
+    },
     /// Check a configuration file and exit.
     CheckConfig {
         #[arg(long, short, value_name = "FILE")]
@@ -47,6 +54,11 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Run { config } => run(Config::load(&config)?).await,
             Command::Demo { listen, data, fresh } => run_demo(demo::DemoOptions { listen, data, fresh }).await,
+            Command::Devices { profiles_dir } => {
+                let profiles = storeterm::devices::profiles::Profiles::load(profiles_dir.as_deref())?;
+                print!("{}", storeterm::devices::inventory::report(std::path::Path::new("/"), &profiles));
+                Ok(())
+            }
             Command::CheckConfig { config } => {
                 Config::load(&config)?;
                 println!("{}: OK", config.display());

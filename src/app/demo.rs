@@ -92,15 +92,18 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
                 kind: DeviceKind::Scanner,
                 transport: Transport::Virtual,
                 profile: None,
+                framing: Default::default(),
             },
             DeviceConfig {
                 id: PRINTER.into(),
                 kind: DeviceKind::Printer,
                 transport: Transport::Virtual,
                 profile: Some("generic-80mm".into()),
+                framing: Default::default(),
             },
         ],
         profiles_dir: None,
+        scanning: Default::default(),
     }
 }
 

@@ -7,10 +7,11 @@
 
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
-use crate::domain::barcode::{self, BarcodeError, Code};
+use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules};
+use crate::domain::catalog::Item;
 use crate::domain::lane::{Changes, Lane, LaneError, Paid};
 use crate::domain::money::{self, QtyError};
-use crate::domain::receipt::{ClosedReceipt, PaymentMethod, Receipt, ReceiptError};
+use crate::domain::receipt::{ClosedReceipt, LineMark, PaymentMethod, Receipt, ReceiptError, Scanned};
 use crate::domain::shift::Shift;
 use crate::store::{ItemLookup, LaneCommit, Store, StoreError};
 use jiff::Timestamp;
@@ -26,6 +27,10 @@ pub enum LaneFailure {
     InvalidBarcode(#[from] BarcodeError),
     #[error("unknown barcode {0}: no such item in the catalog")]
     UnknownItem(String),
+    #[error("scale label {label}: no item has PLU {plu} in the catalog (check the scale's PLU list against the CRM)")]
+    UnknownPlu { label: String, plu: String },
+    #[error("{0} is a warehouse cell label, not an item: cell labels are scanned on the storekeeper's handheld")]
+    NotAnItem(String),
     #[error(transparent)]
     Lane(#[from] LaneError),
     #[error("{0}")]
@@ -39,7 +44,8 @@ impl LaneFailure {
     pub fn code(&self) -> &'static str {
         match self {
             LaneFailure::InvalidBarcode(_) => "invalid_barcode",
-            LaneFailure::UnknownItem(_) => "unknown_item",
+            LaneFailure::UnknownItem(_) | LaneFailure::UnknownPlu { .. } => "unknown_item",
+            LaneFailure::NotAnItem(_) => "not_an_item",
             LaneFailure::Lane(e) => e.code(),
             LaneFailure::Storage(_) => "storage_error",
             LaneFailure::Stopped => "unavailable",
@@ -185,13 +191,21 @@ struct LaneActor {
     lane: Lane,
     store: Store,
     printer: Option<String>,
+    /// The shop's barcode conventions (scale labels, cells, loyalty cards).
+    rules: ScanRules,
     /// Who is working the lane, for scans from the hardware scanner.
     cashier: Option<String>,
     events: broadcast::Sender<LaneEvent>,
 }
 
 /// Load a lane's state from the store and start its actor.
-pub fn spawn(id: &str, printer: Option<String>, store: Store, shutdown: CancellationToken) -> Result<LaneHandle, StoreError> {
+pub fn spawn(
+    id: &str,
+    printer: Option<String>,
+    rules: ScanRules,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Result<LaneHandle, StoreError> {
     let lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
     let (commands, command_rx) = mpsc::channel(64);
     let (scans, scan_rx) = mpsc::channel(64);
@@ -201,6 +215,7 @@ pub fn spawn(id: &str, printer: Option<String>, store: Store, shutdown: Cancella
         lane,
         store,
         printer,
+        rules,
         events: events.clone(),
     };
     tokio::spawn(actor.run(command_rx, scan_rx, shutdown));
@@ -333,25 +348,73 @@ impl LaneActor {
     }
 
     async fn scan(&mut self, text: &str, cashier: &str) -> Result<(), LaneFailure> {
-        let code = barcode::parse(text)?;
-        let key = code.catalog_key();
-        let item = self
-            .store
-            .item_by_code(&key)?
-            .ok_or_else(|| LaneFailure::UnknownItem(text.trim().to_string()))?;
-        let shown = match &code {
-            Code::Gtin(gtin) => gtin.display(),
-            Code::Other(text) => text.clone(),
-        };
+        let code = barcode::parse_with(text, &self.rules)?;
         let mut next = self.lane.clone();
         let mut ids = new_id;
-        let (_, changes) = next.sell(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), &item, &shown, Decimal::ONE)?;
+        let mut ctx = Ctx::new(Timestamp::now(), cashier, &mut ids);
+        let changes = match code {
+            Code::Cell(label) => return Err(LaneFailure::NotAnItem(label)),
+            Code::Loyalty(card) => next.attach_card(&mut ctx, &card)?,
+            code => {
+                let (item, scanned) = self.find(&code, text)?;
+                next.sell_scanned(&mut ctx, &item, scanned)?.1
+            }
+        };
         if let Some(shift) = &changes.shift_record {
             let _ = self.events.send(LaneEvent::Shift(shift.clone()));
         }
         self.commit(next, changes).await?;
         let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
         Ok(())
+    }
+
+    /// The item a code stands for and what the scan adds: quantity from a scale label or a
+    /// GS1 net weight, price from a price label, the marking code of a marked pack.
+    fn find(&self, code: &Code, text: &str) -> Result<(Item, Scanned), LaneFailure> {
+        let shown = code.display();
+        // The catalog may know any code verbatim, scale-label range included ("not claimed by
+        // the catalog" is what makes a 2x code a scale label).
+        if let Some(item) = self.store.item_by_code(&code.catalog_key())? {
+            let mut scanned = Scanned::plain(&shown, Decimal::ONE);
+            match code {
+                Code::Mark(mark) => {
+                    scanned.mark = item.marked.then(|| LineMark {
+                        gtin: mark.gtin.key(),
+                        serial: mark.serial.clone(),
+                        code: mark.code.clone(),
+                    });
+                }
+                Code::Gs1(es) if item.weighted => {
+                    if let Some(kg) = es.net_weight_kg() {
+                        scanned.qty = kg;
+                    }
+                }
+                _ => {}
+            }
+            return Ok((item, scanned));
+        }
+        let Code::Embedded(label) = code else {
+            return Err(LaneFailure::UnknownItem(text.trim().to_string()));
+        };
+        // Scales print the PLU zero-padded; the CRM may send it with or without the zeros.
+        let bare = label.plu.trim_start_matches('0');
+        let item = match self.store.item_by_plu(&label.plu)? {
+            Some(item) => Some(item),
+            None if !bare.is_empty() && bare != label.plu => self.store.item_by_plu(bare)?,
+            None => None,
+        };
+        let item = item.ok_or_else(|| LaneFailure::UnknownPlu {
+            label: shown.clone(),
+            plu: label.plu.clone(),
+        })?;
+        let scanned = match label.value {
+            EmbeddedValue::Weight => Scanned::plain(&shown, label.amount),
+            EmbeddedValue::Price => Scanned {
+                price: Some(label.amount),
+                ..Scanned::plain(&shown, Decimal::ONE)
+            },
+        };
+        Ok((item, scanned))
     }
 
     async fn pay(&mut self, method: PaymentMethod, amount: Decimal, cashier: &str) -> Result<Paid, LaneFailure> {

@@ -7,9 +7,8 @@ pub mod lane;
 use crate::config::{Config, DeviceConfig, DeviceKind, Transport};
 use crate::devices::printer::{PrinterWorker, VirtualPaper};
 use crate::devices::profiles::{ProfileError, Profiles};
-use crate::devices::scanner::{self, ScanEvent};
-use crate::devices::supervisor::supervise;
-use crate::devices::{DeviceRegistry, DeviceState, transport};
+use crate::devices::scanner::{self, ScanEvent, ScannerSetup};
+use crate::devices::{DeviceRegistry, DeviceState};
 use crate::http::{self, AppState};
 use crate::store::{Store, StoreError};
 use crate::sync::{self, CrmClient, CrmError, Link};
@@ -85,6 +84,11 @@ fn endpoint(device: &DeviceConfig) -> String {
         Transport::Serial { path, baud } => format!("serial {} {baud}", path.display()),
         Transport::Tcp { address } => format!("tcp {address}"),
         Transport::Virtual => "virtual".to_string(),
+        Transport::Hid { vid, pid, serial } => match serial {
+            Some(serial) => format!("hid {vid:04x}:{pid:04x} serial {serial}"),
+            None => format!("hid {vid:04x}:{pid:04x}"),
+        },
+        Transport::Evdev { path } => format!("evdev {}", path.display()),
     }
 }
 
@@ -110,7 +114,13 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
 
     let mut lanes = BTreeMap::new();
     for lane in &config.lanes {
-        let handle = lane::spawn(&lane.id, lane.printer.clone(), store.clone(), shutdown.clone())?;
+        let handle = lane::spawn(
+            &lane.id,
+            lane.printer.clone(),
+            config.scanning.clone(),
+            store.clone(),
+            shutdown.clone(),
+        )?;
         lanes.insert(lane.id.clone(), handle);
     }
 
@@ -133,7 +143,15 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
                     );
                     continue;
                 };
-                start_scanner(device, sink.clone(), &registry, &shutdown, &mut tasks);
+                let profile = match device.profile.as_deref() {
+                    Some(id) => Some(profiles.scanner(id).map_err(|e| StartError::Device {
+                        id: device.id.clone(),
+                        message: e.to_string(),
+                    })?),
+                    None => None,
+                };
+                let setup = ScannerSetup::new(device, profile);
+                tasks.spawn(scanner::run(setup, sink.clone(), registry.clone(), shutdown.clone()));
             }
             DeviceKind::Printer => {
                 let profile_id = device.profile.as_deref().unwrap_or(crate::config::DEFAULT_PRINTER_PROFILE);
@@ -197,39 +215,4 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         shutdown,
         tasks,
     })
-}
-
-fn start_scanner(
-    device: &DeviceConfig,
-    sink: mpsc::Sender<ScanEvent>,
-    registry: &DeviceRegistry,
-    shutdown: &CancellationToken,
-    tasks: &mut JoinSet<()>,
-) {
-    let id = device.id.clone();
-    let registry = registry.clone();
-    let shutdown = shutdown.clone();
-    match &device.transport {
-        Transport::Serial { path, baud } => {
-            tasks.spawn(scanner::run_serial(id, path.clone(), *baud, sink, registry, shutdown));
-        }
-        Transport::Tcp { address } => {
-            // Ethernet scanners and serial-to-Ethernet converters send the same framed bytes.
-            let address = address.clone();
-            tasks.spawn(async move {
-                supervise(
-                    &id,
-                    &registry,
-                    &shutdown,
-                    || transport::connect_tcp(&address, Duration::from_secs(3)),
-                    |stream| scanner::read_frames(&id, stream, &sink),
-                )
-                .await;
-            });
-        }
-        Transport::Virtual => {
-            // Fed from inside storeterm (the demo's pseudo-terminal); nothing to open.
-            registry.set(&id, DeviceState::Connected, Some("virtual".into()));
-        }
-    }
 }

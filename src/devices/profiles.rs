@@ -3,6 +3,7 @@
 //! A profile's id is its file name without `.toml`.
 
 use crate::devices::printer::profile::PrinterProfile;
+use crate::devices::scanner::profile::ScannerProfile;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,7 @@ pub enum ProfileError {
 #[derive(Debug, Clone, Default)]
 pub struct Profiles {
     pub printers: BTreeMap<String, PrinterProfile>,
+    pub scanners: BTreeMap<String, ScannerProfile>,
 }
 
 #[derive(Deserialize)]
@@ -62,12 +64,27 @@ impl Profiles {
             message,
         };
         let kind: KindOnly = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        // Other kinds (scanners, …) are read by the modules that use them.
+        // Other kinds are read by the modules that use them.
         if kind.kind == "printer" {
             let profile = PrinterProfile::parse(id, text).map_err(invalid)?;
             self.printers.insert(id.to_string(), profile);
+        } else if kind.kind == "scanner" {
+            let profile = ScannerProfile::parse(id, text).map_err(invalid)?;
+            self.scanners.insert(id.to_string(), profile);
         }
         Ok(())
+    }
+
+    pub fn scanner(&self, id: &str) -> Result<&ScannerProfile, ProfileError> {
+        self.scanners.get(id).ok_or_else(|| ProfileError::Unknown {
+            id: id.to_string(),
+            known: self.scanners.keys().cloned().collect::<Vec<_>>().join(", "),
+        })
+    }
+
+    /// The scanner profile whose model has this USB id, with the mode the id means.
+    pub fn scanner_by_usb(&self, vid: u16, pid: u16) -> Option<(&ScannerProfile, crate::devices::scanner::profile::UsbMode)> {
+        self.scanners.values().find_map(|p| p.mode_of(vid, pid).map(|mode| (p, mode)))
     }
 
     pub fn printer(&self, id: &str) -> Result<&PrinterProfile, ProfileError> {
@@ -89,6 +106,37 @@ mod tests {
         assert_eq!(profiles.printer("generic-58mm").unwrap().columns, 32);
         let err = profiles.printer("epson-tm-xyz").unwrap_err().to_string();
         assert!(err.contains("generic-80mm"), "{err}");
+    }
+
+    #[test]
+    fn every_built_in_scanner_profile_parses_and_usb_ids_are_unique() {
+        let profiles = Profiles::load(None).unwrap();
+        for id in [
+            "honeywell-1450g",
+            "honeywell-1900",
+            "zebra-ds2208",
+            "datalogic-gryphon",
+            "newland-hr22",
+            "atol-sb2108",
+            "mertech-610",
+        ] {
+            assert!(profiles.scanners.contains_key(id), "{id}");
+        }
+        let (p, mode) = profiles.scanner_by_usb(0x1eab, 0x1a10).unwrap();
+        assert_eq!(
+            (p.id.as_str(), mode),
+            ("newland-hr22", crate::devices::scanner::profile::UsbMode::HidPos)
+        );
+        assert_eq!(p.hid_pos.data_at, 2);
+        // Two models may share ids (1450g and 1470g are one platform), but one id never means
+        // two different modes.
+        let mut seen = std::collections::BTreeMap::new();
+        for p in profiles.scanners.values() {
+            for u in &p.usb {
+                let previous = seen.insert((u.vid.clone(), u.pid.clone()), u.mode);
+                assert!(previous.is_none_or(|m| m == u.mode), "{}:{}", u.vid, u.pid);
+            }
+        }
     }
 
     #[test]

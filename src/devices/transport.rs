@@ -116,3 +116,51 @@ pub async fn connect_tcp(address: &str, timeout: Duration) -> Result<TcpStream, 
         }
     }
 }
+
+/// The USB HID POS usage page (HID Point of Sale Usage Tables: 0x8C, "Bar Code Scanner").
+pub const HID_POS_USAGE_PAGE: u16 = 0x8C;
+
+/// Classify a hidapi error. The Linux backend wraps the OS error, so the errno survives.
+pub fn hid_error(context: &str, e: &hidapi::HidError) -> DeviceError {
+    match e {
+        hidapi::HidError::IoError { error } => DeviceError::io(context, error),
+        other => DeviceError::new(DeviceErrorKind::Other, format!("{context}: {other}")),
+    }
+}
+
+/// Open a HID POS scanner by USB ids and, when given, its serial number — never by
+/// enumeration order, so two identical scanners keep their lanes. Among the interfaces of a
+/// matching device the HID POS one (usage page 0x8C) is preferred: many scanners expose a
+/// keyboard interface beside it.
+pub fn open_hid(vid: u16, pid: u16, serial: Option<&str>) -> Result<hidapi::HidDevice, DeviceError> {
+    let wanted = match serial {
+        Some(s) => format!("{vid:04x}:{pid:04x} serial {s}"),
+        None => format!("{vid:04x}:{pid:04x}"),
+    };
+    let api = hidapi::HidApi::new().map_err(|e| hid_error("list HID devices", &e))?;
+    let mut candidates: Vec<&hidapi::DeviceInfo> = api
+        .device_list()
+        .filter(|d| d.vendor_id() == vid && d.product_id() == pid)
+        .filter(|d| serial.is_none() || d.serial_number() == serial)
+        .collect();
+    candidates.sort_by_key(|d| d.usage_page() != HID_POS_USAGE_PAGE);
+    let info = candidates.first().ok_or_else(|| {
+        DeviceError::new(
+            DeviceErrorKind::NotFound,
+            format!("no HID device {wanted} is plugged in (is the scanner in HID POS mode? `storeterm devices` lists what is there)"),
+        )
+    })?;
+    api.open_path(info.path())
+        .map_err(|e| hid_error(&format!("open {wanted} ({})", info.path().to_string_lossy()), &e))
+}
+
+/// Open a keyboard-wedge scanner's event device and grab it, so its keystrokes go to
+/// storeterm only — not into whatever window has the focus on the till.
+pub fn open_evdev(path: &Path) -> Result<evdev::Device, DeviceError> {
+    let display = path.display();
+    let mut device = evdev::Device::open(path).map_err(|e| DeviceError::io(&format!("open {display}"), &e))?;
+    device
+        .grab()
+        .map_err(|e| DeviceError::io(&format!("grab {display} (another program grabbed it?)"), &e))?;
+    Ok(device)
+}

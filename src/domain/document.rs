@@ -4,7 +4,7 @@
 //! reference for every kind is `docs/crm-protocol.md`.
 
 use crate::domain::money;
-use crate::domain::receipt::{ClosedReceipt, Payment};
+use crate::domain::receipt::{ClosedReceipt, LineMark, Payment};
 use crate::domain::shift::{Shift, ShiftTotals};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -76,6 +76,9 @@ struct SaleLine<'a> {
     discount: Decimal,
     sum: Decimal,
     vat: &'a str,
+    /// The pack's marking code (Честный ЗНАК), for marked items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mark: Option<&'a LineMark>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +95,9 @@ struct SaleData<'a> {
     total: Decimal,
     payments: &'a [Payment],
     change: Decimal,
+    /// The loyalty card shown by the customer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    loyalty_card: Option<&'a str>,
 }
 
 /// The `sale` document for a closed receipt.
@@ -121,11 +127,13 @@ pub fn sale(id: Uuid, sale: &ClosedReceipt) -> NewDocument {
                 discount: money::to_money(Decimal::ZERO),
                 sum: l.sum,
                 vat: &l.vat,
+                mark: l.mark.as_ref(),
             })
             .collect(),
         total: sale.total,
         payments: &r.payments,
         change: sale.change,
+        loyalty_card: r.loyalty_card.as_deref(),
     };
     NewDocument::new(id, DocumentKind::Sale, sale.closed_at, data)
 }

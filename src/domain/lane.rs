@@ -7,7 +7,7 @@
 use crate::domain::Ctx;
 use crate::domain::catalog::Item;
 use crate::domain::document::{self, NewDocument};
-use crate::domain::receipt::{ClosedReceipt, PaymentMethod, PaymentOutcome, Receipt, ReceiptError, ReceiptHeader};
+use crate::domain::receipt::{ClosedReceipt, PaymentMethod, PaymentOutcome, Receipt, ReceiptError, ReceiptHeader, Scanned};
 use crate::domain::shift::Shift;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -116,19 +116,41 @@ impl Lane {
     /// Add `qty` of `item` to the open receipt, opening the shift (on the first scan of the
     /// day) and the receipt as needed. Returns the line number.
     pub fn sell(&mut self, ctx: &mut Ctx<'_>, item: &Item, code: &str, qty: Decimal) -> Result<(u32, Changes), LaneError> {
-        if item.marked {
+        self.sell_scanned(ctx, item, Scanned::plain(code, qty))
+    }
+
+    /// Add what a scan found: a marked item only with its marking code (its plain EAN is
+    /// refused with `mark_required`), a weighed item with the weight from its label.
+    pub fn sell_scanned(&mut self, ctx: &mut Ctx<'_>, item: &Item, scanned: Scanned) -> Result<(u32, Changes), LaneError> {
+        if item.marked && scanned.mark.is_none() {
             return Err(LaneError::MarkRequired { item: item.name.clone() });
         }
-        // Validate against a scratch receipt first, so a refused sale opens nothing.
+        self.on_receipt(ctx, |receipt| Ok(receipt.add_scanned(item, scanned)?))
+    }
+
+    /// Attach a loyalty card to the open receipt, opening one (and the shift) when the
+    /// customer shows the card before the first item.
+    pub fn attach_card(&mut self, ctx: &mut Ctx<'_>, card: &str) -> Result<Changes, LaneError> {
+        self.on_receipt(ctx, |receipt| Ok(receipt.attach_card(card)?))
+            .map(|(_, changes)| changes)
+    }
+
+    /// Apply `change` to the open receipt, opening the shift and the receipt first if needed.
+    /// Validated against a scratch copy, so a refused change opens nothing.
+    fn on_receipt<T>(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        change: impl FnOnce(&mut Receipt) -> Result<T, LaneError>,
+    ) -> Result<(T, Changes), LaneError> {
         let mut changes = Changes::default();
         let mut next = self.clone();
         if next.shift.is_none() {
             next.start_shift(ctx, &mut changes);
         }
         let receipt = next.receipt_or_open(ctx);
-        let no = receipt.add(item, code, qty)?;
+        let result = change(receipt)?;
         *self = next;
-        Ok((no, changes))
+        Ok((result, changes))
     }
 
     fn receipt_or_open(&mut self, ctx: &mut Ctx<'_>) -> &mut Receipt {
@@ -294,6 +316,35 @@ mod tests {
         marked.marked = true;
         assert_eq!(lane.sell(&mut ctx, &marked, "x", dec!(1)).unwrap_err().code(), "mark_required");
         assert_eq!(lane, Lane::new("1"));
+    }
+
+    #[test]
+    fn a_marked_item_sells_by_its_mark_and_the_sale_carries_it() {
+        use crate::domain::receipt::LineMark;
+        let mut next_id = ids();
+        let mut ctx = Ctx::new(Timestamp::UNIX_EPOCH, "Анна", &mut next_id);
+        let mut lane = Lane::new("1");
+        let mut shoes = item("I-3", dec!(4990));
+        shoes.marked = true;
+        let mark = LineMark {
+            gtin: "04601234567893".into(),
+            serial: "5abc".into(),
+            code: "01046012345678932150abc\u{1d}93abcd".into(),
+        };
+        let scanned = Scanned {
+            mark: Some(mark.clone()),
+            ..Scanned::plain("4601234567893", dec!(1))
+        };
+        lane.attach_card(&mut ctx, "2770000001236").unwrap();
+        lane.sell_scanned(&mut ctx, &shoes, scanned.clone()).unwrap();
+        let before = lane.clone();
+        assert_eq!(lane.sell_scanned(&mut ctx, &shoes, scanned).unwrap_err().code(), "duplicate_mark");
+        assert_eq!(lane, before);
+        let (_, changes) = lane.pay(&mut ctx, PaymentMethod::Card, dec!(4990)).unwrap();
+        let data = &changes.documents[0].data;
+        assert_eq!(data["lines"][0]["mark"]["serial"], "5abc");
+        assert_eq!(data["lines"][0]["mark"]["code"], mark.code);
+        assert_eq!(data["loyalty_card"], "2770000001236");
     }
 
     #[test]

@@ -51,6 +51,44 @@ pub struct Line {
     pub qty: Decimal,
     pub price: Decimal,
     pub sum: Decimal,
+    /// The marking code this one pack was sold by (Честный ЗНАК).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mark: Option<LineMark>,
+}
+
+/// The marking code on a line: what identifies the pack, and the whole code as scanned,
+/// which the CRM and the fiscal side need verbatim.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineMark {
+    /// GTIN-14 from the code.
+    pub gtin: String,
+    pub serial: String,
+    /// The full code, GS separators kept.
+    pub code: String,
+}
+
+/// What a scan adds to a receipt, besides the item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scanned {
+    /// The code as shown on the line.
+    pub code: String,
+    pub qty: Decimal,
+    /// A price from the label itself (a scale's price-embedded label); the catalog's retail
+    /// price otherwise.
+    pub price: Option<Decimal>,
+    pub mark: Option<LineMark>,
+}
+
+impl Scanned {
+    /// A plain scan of `qty` at the catalog price.
+    pub fn plain(code: &str, qty: Decimal) -> Scanned {
+        Scanned {
+            code: code.to_string(),
+            qty,
+            price: None,
+            mark: None,
+        }
+    }
 }
 
 /// A receipt still being rung up.
@@ -66,6 +104,9 @@ pub struct Receipt {
     pub opened_at: Timestamp,
     pub lines: Vec<Line>,
     pub payments: Vec<Payment>,
+    /// A loyalty card the customer showed, passed on to the CRM with the sale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loyalty_card: Option<String>,
     next_line_no: u32,
 }
 
@@ -119,6 +160,10 @@ pub enum ReceiptError {
     NoPrice { item: String },
     #[error("the amount is too large")]
     Overflow,
+    #[error("this pack of «{item}» (serial {serial}) is already on the receipt: every marked pack is scanned once")]
+    DuplicateMark { item: String, serial: String },
+    #[error("a marked item is sold one pack per line: scan each pack's own code instead of changing the quantity")]
+    MarkedQty,
 }
 
 impl ReceiptError {
@@ -133,6 +178,8 @@ impl ReceiptError {
             ReceiptError::CardOverpay { .. } => "card_overpay",
             ReceiptError::NoPrice { .. } => "no_price",
             ReceiptError::Overflow => "invalid_amount",
+            ReceiptError::DuplicateMark { .. } => "duplicate_mark",
+            ReceiptError::MarkedQty => "marked_qty",
         }
     }
 }
@@ -160,6 +207,7 @@ impl Receipt {
             opened_at: header.opened_at,
             lines: Vec::new(),
             payments: Vec::new(),
+            loyalty_card: None,
             next_line_no: 1,
         }
     }
@@ -196,17 +244,41 @@ impl Receipt {
         }
     }
 
-    /// Add `qty` of `item`. A piece item scanned again adds to its existing line, which is
-    /// what a cashier expects when ringing up six identical bottles; weighed items always get
-    /// their own line, because every weighing is a separate package.
+    /// Add `qty` of `item` at its catalog price.
     pub fn add(&mut self, item: &Item, code: &str, qty: Decimal) -> Result<u32, ReceiptError> {
+        self.add_scanned(item, Scanned::plain(code, qty))
+    }
+
+    /// Add what a scan found. A piece item scanned again adds to its existing line, which is
+    /// what a cashier expects when ringing up six identical bottles; weighed items always get
+    /// their own line, because every weighing is a separate package, and so do marked packs,
+    /// because each carries its own code (and the same code twice is the same pack twice).
+    pub fn add_scanned(&mut self, item: &Item, scanned: Scanned) -> Result<u32, ReceiptError> {
         self.ensure_editable()?;
-        let price = item
-            .retail_price()
-            .ok_or_else(|| ReceiptError::NoPrice { item: item.name.clone() })?;
-        let qty = money::check_qty(qty, item.weighted)?;
-        if !item.weighted {
-            if let Some(line) = self.lines.iter_mut().find(|l| l.item == item.id && l.price == price) {
+        let price = match scanned.price {
+            Some(price) => price,
+            None => item
+                .retail_price()
+                .ok_or_else(|| ReceiptError::NoPrice { item: item.name.clone() })?,
+        };
+        let mut qty = money::check_qty(scanned.qty, item.weighted)?;
+        if item.weighted {
+            qty.rescale(3);
+        }
+        if let Some(mark) = &scanned.mark {
+            if qty != Decimal::ONE {
+                return Err(ReceiptError::MarkedQty);
+            }
+            let same = |l: &&Line| l.mark.as_ref().is_some_and(|m| m.gtin == mark.gtin && m.serial == mark.serial);
+            if self.lines.iter().any(|l| same(&l)) {
+                return Err(ReceiptError::DuplicateMark {
+                    item: item.name.clone(),
+                    serial: mark.serial.clone(),
+                });
+            }
+        } else if !item.weighted {
+            let mergeable = |l: &&mut Line| l.item == item.id && l.price == price && l.mark.is_none();
+            if let Some(line) = self.lines.iter_mut().find(mergeable) {
                 let new_qty = money::check_qty(line.qty + qty, false)?;
                 line.sum = money::line_sum(line.price, new_qty).ok_or(ReceiptError::Overflow)?;
                 line.qty = new_qty;
@@ -222,10 +294,11 @@ impl Receipt {
             unit: item.unit.clone(),
             vat: item.vat.clone(),
             weighted: item.weighted,
-            code: code.to_string(),
+            code: scanned.code,
             qty,
             price,
             sum: money::line_sum(price, qty).ok_or(ReceiptError::Overflow)?,
+            mark: scanned.mark,
         });
         self.next_line_no += 1;
         Ok(no)
@@ -235,7 +308,13 @@ impl Receipt {
     pub fn set_qty(&mut self, no: u32, qty: Decimal) -> Result<(), ReceiptError> {
         self.ensure_editable()?;
         let line = self.lines.iter_mut().find(|l| l.no == no).ok_or(ReceiptError::UnknownLine(no))?;
-        let qty = money::check_qty(qty, line.weighted)?;
+        let mut qty = money::check_qty(qty, line.weighted)?;
+        if line.mark.is_some() && qty != Decimal::ONE {
+            return Err(ReceiptError::MarkedQty);
+        }
+        if line.weighted {
+            qty.rescale(3);
+        }
         line.sum = money::line_sum(line.price, qty).ok_or(ReceiptError::Overflow)?;
         line.qty = qty;
         Ok(())
@@ -249,6 +328,14 @@ impl Receipt {
         if self.lines.len() == before {
             return Err(ReceiptError::UnknownLine(no));
         }
+        Ok(())
+    }
+
+    /// Attach the customer's loyalty card; a second card replaces the first (the customer
+    /// handed over the wrong one).
+    pub fn attach_card(&mut self, card: &str) -> Result<(), ReceiptError> {
+        self.ensure_editable()?;
+        self.loyalty_card = Some(card.to_string());
         Ok(())
     }
 
@@ -351,6 +438,63 @@ mod tests {
         assert_eq!(r.total(), dec!(498.95));
     }
 
+    fn marked(serial: &str) -> Scanned {
+        Scanned {
+            code: "4601234567893".into(),
+            qty: dec!(1),
+            price: None,
+            mark: Some(LineMark {
+                gtin: "04601234567893".into(),
+                serial: serial.into(),
+                code: format!("010460123456789321{serial}\u{1d}93abcd"),
+            }),
+        }
+    }
+
+    #[test]
+    fn marked_packs_get_a_line_each_and_never_twice() {
+        let mut r = receipt();
+        let mut shoes = item("I-3", dec!(4990), false);
+        shoes.marked = true;
+        assert_eq!(r.add_scanned(&shoes, marked("AAA")).unwrap(), 1);
+        assert_eq!(r.add_scanned(&shoes, marked("BBB")).unwrap(), 2);
+        let before = r.clone();
+        let err = r.add_scanned(&shoes, marked("AAA")).unwrap_err();
+        assert_eq!(err.code(), "duplicate_mark");
+        assert!(err.to_string().contains("AAA"), "{err}");
+        assert_eq!(r.set_qty(1, dec!(2)), Err(ReceiptError::MarkedQty));
+        assert_eq!(r, before);
+        assert_eq!(r.lines[0].mark.as_ref().unwrap().serial, "AAA");
+        // Voiding a pack frees its code.
+        r.void(1).unwrap();
+        assert_eq!(r.add_scanned(&shoes, marked("AAA")).unwrap(), 3);
+    }
+
+    #[test]
+    fn weights_keep_three_places_and_label_prices_win() {
+        let mut r = receipt();
+        let cheese = item("I-2", dec!(899.00), true);
+        r.add(&cheese, "x", dec!(0.35)).unwrap();
+        assert_eq!(r.lines[0].qty.to_string(), "0.350");
+        let label = Scanned {
+            price: Some(dec!(149.90)),
+            ..Scanned::plain("2712340149902", dec!(1))
+        };
+        r.add_scanned(&item("I-5", dec!(999), false), label).unwrap();
+        assert_eq!(r.lines[1].sum, dec!(149.90));
+    }
+
+    #[test]
+    fn a_loyalty_card_attaches_until_payment() {
+        let mut r = receipt();
+        r.attach_card("2770000001236").unwrap();
+        r.attach_card("2770000001243").unwrap();
+        assert_eq!(r.loyalty_card.as_deref(), Some("2770000001243"));
+        r.add(&item("A", dec!(10), false), "a", dec!(1)).unwrap();
+        r.pay(PaymentMethod::Card, dec!(5)).unwrap();
+        assert_eq!(r.attach_card("1"), Err(ReceiptError::PaymentStarted));
+    }
+
     #[test]
     fn line_numbers_survive_a_void() {
         let mut r = receipt();
@@ -404,6 +548,7 @@ mod tests {
     #[derive(Debug, Clone)]
     enum Op {
         Add(usize, u32),
+        AddMarked(u8),
         SetQty(u32, u32),
         Void(u32),
         Pay(bool, u32),
@@ -412,6 +557,7 @@ mod tests {
     fn op() -> impl Strategy<Value = Op> {
         prop_oneof![
             (0usize..4, 1u32..5).prop_map(|(i, q)| Op::Add(i, q)),
+            (0u8..4).prop_map(Op::AddMarked),
             (1u32..8, 0u32..5).prop_map(|(n, q)| Op::SetQty(n, q)),
             (1u32..8).prop_map(Op::Void),
             (any::<bool>(), 1u32..2000).prop_map(|(c, a)| Op::Pay(c, a)),
@@ -424,11 +570,14 @@ mod tests {
         #[test]
         fn receipt_invariants(ops in proptest::collection::vec(op(), 0..40)) {
             let items = [item("A", dec!(89.90), false), item("B", dec!(0.01), false), item("C", dec!(899.00), true), item("D", dec!(1500), false)];
+            let mut shoes = item("M", dec!(4990), false);
+            shoes.marked = true;
             let mut r = receipt();
             for op in ops {
                 let before = r.clone();
                 let result = match op {
                     Op::Add(i, q) => r.add(&items[i], "x", Decimal::from(q)).map(|_| ()),
+                    Op::AddMarked(n) => r.add_scanned(&shoes, marked(&format!("S{n}"))).map(|_| ()),
                     Op::SetQty(n, q) => r.set_qty(n, Decimal::from(q)),
                     Op::Void(n) => r.void(n),
                     Op::Pay(card, a) => {
@@ -453,6 +602,13 @@ mod tests {
                 let len = nos.len();
                 nos.dedup();
                 prop_assert_eq!(nos.len(), len);
+                // A marked pack is on the receipt at most once, always as quantity 1.
+                let mut marks: Vec<&str> = r.lines.iter().filter_map(|l| l.mark.as_ref()).map(|m| m.serial.as_str()).collect();
+                let marked_lines = marks.len();
+                marks.sort();
+                marks.dedup();
+                prop_assert_eq!(marks.len(), marked_lines);
+                prop_assert!(r.lines.iter().filter(|l| l.mark.is_some()).all(|l| l.qty == Decimal::ONE));
             }
         }
     }

@@ -1,7 +1,7 @@
 //! The JSON shapes of the API. Decimals travel as strings (`"89.90"`).
 
 use crate::domain::lane::Paid;
-use crate::domain::receipt::{ClosedReceipt, Payment, Receipt};
+use crate::domain::receipt::{ClosedReceipt, LineMark, Payment, Receipt};
 use crate::domain::shift::Shift;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
@@ -19,6 +19,9 @@ pub struct LineView<'a> {
     pub qty: Decimal,
     pub price: Decimal,
     pub sum: Decimal,
+    /// The pack's marking code, for marked items.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mark: Option<&'a LineMark>,
 }
 
 /// A receipt as screens show it. With no receipt open, `id` and `number` are `null` and there
@@ -35,6 +38,8 @@ pub struct ReceiptView<'a> {
     pub paid: Decimal,
     pub remaining: Decimal,
     pub payments: &'a [Payment],
+    /// The customer's loyalty card, when one was scanned.
+    pub loyalty_card: Option<&'a str>,
 }
 
 impl<'a> ReceiptView<'a> {
@@ -52,6 +57,7 @@ impl<'a> ReceiptView<'a> {
                 paid: zero,
                 remaining: zero,
                 payments: &[],
+                loyalty_card: None,
             };
         };
         ReceiptView {
@@ -73,12 +79,14 @@ impl<'a> ReceiptView<'a> {
                     qty: l.qty,
                     price: l.price,
                     sum: l.sum,
+                    mark: l.mark.as_ref(),
                 })
                 .collect(),
             total: r.total(),
             paid: r.paid(),
             remaining: r.remaining(),
             payments: &r.payments,
+            loyalty_card: r.loyalty_card.as_deref(),
         }
     }
 }

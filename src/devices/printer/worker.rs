@@ -6,7 +6,7 @@ use super::layout::{self, Letterhead, SaleOptions};
 use super::preview;
 use super::profile::PrinterProfile;
 use crate::config::{DeviceConfig, ShopConfig, Transport};
-use crate::devices::transport::{self, DeviceError};
+use crate::devices::transport::{self, DeviceError, DeviceErrorKind};
 use crate::devices::{DeviceRegistry, DeviceState};
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
@@ -162,6 +162,11 @@ impl PrinterWorker {
                 Ok(port) => self.send(job, port, &bytes).await,
                 Err(e) => self.not_reached(job, e).await,
             },
+            // Scanner-only transports; the config refuses them for printers.
+            Transport::Hid { .. } | Transport::Evdev { .. } => {
+                let e = DeviceError::new(DeviceErrorKind::Other, "a printer cannot use a scanner transport (hid, evdev)");
+                self.not_reached(job, e).await
+            }
         }
     }
 

@@ -28,7 +28,7 @@
     const body = $("lines");
     body.replaceChildren(...r.lines.map((l) => S.el("tr", { "data-no": l.no },
       S.el("td", {}, l.no),
-      S.el("td", {}, l.name),
+      S.el("td", {}, l.mark ? `${l.name} · КМ ${l.mark.serial}` : l.name),
       S.el("td", { class: "num qty", title: "Изменить количество", onclick: () => editQty(l) }, l.qty),
       S.el("td", { class: "num" }, l.price),
       S.el("td", { class: "num" }, l.sum),
@@ -36,7 +36,8 @@
     )));
     $("total").textContent = r.total;
     const paid = Number(r.paid) > 0;
-    $("paid-info").textContent = paid ? `Оплачено ${r.paid}, осталось ${r.remaining}` : "";
+    const card = r.loyalty_card ? `Карта ${r.loyalty_card}` : "";
+    $("paid-info").textContent = [card, paid ? `Оплачено ${r.paid}, осталось ${r.remaining}` : ""].filter(Boolean).join(" · ");
     if (document.activeElement !== $("amount")) $("amount").value = r.lines.length ? r.remaining : "";
     $("cancel").disabled = !r.number;
   }
