@@ -7,6 +7,7 @@ pub mod job;
 pub mod layout;
 pub mod preview;
 pub mod profile;
+pub mod status;
 mod worker;
 
 pub use worker::{PrintedPaper, PrinterWorker, VirtualPaper};
