@@ -176,6 +176,21 @@ pub enum Transport {
     /// A keyboard-wedge scanner read through evdev with an exclusive grab, by its stable
     /// path (`/dev/input/by-id/usb-…-event-kbd`).
     Evdev { path: PathBuf },
+    /// A USB printer through the kernel's printer-class driver: `/dev/usb/lpN` (or the stable
+    /// udev symlink). Write-only here: status comes back on serial and TCP links.
+    Usblp { path: PathBuf },
+}
+
+/// Serial flow control: how a slow printer tells storeterm to pause while its buffer is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowControl {
+    #[default]
+    None,
+    /// Hardware handshake on the RTS/CTS lines (most RS-232 receipt printers).
+    RtsCts,
+    /// Software handshake: the printer sends XOFF (0x13) and XON (0x11).
+    XonXoff,
 }
 
 /// What ends one scan in a scanner's output (a setting of the scanner, "suffix").
@@ -212,6 +227,8 @@ pub struct DeviceConfig {
     pub profile: Option<String>,
     /// Scanners: how scans are framed.
     pub framing: Framing,
+    /// Serial printers: flow control (`flow_control = "rts_cts" | "xon_xoff" | "none"`).
+    pub flow_control: FlowControl,
 }
 
 /// The default printer profile when a printer device names none.
@@ -353,6 +370,7 @@ struct RawDevice {
     prefix: Option<String>,
     suffix: Option<Suffix>,
     gap_ms: Option<u64>,
+    flow_control: Option<FlowControl>,
 }
 
 /// Baud rate of USB-COM scanners out of the box (Honeywell, Zebra, Mertech default to 9600;
@@ -588,13 +606,24 @@ impl Validator<'_> {
                             self.invalid(key("path"), "an evdev device needs `path` (e.g. /dev/input/by-id/usb-…-event-kbd)")
                         })?,
                     },
+                    "usblp" => Transport::Usblp {
+                        path: d
+                            .path
+                            .ok_or_else(|| self.invalid(key("path"), "a usblp printer needs `path` (e.g. /dev/usb/lp0)"))?,
+                    },
                     other => {
                         return Err(self.invalid(
                             key("transport"),
-                            format!("unknown transport \"{other}\" (serial, tcp, virtual, hid, evdev)"),
+                            format!("unknown transport \"{other}\" (serial, tcp, virtual, hid, evdev, usblp)"),
                         ));
                     }
                 };
+                if d.kind != DeviceKind::Printer && matches!(transport, Transport::Usblp { .. }) {
+                    return Err(self.invalid(key("transport"), "\"usblp\" is for printers only"));
+                }
+                if d.flow_control.is_some() && !matches!(transport, Transport::Serial { .. }) {
+                    return Err(self.invalid(key("flow_control"), "only a serial device has flow control"));
+                }
                 if d.kind != DeviceKind::Scanner && matches!(transport, Transport::Hid { .. } | Transport::Evdev { .. }) {
                     return Err(self.invalid(key("transport"), format!("\"{}\" is for scanners only", d.transport)));
                 }
@@ -616,6 +645,7 @@ impl Validator<'_> {
                     transport,
                     profile,
                     framing,
+                    flow_control: d.flow_control.unwrap_or_default(),
                 })
             })
             .collect()

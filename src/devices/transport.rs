@@ -88,17 +88,38 @@ const ENODEV: i32 = 19;
 /// Open a serial port in raw 8N1 mode at `baud`, exclusively (TIOCEXCL), so a second program
 /// (ModemManager, a stray terminal) cannot steal a scanner's bytes.
 pub fn open_serial(path: &Path, baud: u32) -> Result<SerialStream, DeviceError> {
+    open_serial_printer(path, baud, crate::config::FlowControl::None)
+}
+
+/// Open a serial printer like [`open_serial`], with flow control: a printer on RS-232 stops
+/// storeterm with CTS (or XOFF) while its buffer is full, instead of dropping bytes.
+pub fn open_serial_printer(path: &Path, baud: u32, flow: crate::config::FlowControl) -> Result<SerialStream, DeviceError> {
+    use crate::config::FlowControl as F;
     let display = path.display().to_string();
+    let flow = match flow {
+        F::None => tokio_serial::FlowControl::None,
+        F::RtsCts => tokio_serial::FlowControl::Hardware,
+        F::XonXoff => tokio_serial::FlowControl::Software,
+    };
     tokio_serial::new(display.clone(), baud)
         .data_bits(tokio_serial::DataBits::Eight)
         .parity(tokio_serial::Parity::None)
         .stop_bits(tokio_serial::StopBits::One)
-        .flow_control(tokio_serial::FlowControl::None)
+        .flow_control(flow)
         .open_native_async()
         .map_err(|e| {
             let io: std::io::Error = e.into();
             DeviceError::io(&format!("open {display}"), &io)
         })
+}
+
+/// Open the kernel's USB printer node (`/dev/usb/lpN`) for writing.
+pub async fn open_usblp(path: &Path) -> Result<tokio::fs::File, DeviceError> {
+    tokio::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .await
+        .map_err(|e| DeviceError::io(&format!("open {}", path.display()), &e))
 }
 
 /// Connect to a raw TCP device (a network printer's port 9100).

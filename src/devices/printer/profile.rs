@@ -61,9 +61,11 @@ pub struct StatusSetting {
     /// Supports automatic status back (`GS a`); storeterm enables it on the link.
     #[serde(default)]
     pub asb: bool,
-    /// The drawer switch pulls pin 3 high when the drawer is open (else low).
+    /// How the drawer's switch is wired to connector pin 3: `"open_high"` or `"open_low"`.
+    /// Unset: the drawer state is not shown (a guess would tell the cashier a closed drawer
+    /// is open).
     #[serde(default)]
-    pub drawer_open_when_high: bool,
+    pub drawer_sensor: Option<DrawerSensor>,
 }
 
 impl Default for StatusSetting {
@@ -71,8 +73,23 @@ impl Default for StatusSetting {
         StatusSetting {
             realtime: true,
             asb: false,
-            drawer_open_when_high: false,
+            drawer_sensor: None,
         }
+    }
+}
+
+/// The level of pin 3 that means "drawer open".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrawerSensor {
+    OpenHigh,
+    OpenLow,
+}
+
+impl StatusSetting {
+    /// For [`super::status::PrinterStatus::words`].
+    pub fn drawer_open_when_high(&self) -> Option<bool> {
+        self.drawer_sensor.map(|s| s == DrawerSensor::OpenHigh)
     }
 }
 

@@ -81,8 +81,8 @@ impl PrinterStatus {
     }
 
     /// The status in the cashier's words, most urgent first. `drawer_open_when_high` says how
-    /// the drawer's switch is wired (a profile fact).
-    pub fn words(&self, drawer_open_when_high: bool) -> Vec<&'static str> {
+    /// the drawer's switch is wired (a profile fact); `None`: unknown, the drawer is not named.
+    pub fn words(&self, drawer_open_when_high: Option<bool>) -> Vec<&'static str> {
         let mut words = Vec::new();
         if self.paper == Some(Paper::End) {
             words.push("нет бумаги");
@@ -105,7 +105,7 @@ impl PrinterStatus {
         if self.paper == Some(Paper::NearEnd) {
             words.push("бумага заканчивается");
         }
-        if let Some(high) = self.drawer_pin3_high {
+        if let (Some(high), Some(drawer_open_when_high)) = (self.drawer_pin3_high, drawer_open_when_high) {
             words.push(if high == drawer_open_when_high {
                 "ящик открыт"
             } else {
@@ -270,7 +270,7 @@ mod tests {
         let s = d.status();
         assert!(!s.blocks_printing());
         assert_eq!(s.paper, Some(Paper::Ok));
-        assert_eq!(s.words(false), vec!["готов", "ящик закрыт"]);
+        assert_eq!(s.words(Some(false)), vec!["готов", "ящик закрыт"]);
         assert_eq!(d.unanswered(), 0);
     }
 
@@ -282,7 +282,7 @@ mod tests {
         let s = d.status().clone();
         assert!(s.blocks_printing());
         assert_eq!((s.online, s.paper), (Some(false), Some(Paper::End)));
-        assert_eq!(s.words(true), vec!["нет бумаги", "ящик закрыт"]);
+        assert_eq!(s.words(Some(true)), vec!["нет бумаги", "ящик закрыт"]);
     }
 
     #[test]
@@ -294,7 +294,7 @@ mod tests {
         assert_eq!(s.cutter_error, Some(true));
         assert_eq!(s.paper, Some(Paper::NearEnd));
         assert_eq!(
-            s.words(false),
+            s.words(Some(false)),
             vec!["открыта крышка", "ошибка отрезчика", "бумага заканчивается", "ящик открыт"]
         );
     }
@@ -339,7 +339,7 @@ mod tests {
             }
             d.feed(&bytes);
             prop_assert!(d.unanswered() <= MAX_PENDING);
-            let _ = d.status().words(true);
+            let _ = d.status().words(None);
         }
 
         #[test]
