@@ -175,8 +175,17 @@ pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &Print
         p.line(&line);
     }
     p.align(Align::Left);
-    p.cut(profile.cut.partial, profile.cut.feed_lines);
+    end_of_paper(&mut p, profile);
     p.finish()
+}
+
+/// Feed past the cutter and cut; a model without a cutter only feeds, to tear off by hand.
+pub fn end_of_paper(p: &mut EscPos<'_>, profile: &PrinterProfile) {
+    if profile.cut.cutter {
+        p.cut(profile.cut.partial, profile.cut.feed_lines);
+    } else {
+        p.line("").feed(profile.cut.feed_lines);
+    }
 }
 
 #[cfg(test)]

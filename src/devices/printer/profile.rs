@@ -152,6 +152,9 @@ pub struct CodepageSetting {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CutSetting {
+    /// The model has a cutter (Sunmi's built-in printers and many 58 mm clones do not).
+    #[serde(default = "yes")]
+    pub cutter: bool,
     pub partial: bool,
     /// Lines fed before cutting, so the last printed line clears the cutter.
     pub feed_lines: u8,
@@ -160,6 +163,7 @@ pub struct CutSetting {
 impl Default for CutSetting {
     fn default() -> Self {
         CutSetting {
+            cutter: true,
             partial: true,
             feed_lines: 4,
         }
