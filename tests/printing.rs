@@ -175,3 +175,35 @@ async fn a_connection_dropped_mid_job_leaves_it_unknown_until_a_person_decides()
 fn uuid_zero() -> &'static str {
     "00000000-0000-0000-0000-000000000000"
 }
+
+#[tokio::test]
+async fn print_test_sends_a_page_only_to_a_ready_printer() {
+    use storeterm::devices::printer::direct::{PrintTestError, TestPage, print_test};
+    let printer = TestPrinter::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let devices = format!(
+        "[[devices]]\nid = \"printer-1\"\nkind = \"printer\"\ntransport = \"tcp\"\naddress = \"{}\"\nprofile = \"epson-tm-t20iii\"\n",
+        printer.addr
+    );
+    let config = parse_config(&config_text("127.0.0.1:0", &dir.path().join("data"), "", &devices));
+    let report = print_test(&config, "printer-1", TestPage::Codepages).await.unwrap();
+    assert!(report.status.is_known() && !report.status.blocks_printing());
+    assert!(
+        report.preview.iter().any(|l| l.contains("Қазақша: ә ғ қ ң ө ұ ү һ")),
+        "{:?}",
+        report.preview
+    );
+    let page = eventually("the page arrived", Duration::from_secs(5), || async {
+        printer.jobs().first().cloned()
+    })
+    .await;
+    assert_eq!(page.len(), report.bytes);
+    assert_eq!(report.firmware.as_deref(), Some("1.02 TEST"));
+    printer.set_condition(Condition::PaperOut);
+    let err = print_test(&config, "printer-1", TestPage::Status).await.unwrap_err();
+    assert!(matches!(err, PrintTestError::NotReady { .. }), "{err}");
+    assert!(err.to_string().contains("нет бумаги"), "{err}");
+    assert!(print_test(&config, "nope", TestPage::Status).await.is_err());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(printer.jobs().len(), 1, "nothing sent to a printer without paper");
+}

@@ -17,6 +17,14 @@ pub enum Condition {
 }
 
 impl Condition {
+    /// The four-byte automatic status back block.
+    fn asb(self) -> [u8; 4] {
+        match self {
+            Condition::Ready => [0x10, 0x00, 0x00, 0x00],
+            Condition::PaperOut => [0x18, 0x00, 0x0C, 0x00],
+        }
+    }
+
     /// The one-byte reply to `DLE EOT n` (Epson ESC/POS reference, fixed bits 0x12).
     fn reply(self, n: u8) -> u8 {
         match (self, n) {
@@ -44,14 +52,31 @@ impl Intake {
         let (mut job, mut replies, mut asked) = (Vec::new(), Vec::new(), 0);
         let mut i = 0;
         while i < data.len() {
-            if data[i] == 0x10 {
-                if i + 2 >= data.len() && data[i..].iter().zip([0x10, 0x04]).all(|(a, b)| *a == b) {
-                    self.carry = data[i..].to_vec();
-                    break;
-                }
-                if data.get(i + 1) == Some(&0x04) && (1..=4).contains(&data[i + 2]) {
-                    replies.push(condition.reply(data[i + 2]));
+            // DLE EOT n (real-time status), GS a n (automatic status back), GS I n (printer
+            // information): answered, not printed.
+            let heads: [[u8; 2]; 3] = [[0x10, 0x04], [0x1D, b'a'], [0x1D, b'I']];
+            let rest = &data[i..];
+            if rest.len() < 3 && heads.iter().any(|h| rest.iter().zip(h).all(|(a, b)| a == b)) {
+                self.carry = rest.to_vec();
+                break;
+            }
+            if rest.len() >= 3 {
+                let (cmd, n) = ([data[i], data[i + 1]], data[i + 2]);
+                if cmd == heads[0] && (1..=4).contains(&n) {
+                    replies.push(condition.reply(n));
                     asked += 1;
+                    i += 3;
+                    continue;
+                }
+                if cmd == heads[1] {
+                    replies.extend_from_slice(&condition.asb());
+                    i += 3;
+                    continue;
+                }
+                if cmd == heads[2] {
+                    if n == 65 {
+                        replies.extend_from_slice(b"_1.02 TEST\0");
+                    }
                     i += 3;
                     continue;
                 }

@@ -25,7 +25,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How soon to try an unreachable printer again.
 const RETRY: Duration = Duration::from_secs(2);
 /// How long a printer gets to answer `DLE EOT` before a job.
-const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
+pub(super) const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 /// After a job the printer is busy printing it; it still answers real-time requests, but the
 /// answer may queue behind the bytes in a serial line or a network buffer.
 const AFTER_JOB_TIMEOUT: Duration = Duration::from_secs(5);
@@ -79,6 +79,40 @@ pub struct PrinterWorker {
 enum Attempt {
     Finished,
     NotReached,
+}
+
+/// Ask for every real-time status (after enabling automatic status back when `asb`) and read
+/// the replies until all came or `timeout`. An error means the link broke; no reply within the
+/// time is not an error (some printers never answer): the decoder just has nothing.
+pub(super) async fn query_status<L: AsyncRead + AsyncWrite + Unpin>(
+    port: &mut L,
+    decoder: &mut StatusDecoder,
+    timeout: Duration,
+    asb: bool,
+) -> Result<(), DeviceError> {
+    let mut request = Vec::with_capacity(15);
+    if asb {
+        request.extend_from_slice(&status::ENABLE_ASB);
+    }
+    for kind in ASK {
+        request.extend_from_slice(&status::request(kind));
+        decoder.asked(kind);
+    }
+    port.write_all(&request).await.map_err(|e| DeviceError::io("status request", &e))?;
+    port.flush().await.map_err(|e| DeviceError::io("status request", &e))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; 64];
+    while decoder.unanswered() > 0 {
+        match tokio::time::timeout_at(deadline, port.read(&mut buf)).await {
+            Err(_) => break,
+            Ok(Ok(0)) => {
+                return Err(DeviceError::new(DeviceErrorKind::Disconnected, "the printer closed the connection"));
+            }
+            Ok(Ok(n)) => decoder.feed(&buf[..n]),
+            Ok(Err(e)) => return Err(DeviceError::io("status reply", &e)),
+        }
+    }
+    Ok(())
 }
 
 impl PrinterWorker {
@@ -224,38 +258,13 @@ impl PrinterWorker {
         self.registry.set(&self.device.id, DeviceState::Connected, Some(words));
     }
 
-    /// Ask for every real-time status and read the replies until all came or `timeout`.
-    /// An error means the link broke; no reply within the time is not an error (some
-    /// printers never answer), the decoder just has nothing.
     async fn query<L: AsyncRead + AsyncWrite + Unpin>(
         &self,
         port: &mut L,
         decoder: &mut StatusDecoder,
         timeout: Duration,
     ) -> Result<(), DeviceError> {
-        let mut request = Vec::with_capacity(15);
-        if self.profile.status.asb {
-            request.extend_from_slice(&status::ENABLE_ASB);
-        }
-        for kind in ASK {
-            request.extend_from_slice(&status::request(kind));
-            decoder.asked(kind);
-        }
-        port.write_all(&request).await.map_err(|e| DeviceError::io("status request", &e))?;
-        port.flush().await.map_err(|e| DeviceError::io("status request", &e))?;
-        let deadline = tokio::time::Instant::now() + timeout;
-        let mut buf = [0u8; 64];
-        while decoder.unanswered() > 0 {
-            match tokio::time::timeout_at(deadline, port.read(&mut buf)).await {
-                Err(_) => break,
-                Ok(Ok(0)) => {
-                    return Err(DeviceError::new(DeviceErrorKind::Disconnected, "the printer closed the connection"));
-                }
-                Ok(Ok(n)) => decoder.feed(&buf[..n]),
-                Ok(Err(e)) => return Err(DeviceError::io("status reply", &e)),
-            }
-        }
-        Ok(())
+        query_status(port, decoder, timeout, self.profile.status.asb).await
     }
 
     /// Refresh an idle printer's status for the screens.
