@@ -138,8 +138,8 @@ impl TestPrinter {
                         {
                             job.truncate(limit);
                             shared.drop_after.lock().unwrap().take();
-                            // Reset, like a printer whose network card rebooted mid-job.
-                            let _ = socket.set_linger(Some(std::time::Duration::ZERO));
+                            // Closed with unread data: the kernel answers with a reset, like a
+                            // printer whose network card rebooted mid-job.
                             break;
                         }
                         if !replies.is_empty() && socket.write_all(&replies).await.is_err() {
