@@ -207,3 +207,31 @@ async fn print_test_sends_a_page_only_to_a_ready_printer() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(printer.jobs().len(), 1, "nothing sent to a printer without paper");
 }
+
+#[tokio::test]
+async fn the_virtual_printer_runs_out_of_paper_on_request() {
+    let till = start_till("transport = \"virtual\"").await;
+    let admin = Api::new(format!("http://{}", till.running.addr), ADMIN);
+    let (status, body) = admin.post("/api/v1/admin/printers/printer-1/paper", json!({"loaded": false})).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = till
+        .cashier
+        .post("/api/v1/admin/printers/printer-1/paper", json!({"loaded": true}))
+        .await;
+    assert_eq!(status, 403, "only the admin plays with the paper");
+    sell(&till.cashier).await;
+    let view = eventually("paper out on the till", Duration::from_secs(10), || async {
+        let view = printer_view(&till.cashier).await;
+        (view["queued"].as_array().unwrap().len() == 1 && view["status"].as_str().is_some_and(|s| s.contains("нет бумаги"))).then_some(view)
+    })
+    .await;
+    assert_eq!(view["queued"][0]["state"], "queued");
+    admin.post("/api/v1/admin/printers/printer-1/paper", json!({"loaded": true})).await;
+    eventually("printed once the paper is back", Duration::from_secs(10), || async {
+        let (_, s) = admin.get("/api/v1/admin/status").await;
+        (s["paper"].as_array().unwrap().len() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(printer_view(&till.cashier).await["status"], "готов");
+    till.running.stop().await;
+}

@@ -20,6 +20,39 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/lanes/{lane}/printer", get(lane_printer))
         .route("/api/v1/print-jobs/{id}/reprint", post(reprint))
         .route("/api/v1/print-jobs/{id}/confirm", post(confirm))
+        .route("/api/v1/admin/printers/{id}/paper", post(virtual_paper))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PaperBody {
+    loaded: bool,
+}
+
+/// Demo and training: take the roll out of a virtual printer (`{"loaded": false}`) or put it
+/// back, to see what the cashier sees when the paper runs out.
+async fn virtual_paper(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+    super::error::ApiJson(body): super::error::ApiJson<PaperBody>,
+) -> Result<Json<Value>, ApiError> {
+    who.require(&[Role::Admin])?;
+    let s = &state.inner;
+    let Some(device) = s.registry.get(&id) else {
+        return Err(ApiError::not_found("unknown_device", format!("there is no device \"{id}\"")));
+    };
+    if device.endpoint != "virtual" || device.kind != crate::config::DeviceKind::Printer {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_a_virtual_printer",
+            format!("\"{id}\" is not a virtual printer; load real paper into a real one"),
+        ));
+    }
+    s.paper.set_out_of_paper(&id, !body.loaded);
+    // Wake the worker so a waiting receipt prints as soon as the paper is back.
+    s.store.nudge_print_queue();
+    Ok(Json(json!({"printer": id, "loaded": body.loaded})))
 }
 
 fn job_view(job: &PrintJob) -> Value {

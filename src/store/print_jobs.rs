@@ -47,6 +47,11 @@ impl Store {
         Ok(())
     }
 
+    /// Wake the printer workers (a printer became ready).
+    pub fn nudge_print_queue(&self) {
+        Store::signal(&self.print_queue_changed);
+    }
+
     pub fn print_job(&self, id: Uuid) -> Result<Option<PrintJob>, StoreError> {
         self.trees
             .print_jobs

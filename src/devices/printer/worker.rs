@@ -45,13 +45,43 @@ pub struct PrintedPaper {
     pub lines: Vec<String>,
 }
 
-/// The virtual printer's paper: the latest printouts, newest last.
+/// The virtual printer's paper: the latest printouts, newest last, and which virtual printers
+/// the admin has "run out of paper" (to try the paper-out path in the demo).
 #[derive(Debug, Clone, Default)]
 pub struct VirtualPaper {
     inner: Arc<Mutex<VecDeque<PrintedPaper>>>,
+    out: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl VirtualPaper {
+    /// Take the roll out of (or put it back into) virtual printer `printer`.
+    pub fn set_out_of_paper(&self, printer: &str, out: bool) {
+        let mut set = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if out {
+            set.insert(printer.to_string());
+        } else {
+            set.remove(printer);
+        }
+    }
+
+    pub fn is_out_of_paper(&self, printer: &str) -> bool {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).contains(printer)
+    }
+
+    /// What the virtual printer would answer to `DLE EOT`.
+    fn status(&self, printer: &str) -> PrinterStatus {
+        let out = self.is_out_of_paper(printer);
+        PrinterStatus {
+            online: Some(!out),
+            paper: Some(if out { status::Paper::End } else { status::Paper::Ok }),
+            cover_open: Some(false),
+            cutter_error: Some(false),
+            unrecoverable_error: Some(false),
+            recoverable_error: Some(false),
+            drawer_pin3_high: None,
+        }
+    }
+
     fn push(&self, paper: PrintedPaper) {
         let mut papers = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if papers.len() == PAPER_KEPT {
@@ -195,6 +225,14 @@ impl PrinterWorker {
         let id = &self.device.id;
         match &self.device.transport {
             Transport::Virtual => {
+                let status = self.paper.status(id);
+                self.report(&status);
+                if status.blocks_printing() {
+                    let words = status.words(None).join(", ");
+                    self.keep_queued(&mut job, format!("принтер: {words}; чек напечатается, когда принтер будет готов"))
+                        .await?;
+                    return Ok(Attempt::NotReached);
+                }
                 job.sending();
                 self.store.save_print_job(&job).await?;
                 self.paper.push(PrintedPaper {
@@ -289,6 +327,10 @@ impl PrinterWorker {
                 }
                 Err(e) => Err(e),
             },
+            Transport::Virtual => {
+                self.report(&self.paper.status(&self.device.id));
+                return;
+            }
             _ => return,
         };
         match result {
