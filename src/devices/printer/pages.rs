@@ -225,6 +225,6 @@ mod tests {
         }
         // Both charts are selected by number, and the samples are back on the first page.
         let selects: Vec<u8> = page.windows(3).filter(|w| w[..2] == [0x1B, b't']).map(|w| w[2]).collect();
-        assert_eq!(&selects[..4], &[17, 17, 46, 17]);
+        assert_eq!(&selects[..4], &[17, 17, 53, 17]);
     }
 }

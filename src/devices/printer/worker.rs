@@ -145,6 +145,11 @@ pub(super) async fn query_status<L: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// How long `bytes` bytes take on a serial line at `baud` (8N1: ten bits a byte).
+fn wire_time(bytes: usize, baud: u32) -> Duration {
+    Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(baud.max(1)))
+}
+
 impl PrinterWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         let id = self.device.id.clone();
@@ -246,15 +251,15 @@ impl PrinterWorker {
                 Ok(Attempt::Finished)
             }
             Transport::Tcp { address } => match transport::connect_tcp(address, CONNECT_TIMEOUT).await {
-                Ok(stream) => self.send(job, stream, &bytes, true).await,
+                Ok(stream) => self.send(job, stream, &bytes, true, Duration::ZERO).await,
                 Err(e) => self.not_reached(job, e).await,
             },
             Transport::Serial { path, baud } => match self.open_serial(path, *baud) {
-                Ok(port) => self.send(job, port, &bytes, true).await,
+                Ok(port) => self.send(job, port, &bytes, true, wire_time(bytes.len(), *baud)).await,
                 Err(e) => self.not_reached(job, e).await,
             },
             Transport::Usblp { path } => match transport::open_usblp(path).await {
-                Ok(file) => self.send(job, file, &bytes, false).await,
+                Ok(file) => self.send(job, file, &bytes, false, Duration::ZERO).await,
                 Err(e) => self.not_reached(job, e).await,
             },
             // Scanner-only transports; the config refuses them for printers.
@@ -357,6 +362,7 @@ impl PrinterWorker {
         mut port: L,
         bytes: &[u8],
         duplex: bool,
+        wire: Duration,
     ) -> Result<Attempt, StoreError> {
         let id = &self.device.id;
         let ask = duplex && self.profile.status.realtime;
@@ -390,7 +396,8 @@ impl PrinterWorker {
         let outcome = match written {
             Ok(Ok(())) if answered => {
                 let mut after = StatusDecoder::new();
-                match self.query(&mut port, &mut after, AFTER_JOB_TIMEOUT).await {
+                // On a slow serial line the reply queues behind the whole receipt.
+                match self.query(&mut port, &mut after, AFTER_JOB_TIMEOUT + wire).await {
                     Err(e) => Err(format!("{e} right after the job")),
                     Ok(()) if after.replies() == 0 => Err("the printer stopped answering after the job".to_string()),
                     Ok(()) => {
