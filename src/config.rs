@@ -177,8 +177,11 @@ pub enum Transport {
     /// path (`/dev/input/by-id/usb-…-event-kbd`).
     Evdev { path: PathBuf },
     /// A USB printer through the kernel's printer-class driver: `/dev/usb/lpN` (or the stable
-    /// udev symlink). Write-only here: status comes back on serial and TCP links.
+    /// udev symlink). Write-only here: status comes back on serial, TCP and `usb` links.
     Usblp { path: PathBuf },
+    /// A USB printer through libusb: its printer-class interface claimed by VID:PID, bytes on
+    /// bulk OUT, status replies on bulk IN when the printer is bidirectional.
+    Usb { vid: u16, pid: u16 },
 }
 
 /// Serial flow control: how a slow printer tells storeterm to pause while its buffer is full.
@@ -511,7 +514,10 @@ impl Validator<'_> {
 
     fn usb_id(&self, key: String, raw: Option<RawUsbId>) -> Result<u16, ConfigError> {
         match raw {
-            None => Err(self.invalid(key, "a hid device needs `vid` and `pid` (as lsusb shows them, e.g. \"0c2e\")")),
+            None => Err(self.invalid(
+                key,
+                "a hid or usb device needs `vid` and `pid` (as lsusb shows them, e.g. \"0c2e\")",
+            )),
             Some(RawUsbId::Number(n)) => Ok(n),
             Some(RawUsbId::Text(t)) => {
                 let digits = t.trim_start_matches("0x");
@@ -606,6 +612,10 @@ impl Validator<'_> {
                             self.invalid(key("path"), "an evdev device needs `path` (e.g. /dev/input/by-id/usb-…-event-kbd)")
                         })?,
                     },
+                    "usb" => Transport::Usb {
+                        vid: self.usb_id(key("vid"), d.vid)?,
+                        pid: self.usb_id(key("pid"), d.pid)?,
+                    },
                     "usblp" => Transport::Usblp {
                         path: d
                             .path
@@ -614,12 +624,12 @@ impl Validator<'_> {
                     other => {
                         return Err(self.invalid(
                             key("transport"),
-                            format!("unknown transport \"{other}\" (serial, tcp, virtual, hid, evdev, usblp)"),
+                            format!("unknown transport \"{other}\" (serial, tcp, virtual, hid, evdev, usblp, usb)"),
                         ));
                     }
                 };
-                if d.kind != DeviceKind::Printer && matches!(transport, Transport::Usblp { .. }) {
-                    return Err(self.invalid(key("transport"), "\"usblp\" is for printers only"));
+                if d.kind != DeviceKind::Printer && matches!(transport, Transport::Usblp { .. } | Transport::Usb { .. }) {
+                    return Err(self.invalid(key("transport"), format!("\"{}\" is for printers only", d.transport)));
                 }
                 if d.flow_control.is_some() && !matches!(transport, Transport::Serial { .. }) {
                     return Err(self.invalid(key("flow_control"), "only a serial device has flow control"));
@@ -861,6 +871,40 @@ gap_ms = 30
         assert!(parse(&bad).unwrap_err().to_string().contains("scanning.labels[1]"));
         let bad = text.replace("kind = \"scanner\"\ntransport = \"hid\"", "kind = \"printer\"\ntransport = \"hid\"");
         assert!(parse(&bad).unwrap_err().to_string().contains("for scanners only"));
+    }
+
+    #[test]
+    fn printer_transports() {
+        let base = "[store]\npath = \"d\"\n[[devices]]\nid = \"p\"\nkind = \"printer\"\n";
+        let config = parse(&format!("{base}transport = \"usb\"\nvid = \"04b8\"\npid = \"0e28\"\n")).unwrap();
+        assert_eq!(config.devices[0].transport, Transport::Usb { vid: 0x04b8, pid: 0x0e28 });
+        let config = parse(&format!("{base}transport = \"usblp\"\npath = \"/dev/usb/lp0\"\n")).unwrap();
+        assert_eq!(
+            config.devices[0].transport,
+            Transport::Usblp {
+                path: "/dev/usb/lp0".into()
+            }
+        );
+        let config = parse(&format!(
+            "{base}transport = \"serial\"\npath = \"/dev/ttyS0\"\nflow_control = \"rts_cts\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.devices[0].flow_control, FlowControl::RtsCts);
+        let err = parse(&format!("{base}transport = \"usb\"\nvid = \"04b8\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("devices[0].pid"), "{err}");
+        let err = parse(&format!(
+            "{base}transport = \"tcp\"\naddress = \"h:9100\"\nflow_control = \"xon_xoff\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("devices[0].flow_control"), "{err}");
+        let scanner = base.replace("printer", "scanner");
+        let err = parse(&format!("{scanner}transport = \"usblp\"\npath = \"/dev/usb/lp0\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("for printers only"), "{err}");
     }
 
     #[test]

@@ -235,3 +235,19 @@ async fn the_virtual_printer_runs_out_of_paper_on_request() {
     assert_eq!(printer_view(&till.cashier).await["status"], "готов");
     till.running.stop().await;
 }
+
+#[tokio::test]
+async fn a_usb_printer_that_is_not_plugged_in_keeps_the_receipt_queued() {
+    let till = start_till("transport = \"usb\"\nvid = \"ffff\"\npid = \"fffe\"\nprofile = \"epson-tm-t20iii\"").await;
+    sell(&till.cashier).await;
+    let view = eventually("the job waits with the reason", Duration::from_secs(10), || async {
+        let view = printer_view(&till.cashier).await;
+        view["queued"][0]["error"].is_string().then_some(view)
+    })
+    .await;
+    assert_eq!(view["queued"][0]["state"], "queued", "{view}");
+    assert_eq!(view["state"], "disconnected", "{view}");
+    let reason = view["queued"][0]["error"].as_str().unwrap();
+    assert!(reason.contains("ffff:fffe") || reason.contains("USB"), "{reason}");
+    till.running.stop().await;
+}

@@ -90,6 +90,7 @@ fn endpoint(device: &DeviceConfig) -> String {
         },
         Transport::Evdev { path } => format!("evdev {}", path.display()),
         Transport::Usblp { path } => format!("usblp {}", path.display()),
+        Transport::Usb { vid, pid } => format!("usb {vid:04x}:{pid:04x}"),
     }
 }
 

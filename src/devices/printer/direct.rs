@@ -104,6 +104,17 @@ pub async fn print_test(config: &Config, device: &str, page: TestPage) -> Result
             file.flush().await.map_err(|e| fail(DeviceError::io("write", &e)))?;
             report(PrinterStatus::default(), None, &bytes, profile)
         }
+        Transport::Usb { vid, pid } => {
+            let (mut link, duplex) = transport::open_usb_printer(*vid, *pid).map_err(fail)?;
+            if duplex {
+                exchange(link, profile, device, &render).await?
+            } else {
+                let bytes = render(&PrinterStatus::default(), None);
+                link.write_all(&bytes).await.map_err(|e| fail(DeviceError::io("write", &e)))?;
+                link.shutdown().await.map_err(|e| fail(DeviceError::io("write", &e)))?;
+                report(PrinterStatus::default(), None, &bytes, profile)
+            }
+        }
         Transport::Virtual => {
             let bytes = render(&PrinterStatus::default(), None);
             report(PrinterStatus::default(), None, &bytes, profile)

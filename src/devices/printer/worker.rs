@@ -262,6 +262,10 @@ impl PrinterWorker {
                 Ok(file) => self.send(job, file, &bytes, false, Duration::ZERO).await,
                 Err(e) => self.not_reached(job, e).await,
             },
+            Transport::Usb { vid, pid } => match transport::open_usb_printer(*vid, *pid) {
+                Ok((link, duplex)) => self.send(job, link, &bytes, duplex, Duration::ZERO).await,
+                Err(e) => self.not_reached(job, e).await,
+            },
             // Scanner-only transports; the config refuses them for printers.
             Transport::Hid { .. } | Transport::Evdev { .. } => {
                 let e = DeviceError::new(DeviceErrorKind::Other, "a printer cannot use a scanner transport (hid, evdev)");
@@ -330,6 +334,14 @@ impl PrinterWorker {
                     let mut d = StatusDecoder::new();
                     self.query(&mut port, &mut d, STATUS_TIMEOUT).await.map(|()| d)
                 }
+                Err(e) => Err(e),
+            },
+            Transport::Usb { vid, pid } => match transport::open_usb_printer(*vid, *pid) {
+                Ok((mut link, true)) => {
+                    let mut d = StatusDecoder::new();
+                    self.query(&mut link, &mut d, STATUS_TIMEOUT).await.map(|()| d)
+                }
+                Ok((_, false)) => return,
                 Err(e) => Err(e),
             },
             Transport::Virtual => {

@@ -120,8 +120,12 @@ pub async fn run(setup: ScannerSetup, sink: mpsc::Sender<ScanEvent>, registry: D
             registry.set(&id, super::DeviceState::Connected, Some("virtual".into()));
         }
         // Refused for scanners by the config.
-        Transport::Usblp { .. } => {
-            registry.set(&id, super::DeviceState::Disconnected, Some("usblp is a printer transport".into()));
+        Transport::Usblp { .. } | Transport::Usb { .. } => {
+            registry.set(
+                &id,
+                super::DeviceState::Disconnected,
+                Some("usblp and usb are printer transports".into()),
+            );
         }
     }
 }
