@@ -251,3 +251,33 @@ async fn a_usb_printer_that_is_not_plugged_in_keeps_the_receipt_queued() {
     assert!(reason.contains("ffff:fffe") || reason.contains("USB"), "{reason}");
     till.running.stop().await;
 }
+
+#[tokio::test]
+async fn closing_the_shift_prints_its_z_report() {
+    let till = start_till("transport = \"virtual\"").await;
+    let admin = Api::new(format!("http://{}", till.running.addr), ADMIN);
+    sell(&till.cashier).await;
+    let (status, shift) = till.cashier.post("/api/v1/lanes/1/shift/close", json!({})).await;
+    assert_eq!(status, 200, "{shift}");
+    let paper = eventually("the Z report printed", Duration::from_secs(10), || async {
+        let (_, s) = admin.get("/api/v1/admin/status").await;
+        let papers = s["paper"].as_array().unwrap().clone();
+        (papers.len() == 2).then_some(papers)
+    })
+    .await;
+    let lines: Vec<String> = paper[1]["lines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().trim().to_string())
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("ОТЧЁТ О ЗАКРЫТИИ СМЕНЫ (Z)")), "{lines:?}");
+    let row = |label: &str| lines.iter().find(|l| l.starts_with(label)).cloned().unwrap_or_default();
+    assert!(row("Чеков продажи").ends_with(" 1"), "{lines:?}");
+    assert!(row("Продажи").ends_with("89.90"), "{lines:?}");
+    assert!(row("Наличными").ends_with("100.00"), "{lines:?}");
+    assert!(row("Сдача выдана").ends_with("10.10"), "{lines:?}");
+    assert!(row("Наличных в кассе").ends_with("89.90"), "{lines:?}");
+    assert!(row("В т.ч. НДС 10%").ends_with("8.17"), "{lines:?}");
+    till.running.stop().await;
+}

@@ -4,7 +4,7 @@
 //! again on its own. If the connection drops mid-job (or storeterm is killed while sending),
 //! the job becomes `unknown` and waits for a person to decide whether to reprint.
 
-use crate::domain::lane::PrintRequest;
+use crate::domain::lane::{PrintDocument, PrintRequest};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -46,8 +46,11 @@ pub struct PrintJob {
     pub id: Uuid,
     /// Device id of the printer.
     pub printer: String,
-    /// The closed receipt to print.
+    /// The closed receipt (or, for a Z report, the shift) to print.
     pub receipt: Uuid,
+    /// What is printed.
+    #[serde(default)]
+    pub document: PrintDocument,
     pub kick_drawer: bool,
     /// A reprint, marked «КОПИЯ».
     pub copy: bool,
@@ -87,6 +90,7 @@ impl PrintJob {
             id: request.id,
             printer: printer.to_string(),
             receipt: request.receipt,
+            document: request.document,
             kick_drawer: request.kick_drawer,
             copy: false,
             requested_at: request.requested_at,
@@ -122,6 +126,7 @@ impl PrintJob {
             id,
             printer: self.printer.clone(),
             receipt: self.receipt,
+            document: self.document,
             kick_drawer: false,
             copy: true,
             requested_at: now,
@@ -191,6 +196,7 @@ mod tests {
             receipt: Uuid::from_u128(2),
             kick_drawer: true,
             requested_at: at.parse().unwrap(),
+            document: PrintDocument::Sale,
         };
         PrintJob::queued(&request, "printer-1")
     }

@@ -3,12 +3,14 @@
 
 use super::job::{JobState, PrintJob};
 use super::layout::{self, Letterhead, SaleOptions};
+use super::pages;
 use super::preview;
 use super::profile::PrinterProfile;
 use super::status::{self, PrinterStatus, StatusDecoder, StatusKind};
 use crate::config::{DeviceConfig, ShopConfig, Transport};
 use crate::devices::transport::{self, DeviceError, DeviceErrorKind};
 use crate::devices::{DeviceRegistry, DeviceState};
+use crate::domain::lane::PrintDocument;
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -208,25 +210,47 @@ impl PrinterWorker {
         Ok(false)
     }
 
-    async fn print(&self, mut job: PrintJob) -> Result<Attempt, StoreError> {
-        let Some(sale) = self.store.receipt(job.receipt)? else {
-            job.failed(format!("receipt {} is not in the store", job.receipt));
-            self.store.save_print_job(&job).await?;
-            return Ok(Attempt::Finished);
-        };
+    /// The job's bytes for this printer, or why it cannot be rendered.
+    fn render(&self, job: &PrintJob) -> Result<Result<Vec<u8>, String>, StoreError> {
         let head = Letterhead {
             shop: &self.shop,
             tz: &self.tz,
         };
-        let kick_drawer = job.drawer_due(Timestamp::now());
-        if job.kick_drawer && !kick_drawer {
-            tracing::info!(printer = %self.device.id, job = %job.id, "the job waited too long; printing it without opening the drawer");
+        match job.document {
+            PrintDocument::Sale => {
+                let Some(sale) = self.store.receipt(job.receipt)? else {
+                    return Ok(Err(format!("receipt {} is not in the store", job.receipt)));
+                };
+                let kick_drawer = job.drawer_due(Timestamp::now());
+                if job.kick_drawer && !kick_drawer {
+                    tracing::info!(printer = %self.device.id, job = %job.id, "the job waited too long; printing it without opening the drawer");
+                }
+                let options = SaleOptions {
+                    kick_drawer,
+                    copy: job.copy,
+                };
+                Ok(Ok(layout::sale_receipt(&sale, &head, &self.profile, options)))
+            }
+            PrintDocument::ZReport => {
+                let Some(shift) = self.store.shift(job.receipt)? else {
+                    return Ok(Err(format!("shift {} is not in the store", job.receipt)));
+                };
+                let receipts = self.store.shift_receipts(&shift)?;
+                let report = pages::shift_report(pages::ShiftReport::Z, &shift, &receipts, &head, &self.profile, Timestamp::now());
+                Ok(Ok(report))
+            }
         }
-        let options = SaleOptions {
-            kick_drawer,
-            copy: job.copy,
+    }
+
+    async fn print(&self, mut job: PrintJob) -> Result<Attempt, StoreError> {
+        let bytes = match self.render(&job)? {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                job.failed(reason);
+                self.store.save_print_job(&job).await?;
+                return Ok(Attempt::Finished);
+            }
         };
-        let bytes = layout::sale_receipt(&sale, &head, &self.profile, options);
         let id = &self.device.id;
         match &self.device.transport {
             Transport::Virtual => {
