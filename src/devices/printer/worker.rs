@@ -173,7 +173,9 @@ impl PrinterWorker {
                     true
                 }
             };
-            if !retry && polled.is_none_or(|at| at.elapsed() >= STATUS_POLL) {
+            // A virtual printer's status costs nothing: refresh it on every wake-up.
+            let virtual_printer = self.device.transport == Transport::Virtual;
+            if !retry && (virtual_printer || polled.is_none_or(|at| at.elapsed() >= STATUS_POLL)) {
                 self.poll_status().await;
                 polled = Some(tokio::time::Instant::now());
             }
