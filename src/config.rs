@@ -176,6 +176,24 @@ pub enum Transport {
     /// A keyboard-wedge scanner read through evdev with an exclusive grab, by its stable
     /// path (`/dev/input/by-id/usb-…-event-kbd`).
     Evdev { path: PathBuf },
+    /// A USB printer through the kernel's printer-class driver: `/dev/usb/lpN` (or the stable
+    /// udev symlink). Write-only here: status comes back on serial, TCP and `usb` links.
+    Usblp { path: PathBuf },
+    /// A USB printer through libusb: its printer-class interface claimed by VID:PID, bytes on
+    /// bulk OUT, status replies on bulk IN when the printer is bidirectional.
+    Usb { vid: u16, pid: u16 },
+}
+
+/// Serial flow control: how a slow printer tells storeterm to pause while its buffer is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowControl {
+    #[default]
+    None,
+    /// Hardware handshake on the RTS/CTS lines (most RS-232 receipt printers).
+    RtsCts,
+    /// Software handshake: the printer sends XOFF (0x13) and XON (0x11).
+    XonXoff,
 }
 
 /// What ends one scan in a scanner's output (a setting of the scanner, "suffix").
@@ -212,6 +230,8 @@ pub struct DeviceConfig {
     pub profile: Option<String>,
     /// Scanners: how scans are framed.
     pub framing: Framing,
+    /// Serial printers: flow control (`flow_control = "rts_cts" | "xon_xoff" | "none"`).
+    pub flow_control: FlowControl,
 }
 
 /// The default printer profile when a printer device names none.
@@ -353,6 +373,7 @@ struct RawDevice {
     prefix: Option<String>,
     suffix: Option<Suffix>,
     gap_ms: Option<u64>,
+    flow_control: Option<FlowControl>,
 }
 
 /// Baud rate of USB-COM scanners out of the box (Honeywell, Zebra, Mertech default to 9600;
@@ -493,7 +514,10 @@ impl Validator<'_> {
 
     fn usb_id(&self, key: String, raw: Option<RawUsbId>) -> Result<u16, ConfigError> {
         match raw {
-            None => Err(self.invalid(key, "a hid device needs `vid` and `pid` (as lsusb shows them, e.g. \"0c2e\")")),
+            None => Err(self.invalid(
+                key,
+                "a hid or usb device needs `vid` and `pid` (as lsusb shows them, e.g. \"0c2e\")",
+            )),
             Some(RawUsbId::Number(n)) => Ok(n),
             Some(RawUsbId::Text(t)) => {
                 let digits = t.trim_start_matches("0x");
@@ -588,13 +612,28 @@ impl Validator<'_> {
                             self.invalid(key("path"), "an evdev device needs `path` (e.g. /dev/input/by-id/usb-…-event-kbd)")
                         })?,
                     },
+                    "usb" => Transport::Usb {
+                        vid: self.usb_id(key("vid"), d.vid)?,
+                        pid: self.usb_id(key("pid"), d.pid)?,
+                    },
+                    "usblp" => Transport::Usblp {
+                        path: d
+                            .path
+                            .ok_or_else(|| self.invalid(key("path"), "a usblp printer needs `path` (e.g. /dev/usb/lp0)"))?,
+                    },
                     other => {
                         return Err(self.invalid(
                             key("transport"),
-                            format!("unknown transport \"{other}\" (serial, tcp, virtual, hid, evdev)"),
+                            format!("unknown transport \"{other}\" (serial, tcp, virtual, hid, evdev, usblp, usb)"),
                         ));
                     }
                 };
+                if d.kind != DeviceKind::Printer && matches!(transport, Transport::Usblp { .. } | Transport::Usb { .. }) {
+                    return Err(self.invalid(key("transport"), format!("\"{}\" is for printers only", d.transport)));
+                }
+                if d.flow_control.is_some() && !matches!(transport, Transport::Serial { .. }) {
+                    return Err(self.invalid(key("flow_control"), "only a serial device has flow control"));
+                }
                 if d.kind != DeviceKind::Scanner && matches!(transport, Transport::Hid { .. } | Transport::Evdev { .. }) {
                     return Err(self.invalid(key("transport"), format!("\"{}\" is for scanners only", d.transport)));
                 }
@@ -616,6 +655,7 @@ impl Validator<'_> {
                     transport,
                     profile,
                     framing,
+                    flow_control: d.flow_control.unwrap_or_default(),
                 })
             })
             .collect()
@@ -831,6 +871,40 @@ gap_ms = 30
         assert!(parse(&bad).unwrap_err().to_string().contains("scanning.labels[1]"));
         let bad = text.replace("kind = \"scanner\"\ntransport = \"hid\"", "kind = \"printer\"\ntransport = \"hid\"");
         assert!(parse(&bad).unwrap_err().to_string().contains("for scanners only"));
+    }
+
+    #[test]
+    fn printer_transports() {
+        let base = "[store]\npath = \"d\"\n[[devices]]\nid = \"p\"\nkind = \"printer\"\n";
+        let config = parse(&format!("{base}transport = \"usb\"\nvid = \"04b8\"\npid = \"0e28\"\n")).unwrap();
+        assert_eq!(config.devices[0].transport, Transport::Usb { vid: 0x04b8, pid: 0x0e28 });
+        let config = parse(&format!("{base}transport = \"usblp\"\npath = \"/dev/usb/lp0\"\n")).unwrap();
+        assert_eq!(
+            config.devices[0].transport,
+            Transport::Usblp {
+                path: "/dev/usb/lp0".into()
+            }
+        );
+        let config = parse(&format!(
+            "{base}transport = \"serial\"\npath = \"/dev/ttyS0\"\nflow_control = \"rts_cts\"\n"
+        ))
+        .unwrap();
+        assert_eq!(config.devices[0].flow_control, FlowControl::RtsCts);
+        let err = parse(&format!("{base}transport = \"usb\"\nvid = \"04b8\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("devices[0].pid"), "{err}");
+        let err = parse(&format!(
+            "{base}transport = \"tcp\"\naddress = \"h:9100\"\nflow_control = \"xon_xoff\"\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("devices[0].flow_control"), "{err}");
+        let scanner = base.replace("printer", "scanner");
+        let err = parse(&format!("{scanner}transport = \"usblp\"\npath = \"/dev/usb/lp0\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("for printers only"), "{err}");
     }
 
     #[test]

@@ -39,6 +39,16 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         profiles_dir: Option<PathBuf>,
     },
+    /// Print a test page on a configured printer now: `codepages`, `status` or `receipt`.
+    PrintTest {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        /// The printer's device id in the config.
+        #[arg(long, value_name = "ID")]
+        device: String,
+        #[arg(long, default_value = "status")]
+        page: storeterm::devices::printer::direct::TestPage,
+    },
     /// Check a configuration file and exit.
     CheckConfig {
         #[arg(long, short, value_name = "FILE")]
@@ -57,6 +67,12 @@ fn main() -> anyhow::Result<()> {
             Command::Devices { profiles_dir } => {
                 let profiles = storeterm::devices::profiles::Profiles::load(profiles_dir.as_deref())?;
                 print!("{}", storeterm::devices::inventory::report(std::path::Path::new("/"), &profiles));
+                Ok(())
+            }
+            Command::PrintTest { config, device, page } => {
+                let config = Config::load(&config)?;
+                let report = storeterm::devices::printer::direct::print_test(&config, &device, page).await?;
+                print!("{}", storeterm::devices::printer::direct::describe(&report));
                 Ok(())
             }
             Command::CheckConfig { config } => {

@@ -93,6 +93,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
                 transport: Transport::Virtual,
                 profile: None,
                 framing: Default::default(),
+                flow_control: Default::default(),
             },
             DeviceConfig {
                 id: PRINTER.into(),
@@ -100,6 +101,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
                 transport: Transport::Virtual,
                 profile: Some("generic-80mm".into()),
                 framing: Default::default(),
+                flow_control: Default::default(),
             },
         ],
         profiles_dir: None,

@@ -89,6 +89,8 @@ fn endpoint(device: &DeviceConfig) -> String {
             None => format!("hid {vid:04x}:{pid:04x}"),
         },
         Transport::Evdev { path } => format!("evdev {}", path.display()),
+        Transport::Usblp { path } => format!("usblp {}", path.display()),
+        Transport::Usb { vid, pid } => format!("usb {vid:04x}:{pid:04x}"),
     }
 }
 

@@ -109,6 +109,40 @@ mod tests {
     }
 
     #[test]
+    fn every_printer_model_of_the_issue_has_a_profile() {
+        let profiles = Profiles::load(None).unwrap();
+        for id in [
+            "epson-tm-t20iii",
+            "epson-tm-t88v",
+            "epson-tm-t88vi",
+            "epson-tm-m30",
+            "xprinter-xp-58",
+            "xprinter-xp-80",
+            "xprinter-xp-q200",
+            "rongta-rp326",
+            "rongta-rp80",
+            "star-tsp143",
+            "citizen-ct-s310ii",
+            "hprt-tp806",
+            "sunmi-58mm",
+            "atol-rp326",
+            "atol-30f",
+            "posiflex-pp-6900",
+            "generic-58mm",
+            "generic-80mm",
+        ] {
+            let p = profiles.printer(id).unwrap();
+            assert_eq!(p.id, id);
+            assert!(p.columns_font_b.is_none_or(|b| b > p.columns), "{id}");
+            // 12-dot Font A characters fill the line.
+            assert_eq!(usize::from(p.dots) / 12, p.columns, "{id}");
+        }
+        let star = profiles.printer("star-tsp143").unwrap();
+        assert_eq!((star.codepage.select, star.codepage.second.as_ref().unwrap().select), (10, 34));
+        assert!(!profiles.printer("sunmi-58mm").unwrap().cut.cutter);
+    }
+
+    #[test]
     fn every_built_in_scanner_profile_parses_and_usb_ids_are_unique() {
         let profiles = Profiles::load(None).unwrap();
         for id in [

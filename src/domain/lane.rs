@@ -24,14 +24,28 @@ pub struct Lane {
     pub last_shift_number: u32,
 }
 
+/// What a print request prints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrintDocument {
+    /// The sale receipt of a closed receipt.
+    #[default]
+    Sale,
+    /// The Z report of a closed shift.
+    ZReport,
+}
+
 /// Something to print, decided by the domain and rendered by the printer's profile later.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PrintRequest {
     pub id: Uuid,
+    /// The closed receipt (or, for a Z report, the shift) to print.
     pub receipt: Uuid,
     /// Open the cash drawer with this job (a cash payment was taken).
     pub kick_drawer: bool,
     pub requested_at: Timestamp,
+    #[serde(default)]
+    pub document: PrintDocument,
 }
 
 /// Everything an operation changed besides the lane itself.
@@ -217,6 +231,7 @@ impl Lane {
                         receipt: closed.receipt.id,
                         kick_drawer: closed.took_cash(),
                         requested_at: ctx.now,
+                        document: PrintDocument::Sale,
                     }),
                     closed: Some(closed.clone()),
                     shift_record: None,
@@ -240,6 +255,14 @@ impl Lane {
         let changes = Changes {
             documents: vec![document::shift_close(ctx.new_id(), &shift, ctx.now)],
             shift_record: Some(shift.clone()),
+            // The Z report comes out of the lane's printer with the closing.
+            print: Some(PrintRequest {
+                id: ctx.new_id(),
+                receipt: shift.id,
+                kick_drawer: false,
+                requested_at: ctx.now,
+                document: PrintDocument::ZReport,
+            }),
             ..Changes::default()
         };
         Ok((shift, changes))

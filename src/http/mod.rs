@@ -5,6 +5,7 @@ mod admin;
 mod auth;
 mod error;
 mod lanes;
+mod printing;
 mod screens;
 pub mod views;
 
@@ -81,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .merge(screens::routes())
         .merge(lanes::routes())
         .merge(admin::routes())
+        .merge(printing::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })
         .with_state(state)
 }

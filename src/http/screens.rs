@@ -18,6 +18,7 @@ async fn asset(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "common.js" => (include_str!("assets/common.js"), "text/javascript; charset=utf-8"),
         "pos.js" => (include_str!("assets/pos.js"), "text/javascript; charset=utf-8"),
+        "pos_printer.js" => (include_str!("assets/pos_printer.js"), "text/javascript; charset=utf-8"),
         "admin.js" => (include_str!("assets/admin.js"), "text/javascript; charset=utf-8"),
         "style.css" => (include_str!("assets/style.css"), "text/css; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),

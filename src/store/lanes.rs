@@ -37,6 +37,24 @@ impl Store {
             .transpose()
     }
 
+    /// The closed receipts of one shift, oldest first (for its X and Z reports). Scans the
+    /// receipts from the shift's opening on: ids are UUIDv7, ordered by time.
+    pub fn shift_receipts(&self, shift: &Shift) -> Result<Vec<ClosedReceipt>, StoreError> {
+        // The smallest UUIDv7 of the opening millisecond (its first 48 bits are the time).
+        let ms = shift.opened_at.as_millisecond().max(0) as u64;
+        let mut start = [0u8; 16];
+        start[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+        let mut receipts = Vec::new();
+        for entry in self.trees.receipts.range(start.to_vec()..) {
+            let (key, value) = entry?;
+            let receipt: ClosedReceipt = decode("receipts", &key, &value)?;
+            if receipt.receipt.shift_id == shift.id {
+                receipts.push(receipt);
+            }
+        }
+        Ok(receipts)
+    }
+
     /// A shift from the journal by id.
     pub fn shift(&self, id: Uuid) -> Result<Option<Shift>, StoreError> {
         self.trees

@@ -1,7 +1,8 @@
 //! Print jobs: the journal of every job and a queue index of those not finished yet.
 
 use super::{Store, StoreError, decode, encode};
-use crate::devices::printer::job::{JobState, PrintJob};
+use crate::devices::printer::job::{JobError, JobState, PrintJob};
+use jiff::Timestamp;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 use uuid::Uuid;
@@ -46,6 +47,11 @@ impl Store {
         Ok(())
     }
 
+    /// Wake the printer workers (a printer became ready).
+    pub fn nudge_print_queue(&self) {
+        Store::signal(&self.print_queue_changed);
+    }
+
     pub fn print_job(&self, id: Uuid) -> Result<Option<PrintJob>, StoreError> {
         self.trees
             .print_jobs
@@ -72,6 +78,49 @@ impl Store {
             }
         }
         Ok(jobs)
+    }
+
+    /// A person's reprint of job `id`: the original remembers its copy and the copy is queued,
+    /// in one transaction, so a double tap or a retried request never makes two copies.
+    /// `None` when there is no such job.
+    pub async fn reprint_print_job(
+        &self,
+        id: Uuid,
+        copy_id: Uuid,
+        now: Timestamp,
+    ) -> Result<Option<Result<PrintJob, JobError>>, StoreError> {
+        let t = &self.trees;
+        let outcome = [&t.print_jobs, &t.print_queue].as_slice().transaction(|tx| {
+            let Some(raw) = tx[0].get(id.as_bytes())? else {
+                return Ok(None);
+            };
+            let mut original: PrintJob = decode("print_jobs", id.as_bytes(), &raw).map_err(super::abort)?;
+            match original.reprint(copy_id, now) {
+                Ok(copy) => {
+                    put(&tx[0], &tx[1], &original)?;
+                    put(&tx[0], &tx[1], &copy)?;
+                    Ok(Some(Ok(copy)))
+                }
+                Err(e) => Ok(Some(Err(e))),
+            }
+        })?;
+        if let Some(Ok(_)) = &outcome {
+            self.flush().await?;
+            Store::signal(&self.print_queue_changed);
+        }
+        Ok(outcome)
+    }
+
+    /// A person says the receipt of `unknown` job `id` is on paper. `None`: no such job.
+    pub async fn confirm_print_job(&self, id: Uuid) -> Result<Option<Result<PrintJob, JobError>>, StoreError> {
+        let Some(mut job) = self.print_job(id)? else {
+            return Ok(None);
+        };
+        if let Err(e) = job.confirm_printed() {
+            return Ok(Some(Err(e)));
+        }
+        self.save_print_job(&job).await?;
+        Ok(Some(Ok(job)))
     }
 
     /// The most recent jobs of all printers, newest first.

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod crm;
+pub mod escpos_reader;
 pub mod printer;
 
 use serde_json::Value;

@@ -4,7 +4,7 @@
 //! again on its own. If the connection drops mid-job (or storeterm is killed while sending),
 //! the job becomes `unknown` and waits for a person to decide whether to reprint.
 
-use crate::domain::lane::PrintRequest;
+use crate::domain::lane::{PrintDocument, PrintRequest};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -46,8 +46,11 @@ pub struct PrintJob {
     pub id: Uuid,
     /// Device id of the printer.
     pub printer: String,
-    /// The closed receipt to print.
+    /// The closed receipt (or, for a Z report, the shift) to print.
     pub receipt: Uuid,
+    /// What is printed.
+    #[serde(default)]
+    pub document: PrintDocument,
     pub kick_drawer: bool,
     /// A reprint, marked «КОПИЯ».
     pub copy: bool,
@@ -56,6 +59,29 @@ pub struct PrintJob {
     pub attempts: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The copy a person asked for after this job ended `unknown` or `failed` (or to give the
+    /// customer a second receipt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reprinted_as: Option<Uuid>,
+    /// A person looked at the paper and said the receipt did come out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirmed: bool,
+}
+
+/// How long a drawer kick stays worth doing. A job that waited longer (printer out of paper,
+/// offline) prints without opening the drawer: a drawer that springs open minutes after the
+/// sale, in front of whoever stands at the till then, is worse than none.
+pub const DRAWER_FRESH_SECS: i64 = 5;
+
+/// Why a person's decision about a job cannot be carried out.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobError {
+    #[error("print job {0} is still {1}; wait until it is printed or its fate is unknown")]
+    StillOpen(Uuid, &'static str),
+    #[error("print job {0} was already reprinted as {1}")]
+    AlreadyReprinted(Uuid, Uuid),
+    #[error("print job {0} is {1}; only a job whose fate is unknown can be confirmed as printed")]
+    NotUnknown(Uuid, &'static str),
 }
 
 impl PrintJob {
@@ -64,13 +90,61 @@ impl PrintJob {
             id: request.id,
             printer: printer.to_string(),
             receipt: request.receipt,
+            document: request.document,
             kick_drawer: request.kick_drawer,
             copy: false,
             requested_at: request.requested_at,
             state: JobState::Queued,
             attempts: 0,
             error: None,
+            reprinted_as: None,
+            confirmed: false,
         }
+    }
+
+    /// Whether the drawer should still open with this job, sent at `now`.
+    pub fn drawer_due(&self, now: Timestamp) -> bool {
+        self.kick_drawer && now.duration_since(self.requested_at).as_secs() <= DRAWER_FRESH_SECS
+    }
+
+    /// Waiting for a person: the receipt may or may not be on paper, nobody said yet.
+    pub fn needs_decision(&self) -> bool {
+        matches!(self.state, JobState::Unknown | JobState::Failed) && self.reprinted_as.is_none() && !self.confirmed
+    }
+
+    /// A person asks for a copy: a new queued job `id` for the same receipt, marked «КОПИЯ»,
+    /// never opening the drawer. This job remembers it, so a second tap makes no third print.
+    pub fn reprint(&mut self, id: Uuid, now: Timestamp) -> Result<PrintJob, JobError> {
+        if self.state.is_open() {
+            return Err(JobError::StillOpen(self.id, self.state.as_str()));
+        }
+        if let Some(copy) = self.reprinted_as {
+            return Err(JobError::AlreadyReprinted(self.id, copy));
+        }
+        self.reprinted_as = Some(id);
+        Ok(PrintJob {
+            id,
+            printer: self.printer.clone(),
+            receipt: self.receipt,
+            document: self.document,
+            kick_drawer: false,
+            copy: true,
+            requested_at: now,
+            state: JobState::Queued,
+            attempts: 0,
+            error: None,
+            reprinted_as: None,
+            confirmed: false,
+        })
+    }
+
+    /// A person says the receipt of an `unknown` job did come out: no reprint wanted.
+    pub fn confirm_printed(&mut self) -> Result<(), JobError> {
+        if self.state != JobState::Unknown {
+            return Err(JobError::NotUnknown(self.id, self.state.as_str()));
+        }
+        self.confirmed = true;
+        Ok(())
     }
 
     /// The transfer starts.
@@ -109,5 +183,56 @@ impl PrintJob {
         } else {
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(at: &str) -> PrintJob {
+        let request = PrintRequest {
+            id: Uuid::from_u128(1),
+            receipt: Uuid::from_u128(2),
+            kick_drawer: true,
+            requested_at: at.parse().unwrap(),
+            document: PrintDocument::Sale,
+        };
+        PrintJob::queued(&request, "printer-1")
+    }
+
+    #[test]
+    fn a_late_drawer_kick_is_dropped() {
+        let j = job("2026-03-02T10:00:00Z");
+        assert!(j.drawer_due("2026-03-02T10:00:05Z".parse().unwrap()));
+        assert!(!j.drawer_due("2026-03-02T10:00:06Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn an_unknown_job_is_reprinted_once_as_a_copy() {
+        let mut j = job("2026-03-02T10:00:00Z");
+        let now: Timestamp = "2026-03-02T10:01:00Z".parse().unwrap();
+        assert_eq!(j.reprint(Uuid::from_u128(3), now), Err(JobError::StillOpen(j.id, "queued")));
+        j.sending();
+        j.interrupted("connection reset".into());
+        assert!(j.needs_decision());
+        let copy = j.reprint(Uuid::from_u128(3), now).unwrap();
+        assert!(copy.copy && !copy.kick_drawer && copy.state == JobState::Queued);
+        assert_eq!((copy.receipt, copy.requested_at), (j.receipt, now));
+        assert!(!j.needs_decision());
+        assert_eq!(
+            j.reprint(Uuid::from_u128(4), now),
+            Err(JobError::AlreadyReprinted(j.id, Uuid::from_u128(3)))
+        );
+    }
+
+    #[test]
+    fn confirming_is_only_for_unknown_jobs() {
+        let mut j = job("2026-03-02T10:00:00Z");
+        assert!(j.confirm_printed().is_err());
+        j.sending();
+        j.interrupted("cut".into());
+        j.confirm_printed().unwrap();
+        assert!(!j.needs_decision() && j.state == JobState::Unknown);
     }
 }

@@ -79,24 +79,9 @@ fn quantity(qty: Decimal, weighted: bool) -> String {
     }
 }
 
-fn method_name(method: PaymentMethod) -> &'static str {
-    match method {
-        PaymentMethod::Cash => "Наличными",
-        PaymentMethod::Card => "Банковской картой",
-    }
-}
-
-/// The sale receipt («товарный чек») for a closed receipt.
-pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &PrinterProfile, options: SaleOptions) -> Vec<u8> {
-    let width = profile.columns;
-    let rule = "-".repeat(width);
-    let r = &sale.receipt;
-    let mut p = EscPos::new(profile.text_setup());
-    p.init();
-    if options.kick_drawer {
-        p.kick_drawer(profile.drawer.pin, profile.drawer.on_ms, profile.drawer.off_ms);
-    }
-
+/// The shop's name (bold), address, ИНН and header lines, centred. Leaves the alignment
+/// centred for the title that follows.
+pub fn letterhead(p: &mut EscPos<'_>, head: &Letterhead<'_>, width: usize) {
     p.align(Align::Center).bold(true);
     for line in wrap(&head.shop.name, width) {
         p.line(&line);
@@ -113,6 +98,36 @@ pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &Print
     for line in details.iter().flat_map(|d| wrap(d, width)) {
         p.line(&line);
     }
+}
+
+/// The words a payment method prints as.
+pub fn method_name(method: PaymentMethod) -> &'static str {
+    match method {
+        PaymentMethod::Cash => "Наличными",
+        PaymentMethod::Card => "Банковской картой",
+    }
+}
+
+/// VAT included in `sum` at the catalog's rate text (`"20"`, `"10"`, `"none"`), as one line.
+pub fn vat_line(vat: &str, sum: Decimal, width: usize) -> Vec<String> {
+    match money::vat_rate(vat) {
+        Some(rate) => two_columns(&format!("В т.ч. НДС {rate}%"), &money::vat_included(sum, rate).to_string(), width),
+        None => two_columns("Без НДС", &money::to_money(sum).to_string(), width),
+    }
+}
+
+/// The sale receipt («товарный чек») for a closed receipt.
+pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &PrinterProfile, options: SaleOptions) -> Vec<u8> {
+    let width = profile.columns;
+    let rule = "-".repeat(width);
+    let r = &sale.receipt;
+    let mut p = EscPos::new(profile.text_setup());
+    p.init();
+    if options.kick_drawer {
+        p.kick_drawer(profile.drawer.pin, profile.drawer.on_ms, profile.drawer.off_ms);
+    }
+
+    letterhead(&mut p, head, width);
     if options.copy {
         p.bold(true).line("КОПИЯ").bold(false);
     }
@@ -156,14 +171,7 @@ pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &Print
         *by_vat.entry(line.vat.as_str()).or_default() += line.sum;
     }
     for (vat, sum) in by_vat {
-        match money::vat_rate(vat) {
-            Some(rate) => totals.extend(two_columns(
-                &format!("В т.ч. НДС {rate}%"),
-                &money::vat_included(sum, rate).to_string(),
-                width,
-            )),
-            None => totals.extend(two_columns("Без НДС", &money::to_money(sum).to_string(), width)),
-        }
+        totals.extend(vat_line(vat, sum, width));
     }
     totals.push(rule);
     for line in &totals {
@@ -175,8 +183,17 @@ pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &Print
         p.line(&line);
     }
     p.align(Align::Left);
-    p.cut(profile.cut.partial, profile.cut.feed_lines);
+    end_of_paper(&mut p, profile);
     p.finish()
+}
+
+/// Feed past the cutter and cut; a model without a cutter only feeds, to tear off by hand.
+pub fn end_of_paper(p: &mut EscPos<'_>, profile: &PrinterProfile) {
+    if profile.cut.cutter {
+        p.cut(profile.cut.partial, profile.cut.feed_lines);
+    } else {
+        p.line("").feed(profile.cut.feed_lines);
+    }
 }
 
 #[cfg(test)]

@@ -2,11 +2,15 @@
 //! print jobs to the printer (I/O).
 
 pub mod codepage;
+pub mod direct;
 pub mod escpos;
 pub mod job;
 pub mod layout;
+pub mod pages;
 pub mod preview;
 pub mod profile;
+pub mod sample;
+pub mod status;
 mod worker;
 
 pub use worker::{PrintedPaper, PrinterWorker, VirtualPaper};

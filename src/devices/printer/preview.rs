@@ -13,6 +13,12 @@ const GS: u8 = 0x1D;
 
 /// A marker line for a cut.
 pub const CUT: &str = "✂ - - - - - - - - - - - - - - - -";
+/// A marker line for a barcode.
+pub const BARCODE: &str = "[штрихкод]";
+/// A marker line for a QR code printed by the printer itself.
+pub const QR: &str = "[QR-код]";
+/// A marker line for a raster image (a logo, a QR code sent as an image).
+pub const IMAGE: &str = "[изображение]";
 /// A marker line for a drawer pulse.
 pub const DRAWER: &str = "[денежный ящик открыт]";
 
@@ -75,9 +81,37 @@ pub fn render(bytes: &[u8], profile: &PrinterProfile) -> Vec<String> {
                         i += if arg(i) >= 65 { 2 } else { 1 };
                     }
                     b'(' => {
-                        // GS ( fn pL pH data: skip the data.
+                        // GS ( fn pL pH data: skip the data; a QR print (fn 81) shows as a mark.
                         let len = usize::from(arg(i + 1)) + 256 * usize::from(arg(i + 2));
+                        if arg(i) == b'k' && arg(i + 4) == 81 {
+                            r.flush_if_pending();
+                            r.lines.push(QR.to_string());
+                        }
                         i += 3 + len;
+                    }
+                    b'k' => {
+                        // GS k m n d1…dn (m ≥ 65) or GS k m d… NUL (m < 65).
+                        r.flush_if_pending();
+                        r.lines.push(BARCODE.to_string());
+                        if arg(i) >= 65 {
+                            i += 2 + usize::from(arg(i + 1));
+                        } else {
+                            i += 1;
+                            while i < bytes.len() && bytes[i] != 0 {
+                                i += 1;
+                            }
+                            i += 1;
+                        }
+                    }
+                    b'v' => {
+                        // GS v 0 m xL xH yL yH data: one raster band.
+                        let x = usize::from(arg(i + 2)) + 256 * usize::from(arg(i + 3));
+                        let y = usize::from(arg(i + 4)) + 256 * usize::from(arg(i + 5));
+                        r.flush_if_pending();
+                        if r.lines.last().map(String::as_str) != Some(IMAGE) {
+                            r.lines.push(IMAGE.to_string());
+                        }
+                        i += 6 + x * y;
                     }
                     _ => i += 1,
                 }

@@ -14,9 +14,22 @@ pub struct PrinterProfile {
     pub kind: String,
     pub model: String,
     pub paper_width_mm: u32,
-    /// Characters per line in the default font.
+    /// Characters per line in the default font (Font A).
     pub columns: usize,
+    /// Characters per line in the small font (Font B), when the model has one.
+    #[serde(default)]
+    pub columns_font_b: Option<usize>,
+    /// Printable width in dots (raster images are cut to it).
+    #[serde(default = "default_dots")]
+    pub dots: u16,
     pub codepage: CodepageSetting,
+    #[serde(default)]
+    pub status: StatusSetting,
+    #[serde(default)]
+    pub features: FeatureSetting,
+    /// USB ids, for the `usb` transport and for recognising a plugged-in printer.
+    #[serde(default)]
+    pub usb: Option<UsbIds>,
     #[serde(default)]
     pub cut: CutSetting,
     #[serde(default)]
@@ -26,6 +39,99 @@ pub struct PrinterProfile {
     pub ruble: String,
     #[serde(skip, default = "default_table")]
     table: &'static CodeTable,
+    #[serde(skip)]
+    second_table: Option<&'static CodeTable>,
+}
+
+/// A second code page for characters the first lacks (switched to with `ESC t` around them).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondPage {
+    pub table: String,
+    pub select: u8,
+}
+
+/// What the model reports about itself.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusSetting {
+    /// Answers `DLE EOT n` (on a bidirectional link).
+    #[serde(default = "yes")]
+    pub realtime: bool,
+    /// Supports automatic status back (`GS a`); storeterm enables it on the link.
+    #[serde(default)]
+    pub asb: bool,
+    /// How the drawer's switch is wired to connector pin 3: `"open_high"` or `"open_low"`.
+    /// Unset: the drawer state is not shown (a guess would tell the cashier a closed drawer
+    /// is open).
+    #[serde(default)]
+    pub drawer_sensor: Option<DrawerSensor>,
+}
+
+impl Default for StatusSetting {
+    fn default() -> Self {
+        StatusSetting {
+            realtime: true,
+            asb: false,
+            drawer_sensor: None,
+        }
+    }
+}
+
+/// The level of pin 3 that means "drawer open".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrawerSensor {
+    OpenHigh,
+    OpenLow,
+}
+
+impl StatusSetting {
+    /// For [`super::status::PrinterStatus::words`].
+    pub fn drawer_open_when_high(&self) -> Option<bool> {
+        self.drawer_sensor.map(|s| s == DrawerSensor::OpenHigh)
+    }
+}
+
+/// Optional commands the model has.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureSetting {
+    /// Prints QR codes itself (`GS ( k`); otherwise storeterm sends them as raster images.
+    #[serde(default = "yes")]
+    pub qr: bool,
+    /// Rows per `GS v 0` band: small buffers of cheap models overflow on one tall image.
+    #[serde(default = "default_band")]
+    pub raster_band: u16,
+}
+
+impl Default for FeatureSetting {
+    fn default() -> Self {
+        FeatureSetting {
+            qr: true,
+            raster_band: default_band(),
+        }
+    }
+}
+
+/// USB vendor and product id.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UsbIds {
+    pub vid: u16,
+    pub pid: u16,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_band() -> u16 {
+    24
+}
+
+fn default_dots() -> u16 {
+    576
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -38,11 +144,17 @@ pub struct CodepageSetting {
     /// Send `FS .` before selecting the table.
     #[serde(default)]
     pub cancel_chinese: bool,
+    /// Where characters the first table lacks are looked for.
+    #[serde(default)]
+    pub second: Option<SecondPage>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CutSetting {
+    /// The model has a cutter (Sunmi's built-in printers and many 58 mm clones do not).
+    #[serde(default = "yes")]
+    pub cutter: bool,
     pub partial: bool,
     /// Lines fed before cutting, so the last printed line clears the cutter.
     pub feed_lines: u8,
@@ -51,6 +163,7 @@ pub struct CutSetting {
 impl Default for CutSetting {
     fn default() -> Self {
         CutSetting {
+            cutter: true,
             partial: true,
             feed_lines: 4,
         }
@@ -90,6 +203,13 @@ impl PrinterProfile {
         profile.id = id.to_string();
         profile.table = codepage::table(&profile.codepage.table)
             .ok_or_else(|| format!("codepage.table: unknown table \"{}\"", profile.codepage.table))?;
+        if let Some(second) = &profile.codepage.second {
+            profile.second_table =
+                Some(codepage::table(&second.table).ok_or_else(|| format!("codepage.second.table: unknown table \"{}\"", second.table))?);
+        }
+        if profile.features.raster_band == 0 {
+            return Err("features.raster_band: must be at least 1".into());
+        }
         if !(16..=80).contains(&profile.columns) {
             return Err(format!("columns: {} is not a receipt width (16..80)", profile.columns));
         }
@@ -102,11 +222,19 @@ impl PrinterProfile {
             select: self.codepage.select,
             cancel_chinese: self.codepage.cancel_chinese,
             ruble: &self.ruble,
+            second: self
+                .second_table
+                .zip(self.codepage.second.as_ref())
+                .map(|(table, s)| (table, s.select)),
         }
     }
 
     /// The code table selected by `ESC t n` on this model, if the profile knows `n`.
     pub fn table_for(&self, select: u8) -> Option<&'static CodeTable> {
-        (select == self.codepage.select).then_some(self.table)
+        if select == self.codepage.select {
+            return Some(self.table);
+        }
+        let second = self.codepage.second.as_ref()?;
+        (second.select == select).then_some(self.second_table?)
     }
 }

@@ -3,11 +3,14 @@
 
 use super::job::{JobState, PrintJob};
 use super::layout::{self, Letterhead, SaleOptions};
+use super::pages;
 use super::preview;
 use super::profile::PrinterProfile;
+use super::status::{self, PrinterStatus, StatusDecoder, StatusKind};
 use crate::config::{DeviceConfig, ShopConfig, Transport};
 use crate::devices::transport::{self, DeviceError, DeviceErrorKind};
 use crate::devices::{DeviceRegistry, DeviceState};
+use crate::domain::lane::PrintDocument;
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -15,7 +18,7 @@ use serde::Serialize;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -23,6 +26,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How soon to try an unreachable printer again.
 const RETRY: Duration = Duration::from_secs(2);
+/// How long a printer gets to answer `DLE EOT` before a job.
+pub(super) const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
+/// After a job the printer is busy printing it; it still answers real-time requests, but the
+/// answer may queue behind the bytes in a serial line or a network buffer.
+const AFTER_JOB_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often an idle printer's status is refreshed for the screens.
+const STATUS_POLL: Duration = Duration::from_secs(10);
+/// Every real-time status there is: printer, offline cause, error cause, paper sensors.
+const ASK: [StatusKind; 4] = [StatusKind::Printer, StatusKind::Offline, StatusKind::Error, StatusKind::Paper];
 /// How many printouts of the virtual printer the admin page keeps.
 const PAPER_KEPT: usize = 20;
 
@@ -35,13 +47,43 @@ pub struct PrintedPaper {
     pub lines: Vec<String>,
 }
 
-/// The virtual printer's paper: the latest printouts, newest last.
+/// The virtual printer's paper: the latest printouts, newest last, and which virtual printers
+/// the admin has "run out of paper" (to try the paper-out path in the demo).
 #[derive(Debug, Clone, Default)]
 pub struct VirtualPaper {
     inner: Arc<Mutex<VecDeque<PrintedPaper>>>,
+    out: Arc<Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl VirtualPaper {
+    /// Take the roll out of (or put it back into) virtual printer `printer`.
+    pub fn set_out_of_paper(&self, printer: &str, out: bool) {
+        let mut set = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        if out {
+            set.insert(printer.to_string());
+        } else {
+            set.remove(printer);
+        }
+    }
+
+    pub fn is_out_of_paper(&self, printer: &str) -> bool {
+        self.out.lock().unwrap_or_else(|e| e.into_inner()).contains(printer)
+    }
+
+    /// What the virtual printer would answer to `DLE EOT`.
+    fn status(&self, printer: &str) -> PrinterStatus {
+        let out = self.is_out_of_paper(printer);
+        PrinterStatus {
+            online: Some(!out),
+            paper: Some(if out { status::Paper::End } else { status::Paper::Ok }),
+            cover_open: Some(false),
+            cutter_error: Some(false),
+            unrecoverable_error: Some(false),
+            recoverable_error: Some(false),
+            drawer_pin3_high: None,
+        }
+    }
+
     fn push(&self, paper: PrintedPaper) {
         let mut papers = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         if papers.len() == PAPER_KEPT {
@@ -71,6 +113,45 @@ enum Attempt {
     NotReached,
 }
 
+/// Ask for every real-time status (after enabling automatic status back when `asb`) and read
+/// the replies until all came or `timeout`. An error means the link broke; no reply within the
+/// time is not an error (some printers never answer): the decoder just has nothing.
+pub(super) async fn query_status<L: AsyncRead + AsyncWrite + Unpin>(
+    port: &mut L,
+    decoder: &mut StatusDecoder,
+    timeout: Duration,
+    asb: bool,
+) -> Result<(), DeviceError> {
+    let mut request = Vec::with_capacity(15);
+    if asb {
+        request.extend_from_slice(&status::ENABLE_ASB);
+    }
+    for kind in ASK {
+        request.extend_from_slice(&status::request(kind));
+        decoder.asked(kind);
+    }
+    port.write_all(&request).await.map_err(|e| DeviceError::io("status request", &e))?;
+    port.flush().await.map_err(|e| DeviceError::io("status request", &e))?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = [0u8; 64];
+    while decoder.unanswered() > 0 {
+        match tokio::time::timeout_at(deadline, port.read(&mut buf)).await {
+            Err(_) => break,
+            Ok(Ok(0)) => {
+                return Err(DeviceError::new(DeviceErrorKind::Disconnected, "the printer closed the connection"));
+            }
+            Ok(Ok(n)) => decoder.feed(&buf[..n]),
+            Ok(Err(e)) => return Err(DeviceError::io("status reply", &e)),
+        }
+    }
+    Ok(())
+}
+
+/// How long `bytes` bytes take on a serial line at `baud` (8N1: ten bits a byte).
+fn wire_time(bytes: usize, baud: u32) -> Duration {
+    Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(baud.max(1)))
+}
+
 impl PrinterWorker {
     pub async fn run(self, shutdown: CancellationToken) {
         let id = self.device.id.clone();
@@ -82,6 +163,7 @@ impl PrinterWorker {
             tracing::error!(printer = %id, error = %e, "cannot recover print jobs");
         }
         let mut wake = self.store.watch_print_queue();
+        let mut polled: Option<tokio::time::Instant> = None;
         loop {
             wake.borrow_and_update();
             let retry = match self.print_queued().await {
@@ -91,7 +173,13 @@ impl PrinterWorker {
                     true
                 }
             };
-            let idle = if retry { RETRY } else { Duration::from_secs(30) };
+            // A virtual printer's status costs nothing: refresh it on every wake-up.
+            let virtual_printer = self.device.transport == Transport::Virtual;
+            if !retry && (virtual_printer || polled.is_none_or(|at| at.elapsed() >= STATUS_POLL)) {
+                self.poll_status().await;
+                polled = Some(tokio::time::Instant::now());
+            }
+            let idle = if retry { RETRY } else { STATUS_POLL };
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = wake.changed() => {}
@@ -124,24 +212,58 @@ impl PrinterWorker {
         Ok(false)
     }
 
-    async fn print(&self, mut job: PrintJob) -> Result<Attempt, StoreError> {
-        let Some(sale) = self.store.receipt(job.receipt)? else {
-            job.failed(format!("receipt {} is not in the store", job.receipt));
-            self.store.save_print_job(&job).await?;
-            return Ok(Attempt::Finished);
-        };
+    /// The job's bytes for this printer, or why it cannot be rendered.
+    fn render(&self, job: &PrintJob) -> Result<Result<Vec<u8>, String>, StoreError> {
         let head = Letterhead {
             shop: &self.shop,
             tz: &self.tz,
         };
-        let options = SaleOptions {
-            kick_drawer: job.kick_drawer,
-            copy: job.copy,
+        match job.document {
+            PrintDocument::Sale => {
+                let Some(sale) = self.store.receipt(job.receipt)? else {
+                    return Ok(Err(format!("receipt {} is not in the store", job.receipt)));
+                };
+                let kick_drawer = job.drawer_due(Timestamp::now());
+                if job.kick_drawer && !kick_drawer {
+                    tracing::info!(printer = %self.device.id, job = %job.id, "the job waited too long; printing it without opening the drawer");
+                }
+                let options = SaleOptions {
+                    kick_drawer,
+                    copy: job.copy,
+                };
+                Ok(Ok(layout::sale_receipt(&sale, &head, &self.profile, options)))
+            }
+            PrintDocument::ZReport => {
+                let Some(shift) = self.store.shift(job.receipt)? else {
+                    return Ok(Err(format!("shift {} is not in the store", job.receipt)));
+                };
+                let receipts = self.store.shift_receipts(&shift)?;
+                let report = pages::shift_report(pages::ShiftReport::Z, &shift, &receipts, &head, &self.profile, Timestamp::now());
+                Ok(Ok(report))
+            }
+        }
+    }
+
+    async fn print(&self, mut job: PrintJob) -> Result<Attempt, StoreError> {
+        let bytes = match self.render(&job)? {
+            Ok(bytes) => bytes,
+            Err(reason) => {
+                job.failed(reason);
+                self.store.save_print_job(&job).await?;
+                return Ok(Attempt::Finished);
+            }
         };
-        let bytes = layout::sale_receipt(&sale, &head, &self.profile, options);
         let id = &self.device.id;
         match &self.device.transport {
             Transport::Virtual => {
+                let status = self.paper.status(id);
+                self.report(&status);
+                if status.blocks_printing() {
+                    let words = status.words(None).join(", ");
+                    self.keep_queued(&mut job, format!("принтер: {words}; чек напечатается, когда принтер будет готов"))
+                        .await?;
+                    return Ok(Attempt::NotReached);
+                }
                 job.sending();
                 self.store.save_print_job(&job).await?;
                 self.paper.push(PrintedPaper {
@@ -155,11 +277,19 @@ impl PrinterWorker {
                 Ok(Attempt::Finished)
             }
             Transport::Tcp { address } => match transport::connect_tcp(address, CONNECT_TIMEOUT).await {
-                Ok(stream) => self.send(job, stream, &bytes).await,
+                Ok(stream) => self.send(job, stream, &bytes, true, Duration::ZERO).await,
                 Err(e) => self.not_reached(job, e).await,
             },
-            Transport::Serial { path, baud } => match transport::open_serial(path, *baud) {
-                Ok(port) => self.send(job, port, &bytes).await,
+            Transport::Serial { path, baud } => match self.open_serial(path, *baud) {
+                Ok(port) => self.send(job, port, &bytes, true, wire_time(bytes.len(), *baud)).await,
+                Err(e) => self.not_reached(job, e).await,
+            },
+            Transport::Usblp { path } => match transport::open_usblp(path).await {
+                Ok(file) => self.send(job, file, &bytes, false, Duration::ZERO).await,
+                Err(e) => self.not_reached(job, e).await,
+            },
+            Transport::Usb { vid, pid } => match transport::open_usb_printer(*vid, *pid) {
+                Ok((link, duplex)) => self.send(job, link, &bytes, duplex, Duration::ZERO).await,
                 Err(e) => self.not_reached(job, e).await,
             },
             // Scanner-only transports; the config refuses them for printers.
@@ -170,45 +300,171 @@ impl PrinterWorker {
         }
     }
 
+    /// Open the serial printer and drop whatever it sent while nobody listened: a stale
+    /// status reply would otherwise be read as the answer to the next request.
+    fn open_serial(&self, path: &std::path::Path, baud: u32) -> Result<tokio_serial::SerialStream, DeviceError> {
+        use tokio_serial::SerialPort;
+        let port = transport::open_serial_printer(path, baud, self.device.flow_control)?;
+        let _ = port.clear(tokio_serial::ClearBuffer::Input);
+        Ok(port)
+    }
+
     async fn not_reached(&self, mut job: PrintJob, e: DeviceError) -> Result<Attempt, StoreError> {
         self.registry.set(&self.device.id, DeviceState::Disconnected, Some(e.to_string()));
-        if job.error.as_deref() != Some(e.to_string().as_str()) {
-            tracing::warn!(printer = %self.device.id, job = %job.id, error = %e, "printer not reachable; job stays queued");
-            job.not_reached(e.to_string());
-            self.store.save_print_job(&job).await?;
-        }
+        self.keep_queued(&mut job, e.to_string()).await?;
         Ok(Attempt::NotReached)
     }
 
-    /// Send a job over an open connection. `sending` is recorded durably before the first byte
-    /// goes out, so a crash mid-job can never lead to an automatic second print.
-    async fn send<W: AsyncWrite + Unpin>(&self, mut job: PrintJob, mut port: W, bytes: &[u8]) -> Result<Attempt, StoreError> {
+    /// Nothing was sent: the job waits for the printer, its reason recorded once.
+    async fn keep_queued(&self, job: &mut PrintJob, reason: String) -> Result<(), StoreError> {
+        if job.error.as_deref() != Some(reason.as_str()) {
+            tracing::warn!(printer = %self.device.id, job = %job.id, reason = %reason, "printer not ready; job stays queued");
+            job.not_reached(reason);
+            self.store.save_print_job(job).await?;
+        }
+        Ok(())
+    }
+
+    /// Show what the printer reported, in words, on `/admin` and the cashier's screen.
+    fn report(&self, status: &PrinterStatus) {
+        let words = status.words(self.profile.status.drawer_open_when_high()).join(", ");
+        self.registry.set(&self.device.id, DeviceState::Connected, Some(words));
+    }
+
+    async fn query<L: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        port: &mut L,
+        decoder: &mut StatusDecoder,
+        timeout: Duration,
+    ) -> Result<(), DeviceError> {
+        query_status(port, decoder, timeout, self.profile.status.asb).await
+    }
+
+    /// Refresh an idle printer's status for the screens.
+    async fn poll_status(&self) {
+        if !self.profile.status.realtime {
+            return;
+        }
+        let result = match &self.device.transport {
+            Transport::Tcp { address } => match transport::connect_tcp(address, CONNECT_TIMEOUT).await {
+                Ok(mut stream) => {
+                    let mut d = StatusDecoder::new();
+                    let r = self.query(&mut stream, &mut d, STATUS_TIMEOUT).await;
+                    let _ = stream.shutdown().await;
+                    r.map(|()| d)
+                }
+                Err(e) => Err(e),
+            },
+            Transport::Serial { path, baud } => match self.open_serial(path, *baud) {
+                Ok(mut port) => {
+                    let mut d = StatusDecoder::new();
+                    self.query(&mut port, &mut d, STATUS_TIMEOUT).await.map(|()| d)
+                }
+                Err(e) => Err(e),
+            },
+            Transport::Usb { vid, pid } => match transport::open_usb_printer(*vid, *pid) {
+                Ok((mut link, true)) => {
+                    let mut d = StatusDecoder::new();
+                    self.query(&mut link, &mut d, STATUS_TIMEOUT).await.map(|()| d)
+                }
+                Ok((_, false)) => return,
+                Err(e) => Err(e),
+            },
+            Transport::Virtual => {
+                self.report(&self.paper.status(&self.device.id));
+                return;
+            }
+            _ => return,
+        };
+        match result {
+            Ok(d) if d.replies() > 0 => self.report(d.status()),
+            Ok(_) => self.registry.set(
+                &self.device.id,
+                DeviceState::Connected,
+                Some("не отвечает на запрос состояния".into()),
+            ),
+            Err(e) => self.registry.set(&self.device.id, DeviceState::Disconnected, Some(e.to_string())),
+        }
+    }
+
+    /// Send a job over an open connection. On a two-way link the printer is asked for its
+    /// status first: out of paper, cover open or offline, the job is not sent (a printer that
+    /// buffers while offline would print it later, unasked) and stays queued. `sending` is
+    /// recorded durably before the first byte goes out, so a crash mid-job can never lead to
+    /// an automatic second print. After the bytes the printer is asked again: its answer is
+    /// the proof the link held to the end; a dropped link or paper that ran out mid-job
+    /// makes the job `unknown`, for a person to decide.
+    async fn send<L: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        mut job: PrintJob,
+        mut port: L,
+        bytes: &[u8],
+        duplex: bool,
+        wire: Duration,
+    ) -> Result<Attempt, StoreError> {
         let id = &self.device.id;
-        self.registry.set(id, DeviceState::Connected, None);
+        let ask = duplex && self.profile.status.realtime;
+        let mut answered = false;
+        if ask {
+            let mut before = StatusDecoder::new();
+            if let Err(e) = self.query(&mut port, &mut before, STATUS_TIMEOUT).await {
+                return self.not_reached(job, e).await;
+            }
+            answered = before.replies() > 0;
+            if answered {
+                self.report(before.status());
+                if before.status().blocks_printing() {
+                    let words = before.status().words(self.profile.status.drawer_open_when_high()).join(", ");
+                    self.keep_queued(&mut job, format!("принтер: {words}; чек напечатается, когда принтер будет готов"))
+                        .await?;
+                    return Ok(Attempt::NotReached);
+                }
+            }
+        }
+        if !answered {
+            self.registry.set(id, DeviceState::Connected, None);
+        }
         job.sending();
         self.store.save_print_job(&job).await?;
         let written = tokio::time::timeout(WRITE_TIMEOUT, async {
             port.write_all(bytes).await?;
-            port.flush().await?;
-            port.shutdown().await
+            port.flush().await
         })
         .await;
-        match written {
-            Ok(Ok(())) => {
+        let outcome = match written {
+            Ok(Ok(())) if answered => {
+                let mut after = StatusDecoder::new();
+                // On a slow serial line the reply queues behind the whole receipt.
+                match self.query(&mut port, &mut after, AFTER_JOB_TIMEOUT + wire).await {
+                    Err(e) => Err(format!("{e} right after the job")),
+                    Ok(()) if after.replies() == 0 => Err("the printer stopped answering after the job".to_string()),
+                    Ok(()) => {
+                        self.report(after.status());
+                        if after.status().paper == Some(status::Paper::End) || after.status().blocks_printing() {
+                            let words = after.status().words(self.profile.status.drawer_open_when_high()).join(", ");
+                            Err(format!("принтер после чека: {words}"))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                }
+            }
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(DeviceError::io("write", &e).to_string()),
+            Err(_) => Err("the printer stopped accepting data".to_string()),
+        };
+        let _ = tokio::time::timeout(STATUS_TIMEOUT, port.shutdown()).await;
+        match outcome {
+            Ok(()) => {
                 job.printed();
                 tracing::info!(printer = %id, job = %job.id, bytes = bytes.len(), "receipt printed");
             }
-            Ok(Err(e)) => {
-                let e = DeviceError::io("write", &e);
-                tracing::warn!(printer = %id, job = %job.id, error = %e, "print job broke off; marked unknown, not resent");
-                self.registry.set(id, DeviceState::Disconnected, Some(e.to_string()));
-                job.interrupted(e.to_string());
-            }
-            Err(_) => {
-                tracing::warn!(printer = %id, job = %job.id, "printer stopped accepting data; marked unknown, not resent");
-                self.registry
-                    .set(id, DeviceState::Disconnected, Some("printer stopped accepting data".into()));
-                job.interrupted("the printer stopped accepting data".into());
+            Err(reason) => {
+                tracing::warn!(printer = %id, job = %job.id, reason = %reason, "print job broke off; marked unknown, not resent");
+                if !answered || !reason.starts_with("принтер") {
+                    self.registry.set(id, DeviceState::Disconnected, Some(reason.clone()));
+                }
+                job.interrupted(reason);
             }
         }
         self.store.save_print_job(&job).await?;

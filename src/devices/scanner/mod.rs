@@ -119,6 +119,14 @@ pub async fn run(setup: ScannerSetup, sink: mpsc::Sender<ScanEvent>, registry: D
             // Fed from inside storeterm (the demo's pseudo-terminal); nothing to open.
             registry.set(&id, super::DeviceState::Connected, Some("virtual".into()));
         }
+        // Refused for scanners by the config.
+        Transport::Usblp { .. } | Transport::Usb { .. } => {
+            registry.set(
+                &id,
+                super::DeviceState::Disconnected,
+                Some("usblp and usb are printer transports".into()),
+            );
+        }
     }
 }
 
