@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod document;
 pub mod lane;
 pub mod money;
+pub mod phone;
 pub mod receipt;
 pub mod shift;
 
