@@ -6,6 +6,7 @@
 
 pub mod barcode;
 pub mod catalog;
+pub mod client;
 pub mod document;
 pub mod lane;
 pub mod money;
