@@ -17,6 +17,18 @@ use std::path::PathBuf;
 const CATALOG: &str = include_str!("demo_catalog.json");
 const SCANNER: &str = "demo-scanner";
 const PRINTER: &str = "demo-printer";
+/// The demo operator's extension.
+pub const DEMO_EXTENSION: &str = "101";
+/// The demo's Zadarma webhook secret, so a call can be rung with a signed `curl` (see README).
+pub const DEMO_ZADARMA_SECRET: &str = "demo-zadarma-secret";
+
+fn demo_telephony() -> Vec<crate::config::TelephonyConfig> {
+    vec![crate::config::TelephonyConfig::Webhook {
+        provider: crate::config::WebhookProvider::Zadarma,
+        secret: Secret::new(DEMO_ZADARMA_SECRET),
+        key: None,
+    }]
+}
 
 pub struct DemoOptions {
     pub listen: SocketAddr,
@@ -64,6 +76,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         token: Secret::new(token),
         role,
         name: name.to_string(),
+        extensions: if role == Role::Operator { vec![DEMO_EXTENSION.to_string()] } else { Vec::new() },
     };
     Config {
         http: HttpConfig { listen: options.listen },
@@ -104,6 +117,8 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         ],
         profiles_dir: None,
         scanning: Default::default(),
+        calls: Default::default(),
+        telephony: demo_telephony(),
     }
 }
 

@@ -117,6 +117,7 @@ mod tests {
             token: Secret::new("cashier-token-1"),
             role: Role::Cashier,
             name: "Анна".into(),
+            extensions: vec![],
         }]);
         assert_eq!(tokens.authenticate(b"cashier-token-1").unwrap().name, "Анна");
         assert!(tokens.authenticate(b"cashier-token-2").is_none());
