@@ -5,6 +5,7 @@
 //! ([`Ctx`]), so every rule can be tested by feeding values and asserting on values.
 
 pub mod barcode;
+pub mod call_documents;
 pub mod catalog;
 pub mod client;
 pub mod document;

@@ -7,3 +7,5 @@
 
 pub mod ami;
 pub mod calls;
+pub mod modem;
+pub mod webhook;
