@@ -22,7 +22,11 @@
 use super::frame::Message;
 use crate::devices::telephony::calls::{Direction, Signal, SignalKind};
 use jiff::Timestamp;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Hung-up channels remembered so a late event about one (a `DialEnd` after its `Hangup`)
+/// does not bring it back as a phantom that would keep its call open forever.
+const REMEMBER_HANGUPS: usize = 1024;
 
 #[derive(Debug, Clone)]
 struct Channel {
@@ -44,6 +48,7 @@ pub struct AmiTracker {
     announced: HashSet<String>,
     /// During a `CoreShowChannels` resync: the channels Asterisk still has.
     resync: Option<HashSet<String>>,
+    hung_up: VecDeque<String>,
 }
 
 /// The extension a device channel belongs to: `PJSIP/101-0000001c` → `101`,
@@ -61,7 +66,7 @@ pub fn device_extension(channel: &str) -> Option<String> {
         None => rest,
     };
     let resource = resource.split('@').next().unwrap_or(resource);
-    (!resource.is_empty() && resource.len() <= 8 && resource.bytes().all(|b| b.is_ascii_digit())).then(|| resource.to_string())
+    (!resource.is_empty() && resource.len() <= 15 && resource.bytes().all(|b| b.is_ascii_digit())).then(|| resource.to_string())
 }
 
 fn channel_state(m: &Message) -> Option<u8> {
@@ -92,6 +97,7 @@ impl AmiTracker {
             channels: HashMap::new(),
             announced: HashSet::new(),
             resync: None,
+            hung_up: VecDeque::new(),
         }
     }
 
@@ -177,6 +183,9 @@ impl AmiTracker {
             (None, Some(name)) => format!("{}@{name}", value(m, "Uniqueid").unwrap_or_default()),
             (None, None) => return None,
         };
+        if self.hung_up.contains(&id) {
+            return None;
+        }
         if !self.channels.contains_key(&id) {
             let name = name.unwrap_or_default();
             let call = value(m, &key("Linkedid"))
@@ -286,6 +295,10 @@ impl AmiTracker {
     fn remove_channel(&mut self, id: &str, out: &mut Vec<Signal>, at: Timestamp) {
         self.stop_ringing(id, out, at);
         let Some(c) = self.channels.remove(id) else { return };
+        if self.hung_up.len() == REMEMBER_HANGUPS {
+            self.hung_up.pop_front();
+        }
+        self.hung_up.push_back(id.to_string());
         if !self.channels.values().any(|o| o.call == c.call) {
             self.announced.remove(&c.call);
             out.push(self.signal(&c.call, at, SignalKind::Hangup));
