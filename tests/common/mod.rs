@@ -2,6 +2,7 @@
 //! raw-TCP receipt printer, a pseudo-terminal scanner, and storeterm itself.
 #![allow(dead_code)]
 
+pub mod ami;
 pub mod browser;
 pub mod crm;
 pub mod printer;

@@ -1,0 +1,317 @@
+//! The operator's path end to end: a loopback Asterisk replaying recorded-style AMI streams
+//! (tests/fixtures/ami), a loopback CRM with clients in its feed and live cards, storeterm's
+//! operator event stream, lookups, leads and the `call` documents that reach the CRM.
+
+mod common;
+
+use common::ami::TestPbx;
+use common::crm::TestCrm;
+use common::{ADMIN, Api, CASHIER, EventReader, config_text, eventually, parse_config};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+const OLGA: &str = "operator-olga-101";
+const IVAN: &str = "operator-ivan-102";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/ami/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+fn clients() -> Vec<Value> {
+    vec![
+        json!({"kind": "client", "op": "upsert", "id": "C-77", "data": {
+            "name": "ООО Ромашка", "phones": ["8 (916) 123-45-67", "+7 (495) 123-45-67"],
+            "debt": "15200.00", "credit_limit": "50000.00", "stop_list": false,
+            "segment": "wholesale", "manager": "Иванов И.", "last_activity": "2026-11-30T10:00:00Z"}}),
+        json!({"kind": "client", "op": "upsert", "id": "C-90", "data": {
+            "name": "Петров П. П.", "phones": ["79161234567"], "last_activity": "2025-01-10T10:00:00Z"}}),
+        json!({"kind": "client", "op": "upsert", "id": "C-91", "data": {
+            "name": "Без телефона", "phones": ["<unknown>", "нет"]}}),
+        json!({"kind": "client", "op": "upsert", "id": "C-12", "data": {
+            "name": "АО Нева", "phones": ["+7 812 123-45-67"], "stop_list": true, "debt": "90000", "credit_limit": "10000"}}),
+    ]
+}
+
+struct Office {
+    running: storeterm::app::Running,
+    olga: Api,
+    ivan: Api,
+    crm: TestCrm,
+    _dir: tempfile::TempDir,
+}
+
+async fn office(telephony: &str) -> Office {
+    let crm = TestCrm::start().await;
+    crm.add_page(clients());
+    crm.set_card(
+        "C-77",
+        json!({"id": "C-77", "name": "ООО Ромашка", "debt": "15200.00", "overdue": "3000.00",
+               "orders": [{"number": "ЗК-1012", "date": "2026-11-20", "amount": "12000.00", "status": "к отгрузке"}],
+               "shipments": [{"number": "РН-881", "date": "2026-11-18", "amount": "8000.00"}],
+               "payments": [{"number": "ПКО-19", "date": "2026-11-19", "amount": "5000.00"}]}),
+        Duration::ZERO,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let extra = format!(
+        "{}\n{telephony}\n[calls]\ndefault_country = \"RU\"\ncard_budget_ms = 1000\n\
+[[tokens]]\ntoken = \"{OLGA}\"\nrole = \"operator\"\nname = \"Ольга\"\nextension = \"101\"\n\
+[[tokens]]\ntoken = \"{IVAN}\"\nrole = \"operator\"\nname = \"Иван\"\nextension = [\"102\", \"103\"]\n",
+        crm.config(1)
+    );
+    let text = config_text("127.0.0.1:0", &dir.path().join("data"), "", &extra);
+    let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm starts");
+    let base = format!("http://{}", running.addr);
+    let office = Office {
+        olga: Api::new(&base, OLGA),
+        ivan: Api::new(&base, IVAN),
+        running,
+        crm,
+        _dir: dir,
+    };
+    eventually("clients pulled from the CRM", Duration::from_secs(10), || async {
+        let (status, body) = office.olga.get("/api/v1/clients/lookup?phone=%2B74951234567").await;
+        (status == 200 && body["matches"].as_array()?.len() == 1).then_some(())
+    })
+    .await;
+    office
+}
+
+async fn screen(api: &Api) -> EventReader {
+    let mut events = api.events("/api/v1/operator/events").await;
+    let (name, hello) = events.next().await;
+    assert_eq!(name, "hello");
+    let _ = hello;
+    events
+}
+
+/// The next event, which must be `name`.
+async fn expect(events: &mut EventReader, name: &str) -> Value {
+    let (got, data) = events.next().await;
+    assert_eq!(got, name, "expected {name}, got {got}: {data}");
+    data
+}
+
+async fn call_documents(crm: &TestCrm, n: usize) -> Vec<Value> {
+    eventually("call documents at the CRM", Duration::from_secs(10), || async {
+        let docs = crm.stored_of("call");
+        (docs.len() >= n).then(|| docs.into_iter().map(|d| d.body).collect::<Vec<_>>())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn trunk_call_to_one_extension_answered() {
+    let mut pbx = TestPbx::start(&fixture("trunk-answered.ami"), true).await;
+    let office = office(&pbx.config(true)).await;
+    pbx.session_started().await;
+    let mut olga = screen(&office.olga).await;
+    let mut ivan = screen(&office.ivan).await;
+
+    pbx.step();
+    let ringing = expect(&mut olga, "ringing").await;
+    assert_eq!(ringing["extension"], "101");
+    assert_eq!(ringing["caller"], "89161234567");
+    assert_eq!(ringing["e164"], "+79161234567");
+    let cards = ringing["cards"].as_array().unwrap();
+    assert_eq!(cards.len(), 2, "both clients on this number: {cards:?}");
+    assert_eq!(cards[0]["client"], "C-77", "the most recently active first");
+    assert_eq!(cards[0]["manager"], "Иванов И.");
+    assert_eq!(cards[0]["debt"], "15200.00");
+    assert_eq!(cards[0]["enriched"], false, "the local card comes first, at once");
+    assert_eq!(cards[1]["client"], "C-90");
+
+    let card = expect(&mut olga, "card").await;
+    assert_eq!(card["cards"][0]["enriched"], true);
+    assert_eq!(card["cards"][0]["overdue"], "3000.00");
+    assert_eq!(card["cards"][0]["orders"][0]["number"], "ЗК-1012");
+
+    pbx.step();
+    let answered = expect(&mut olga, "answered").await;
+    assert_eq!((answered["extension"].as_str(), answered["mine"].as_bool()), (Some("101"), Some(true)));
+    pbx.step();
+    expect(&mut olga, "ended").await;
+
+    let docs = call_documents(&office.crm, 1).await;
+    let data = &docs[0]["data"];
+    assert_eq!(data["direction"], "inbound");
+    assert_eq!(data["caller"], json!({"raw": "89161234567", "e164": "+79161234567", "country": "RU"}));
+    assert_eq!(data["clients"], json!(["C-77", "C-90"]));
+    assert_eq!(data["rang"], json!(["101"]));
+    assert_eq!(data["answered_by"], "101");
+    assert_eq!(data["operator"], "Ольга");
+    assert_eq!(data["missed"], false);
+    assert!(data["ring_seconds"].as_i64().unwrap() >= 0 && data["talk_seconds"].as_i64().unwrap() >= 0);
+
+    // Ivan's extensions never rang: his screen saw nothing of this call.
+    let stray = tokio::time::timeout(Duration::from_millis(300), ivan.next()).await;
+    assert!(stray.is_err(), "Ivan got {stray:?}");
+    let seen = pbx.seen.lock().unwrap().clone();
+    assert_eq!(seen.logins, ["storeterm events=call,agent"], "MD5 login with the event mask");
+    assert!(seen.actions.is_empty() || seen.actions.contains(&"CoreShowChannels".to_string()));
+    office.running.stop().await;
+}
+
+#[tokio::test]
+async fn ring_group_one_answers_and_the_card_closes_for_the_others() {
+    let mut pbx = TestPbx::start(&fixture("ring-group.ami"), false).await;
+    let office = office(&pbx.config(false)).await;
+    pbx.session_started().await;
+    let mut olga = screen(&office.olga).await;
+    let mut ivan = screen(&office.ivan).await;
+
+    pbx.step();
+    // 101 rings on two devices and Ivan's 102 and 103 ring: one card each.
+    let for_olga = expect(&mut olga, "ringing").await;
+    assert_eq!(for_olga["e164"], "+79161234567");
+    assert_eq!(for_olga["caller"], "+7 (916) 123-45-67", "from ConnectedLineNum, not the ringing leg's own number");
+    let for_ivan = expect(&mut ivan, "ringing").await;
+    assert_eq!(for_ivan["call"], for_olga["call"]);
+    expect(&mut olga, "card").await;
+    expect(&mut ivan, "card").await;
+
+    pbx.step();
+    let answered = expect(&mut olga, "answered").await;
+    assert_eq!((answered["extension"].as_str(), answered["mine"].as_bool()), (Some("102"), Some(false)));
+    let answered = expect(&mut ivan, "answered").await;
+    assert_eq!(answered["mine"], true);
+    pbx.step();
+    expect(&mut ivan, "ended").await;
+    let stray = tokio::time::timeout(Duration::from_millis(300), olga.next()).await;
+    assert!(stray.is_err(), "Olga's card was closed; she got {stray:?}");
+
+    let docs = call_documents(&office.crm, 1).await;
+    let data = &docs[0]["data"];
+    assert_eq!(data["rang"], json!(["101", "102", "103"]));
+    assert_eq!((data["answered_by"].as_str(), data["operator"].as_str()), (Some("102"), Some("Иван")));
+    office.running.stop().await;
+}
+
+#[tokio::test]
+async fn caller_hangs_up_while_ringing_then_a_lead() {
+    let mut pbx = TestPbx::start(&fixture("caller-hangup.ami"), false).await;
+    let office = office(&pbx.config(false)).await;
+    pbx.session_started().await;
+    let mut olga = screen(&office.olga).await;
+    pbx.step();
+    let ringing = expect(&mut olga, "ringing").await;
+    assert_eq!(ringing["e164"], "+74991234567");
+    assert_eq!(ringing["cards"], json!([]), "an unknown number");
+    pbx.step();
+    let stopped = expect(&mut olga, "stopped").await;
+    assert_eq!(stopped["call"], ringing["call"]);
+
+    let docs = call_documents(&office.crm, 1).await;
+    let data = &docs[0]["data"];
+    assert_eq!((data["missed"].as_bool(), data["answered_by"].is_null()), (Some(true), true));
+    assert_eq!(data["clients"], json!([]));
+
+    // The operator calls back and files a lead from the card's form.
+    let (status, lead) = office
+        .olga
+        .post(
+            "/api/v1/operator/leads",
+            json!({"phone": ringing["caller"], "name": "Сергей", "comment": "перезвонить про опт", "call": ringing["call"]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{lead}");
+    let lead_docs = eventually("the lead at the CRM", Duration::from_secs(10), || async {
+        let docs = office.crm.stored_of("lead");
+        (!docs.is_empty()).then_some(docs)
+    })
+    .await;
+    let data = &lead_docs[0].body["data"];
+    assert_eq!(data["phone"]["e164"], "+74991234567");
+    assert_eq!((data["name"].as_str(), data["operator"].as_str()), (Some("Сергей"), Some("Ольга")));
+    assert_eq!(data["call"], ringing["call"]);
+    assert_eq!(lead_docs[0].key, lead["lead"].as_str().unwrap());
+
+    // Bad input changes nothing.
+    let (status, body) = office.olga.post("/api/v1/operator/leads", json!({"phone": "<unknown>"})).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("hidden_number")));
+    let base = office.olga.base.clone();
+    let (status, _) = Api::new(&base, CASHIER).post("/api/v1/operator/leads", json!({"phone": "89161234567"})).await;
+    assert_eq!(status, 403);
+    office.running.stop().await;
+}
+
+#[tokio::test]
+async fn queue_call_through_local_channels() {
+    let mut pbx = TestPbx::start(&fixture("queue.ami"), false).await;
+    let office = office(&pbx.config(false)).await;
+    pbx.session_started().await;
+    let mut olga = screen(&office.olga).await;
+    pbx.step();
+    let ringing = expect(&mut olga, "ringing").await;
+    assert_eq!((ringing["extension"].as_str(), ringing["e164"].as_str()), (Some("101"), Some("+79031234567")));
+    pbx.step();
+    assert_eq!(expect(&mut olga, "answered").await["mine"], true);
+    pbx.step();
+    expect(&mut olga, "ended").await;
+    let docs = call_documents(&office.crm, 1).await;
+    assert_eq!(docs[0]["data"]["answered_by"], "101");
+    office.running.stop().await;
+}
+
+#[tokio::test]
+async fn asterisk_11_legacy_call() {
+    let mut pbx = TestPbx::start(&fixture("legacy-asterisk11.ami"), false).await;
+    let office = office(&pbx.config(false)).await;
+    pbx.session_started().await;
+    let mut olga = screen(&office.olga).await;
+    pbx.step();
+    let ringing = expect(&mut olga, "ringing").await;
+    // St Petersburg, the number the phonenumber crate gets wrong; a stop-listed debtor.
+    assert_eq!(ringing["e164"], "+78121234567");
+    assert_eq!(ringing["cards"][0]["client"], "C-12");
+    assert_eq!(ringing["cards"][0]["stop_list"], true);
+    assert_eq!(ringing["cards"][0]["over_limit"], true);
+    pbx.step();
+    assert_eq!(expect(&mut olga, "answered").await["extension"], "101");
+    pbx.step();
+    expect(&mut olga, "ended").await;
+    let docs = call_documents(&office.crm, 1).await;
+    assert_eq!(docs[0]["data"]["clients"], json!(["C-12"]));
+    office.running.stop().await;
+}
+
+#[tokio::test]
+async fn reconnect_in_the_middle_of_a_call_resyncs_with_core_show_channels() {
+    let mut pbx = TestPbx::start(&fixture("reconnect.ami"), false).await;
+    let office = office(&pbx.config(false)).await;
+    assert_eq!(pbx.session_started().await, 1);
+    let mut olga = screen(&office.olga).await;
+    pbx.step();
+    let ringing = expect(&mut olga, "ringing").await;
+    expect(&mut olga, "card").await;
+    // The PBX drops the connection; 101 picks up while storeterm is away.
+    assert_eq!(pbx.session_started().await, 2, "storeterm reconnects");
+    let answered = expect(&mut olga, "answered").await;
+    assert_eq!((answered["call"].clone(), answered["mine"].as_bool()), (ringing["call"].clone(), Some(true)));
+    pbx.step();
+    expect(&mut olga, "ended").await;
+    let docs = call_documents(&office.crm, 1).await;
+    assert_eq!(docs[0]["data"]["answered_by"], "101");
+    assert_eq!(pbx.seen.lock().unwrap().logins.len(), 2);
+    office.running.stop().await;
+}
+
+#[tokio::test]
+async fn lookup_api_ranks_matches_and_refuses_hidden_numbers() {
+    let pbx = TestPbx::start("", false).await;
+    let office = office(&pbx.config(false)).await;
+    let (status, body) = office.olga.get("/api/v1/clients/lookup?phone=8%20(916)%20123-45-67").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["phone"]["e164"], "+79161234567");
+    let ids: Vec<&str> = body["matches"].as_array().unwrap().iter().map(|m| m["client"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["C-77", "C-90"]);
+    assert_eq!(body["matches"][0]["card"]["name"], "ООО Ромашка");
+    let (status, body) = office.olga.get("/api/v1/clients/lookup?phone=%3Cunknown%3E").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("hidden_number")));
+    let (status, body) = office.olga.get("/api/v1/clients/lookup?phone=12").await;
+    assert_eq!((status, body["error"]["code"].as_str()), (422, Some("bad_phone")));
+    let base = office.olga.base.clone();
+    assert_eq!(Api::new(&base, CASHIER).get("/api/v1/clients/lookup?phone=89161234567").await.0, 403);
+    assert_eq!(Api::new(&base, ADMIN).get("/api/v1/clients/lookup?phone=89161234567").await.0, 200);
+    assert_eq!(Api::new(&base, "no-such-token").get("/api/v1/clients/lookup?phone=89161234567").await.0, 401);
+    office.running.stop().await;
+}
