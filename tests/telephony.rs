@@ -315,3 +315,138 @@ async fn lookup_api_ranks_matches_and_refuses_hidden_numbers() {
     assert_eq!(Api::new(&base, "no-such-token").get("/api/v1/clients/lookup?phone=89161234567").await.0, 401);
     office.running.stop().await;
 }
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).unwrap()
+}
+
+async fn post_form(url: &str, body: String, headers: &[(&str, &str)]) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body(body);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+const WEBHOOKS: &str = "[[telephony]]\nkind = \"webhook\"\nprovider = \"zadarma\"\nsecret = \"zadarma-api-secret\"\n\
+[[telephony]]\nkind = \"webhook\"\nprovider = \"mango\"\nkey = \"mango-vpbx-key\"\nsecret = \"mango-salt\"\n";
+
+#[tokio::test]
+async fn zadarma_webhooks_ring_answer_and_end_and_bad_signatures_change_nothing() {
+    use storeterm::devices::telephony::webhook::zadarma_signature;
+    let office = office(WEBHOOKS).await;
+    let url = format!("{}/api/v1/telephony/webhook/zadarma", office.olga.base);
+    let mut olga = screen(&office.olga).await;
+    let start = "2026-12-01 09:00:00";
+    let sign = |text: &str| zadarma_signature(text, "zadarma-api-secret");
+    let base = [("call_start", start), ("pbx_call_id", "in_7f3a"), ("caller_id", "79161234567"), ("called_did", "74951112233")];
+    let with = |event: &str, more: &[(&'static str, &'static str)]| {
+        let mut pairs: Vec<(&str, &str)> = vec![("event", event)];
+        pairs.extend_from_slice(&base);
+        pairs.extend_from_slice(more);
+        form(&pairs.iter().map(|(k, v)| (*k, *v)).collect::<Vec<_>>())
+    };
+    let signature = sign(&format!("79161234567{}{start}", "74951112233"));
+
+    // A forged or unsigned request is refused and shows nothing.
+    let (status, body) = post_form(&url, with("NOTIFY_START", &[]), &[("Signature", "Zm9yZ2Vk")]).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (401, Some("bad_webhook")));
+    let (status, _) = post_form(&url, with("NOTIFY_INTERNAL", &[("internal", "101")]), &[]).await;
+    assert_eq!(status, 401);
+    let stray = tokio::time::timeout(Duration::from_millis(300), olga.next()).await;
+    assert!(stray.is_err(), "a refused webhook showed {stray:?}");
+
+    assert_eq!(post_form(&url, with("NOTIFY_START", &[]), &[("Signature", &signature)]).await.0, 200);
+    assert_eq!(post_form(&url, with("NOTIFY_INTERNAL", &[("internal", "101")]), &[("Signature", &signature)]).await.0, 200);
+    let ringing = expect(&mut olga, "ringing").await;
+    assert_eq!((ringing["call"].as_str(), ringing["e164"].as_str()), (Some("zadarma:in_7f3a"), Some("+79161234567")));
+    assert_eq!(ringing["cards"][0]["client"], "C-77");
+    expect(&mut olga, "card").await;
+
+    let answer = form(&[("event", "NOTIFY_ANSWER"), ("call_start", start), ("pbx_call_id", "in_7f3a"), ("caller_id", "79161234567"), ("destination", "101"), ("internal", "101")]);
+    let answer_sig = sign(&format!("79161234567101{start}"));
+    assert_eq!(post_form(&url, answer, &[("Signature", &answer_sig)]).await.0, 200);
+    assert_eq!(expect(&mut olga, "answered").await["mine"], true);
+    let end = with("NOTIFY_END", &[("internal", "101"), ("duration", "42"), ("disposition", "answered")]);
+    assert_eq!(post_form(&url, end, &[("Signature", &signature)]).await.0, 200);
+    expect(&mut olga, "ended").await;
+    let docs = call_documents(&office.crm, 1).await;
+    assert_eq!(docs[0]["data"]["call"], "zadarma:in_7f3a");
+    assert_eq!(docs[0]["data"]["answered_by"], "101");
+
+    // Zadarma's URL check.
+    let echo = reqwest::get(format!("{url}?zd_echo=abc123")).await.unwrap().text().await.unwrap();
+    assert_eq!(echo, "abc123");
+    office.running.stop().await;
+}
+
+#[tokio::test]
+async fn mango_webhooks_with_valid_and_invalid_signs() {
+    use storeterm::devices::telephony::webhook::mango_sign;
+    let office = office(WEBHOOKS).await;
+    let url = format!("{}/api/v1/telephony/webhook/mango", office.olga.base);
+    let mut ivan = screen(&office.ivan).await;
+    let event = |state: &str, ext: &str| {
+        json!({"entry_id": "MToxMDE3MTIyNjoxMDE6NDk0", "call_id": format!("leg-{ext}"), "timestamp": 1770900000,
+               "seq": 1, "call_state": state, "location": "abonent",
+               "from": {"number": "74951234567"}, "to": {"extension": ext, "number": format!("sip:{ext}@shop.mangosip.ru")}})
+        .to_string()
+    };
+    let post = |path: &'static str, json: String, salt: &'static str| {
+        let sign = mango_sign("mango-vpbx-key", &json, salt);
+        let body = form(&[("vpbx_api_key", "mango-vpbx-key"), ("sign", &sign), ("json", &json)]);
+        let url = format!("{url}{path}");
+        async move { post_form(&url, body, &[]).await.0 }
+    };
+    assert_eq!(post("/events/call", event("Appeared", "102"), "wrong-salt").await, 401);
+    assert_eq!(post("/events/call", event("Appeared", "102"), "mango-salt").await, 200);
+    assert_eq!(post("/events/call", event("Appeared", "103"), "mango-salt").await, 200);
+    let ringing = expect(&mut ivan, "ringing").await;
+    assert_eq!(ringing["e164"], "+74951234567");
+    assert_eq!(ringing["cards"][0]["client"], "C-77");
+    expect(&mut ivan, "card").await;
+    assert_eq!(post("/events/call", event("Connected", "103"), "mango-salt").await, 200);
+    assert_eq!(expect(&mut ivan, "answered").await["extension"], "103");
+    let summary = json!({"entry_id": "MToxMDE3MTIyNjoxMDE6NDk0", "call_direction": 1, "from": {"number": "74951234567"},
+                         "create_time": 1770900000, "forward_time": 1770900002, "talk_time": 1770900005, "end_time": 1770900065,
+                         "entry_result": 1, "disconnect_reason": 1110}).to_string();
+    assert_eq!(post("/events/summary", summary, "mango-salt").await, 200);
+    expect(&mut ivan, "ended").await;
+    let docs = call_documents(&office.crm, 1).await;
+    assert_eq!(docs[0]["data"]["rang"], json!(["102", "103"]));
+    assert_eq!(docs[0]["data"]["operator"], "Иван");
+    office.running.stop().await;
+}
+
+#[tokio::test]
+async fn caller_id_modem_on_a_pty_shows_the_card_on_its_extension() {
+    use storeterm::devices::pty::Pty;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let pty = Pty::open().unwrap();
+    let modem = format!(
+        "[[telephony]]\nkind = \"modem\"\nid = \"cid\"\npath = \"{}\"\nbaud = 9600\nextension = \"101\"\n",
+        pty.slave_path.display()
+    );
+    let office = office(&modem).await;
+    let mut olga = screen(&office.olga).await;
+    let Pty { mut master, slave, .. } = pty;
+    // storeterm initialises the modem first.
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 64];
+    while !String::from_utf8_lossy(&got).contains("AT+VCID=1\r") {
+        let n = tokio::time::timeout(Duration::from_secs(10), master.read(&mut chunk)).await.expect("modem init").unwrap();
+        got.extend_from_slice(&chunk[..n]);
+    }
+    master.write_all(b"OK\r\n\r\nRING\r\n\r\nDATE = 1201\r\nTIME = 0930\r\nNMBR = 84951234567\r\nNAME = ROMASHKA\r\n\r\nRING\r\n").await.unwrap();
+    let ringing = expect(&mut olga, "ringing").await;
+    assert_eq!((ringing["extension"].as_str(), ringing["e164"].as_str()), (Some("101"), Some("+74951234567")));
+    assert_eq!(ringing["caller_name"], "ROMASHKA");
+    assert_eq!(ringing["cards"][0]["client"], "C-77");
+    drop(slave);
+    office.running.stop().await;
+}

@@ -36,6 +36,8 @@ pub enum ModemLine {
     /// `None`: the number is withheld (`P`) or unavailable (`O`).
     Number(Option<String>),
     Name(String),
+    /// The empty line that ends a Caller-ID block.
+    Blank,
     /// `OK`, `ERROR`, an echo of our command: nothing for a call.
     Other,
 }
@@ -43,6 +45,9 @@ pub enum ModemLine {
 /// Parse one line (without its CR/LF).
 pub fn parse_line(line: &str) -> ModemLine {
     let line = line.trim();
+    if line.is_empty() {
+        return ModemLine::Blank;
+    }
     if line.eq_ignore_ascii_case("RING") {
         return ModemLine::Ring;
     }
@@ -67,6 +72,8 @@ pub struct ModemLineState {
     extension: String,
     call: Option<(String, Timestamp)>,
     caller_sent: bool,
+    /// `Some(number)` once an `NMBR` line came (`Some(None)`: withheld).
+    number: Option<Option<String>>,
     name: Option<String>,
 }
 
@@ -77,6 +84,7 @@ impl ModemLineState {
             extension: extension.into(),
             call: None,
             caller_sent: false,
+            number: None,
             name: None,
         }
     }
@@ -104,7 +112,7 @@ impl ModemLineState {
     /// A line arrived at `at`.
     pub fn line(&mut self, line: ModemLine, at: Timestamp) -> Vec<Signal> {
         let mut out = Vec::new();
-        if matches!(line, ModemLine::Other) {
+        if matches!(line, ModemLine::Other) || (matches!(line, ModemLine::Blank) && self.call.is_none()) {
             return out;
         }
         let started = self.call.is_none();
@@ -116,11 +124,23 @@ impl ModemLineState {
         match line {
             // The caller ID comes between the first and the second ring: wait for it, and show
             // an unknown-number card only if the second ring comes without one.
+            // The block's NAME line or its closing empty line completes the caller ID.
             ModemLine::Ring if !started && !self.caller_sent => {
-                out.extend(self.caller(&call, at, None));
+                let number = self.number.clone().flatten();
+                out.extend(self.caller(&call, at, number));
             }
-            ModemLine::Number(number) if !self.caller_sent => out.extend(self.caller(&call, at, number)),
-            ModemLine::Name(name) => self.name = Some(name).filter(|n| !n.is_empty() && n != "O" && n != "P"),
+            ModemLine::Number(number) => self.number = Some(number),
+            ModemLine::Name(name) => {
+                self.name = Some(name).filter(|n| !n.is_empty() && n != "O" && n != "P");
+                if let (Some(number), false) = (self.number.clone(), self.caller_sent) {
+                    out.extend(self.caller(&call, at, number));
+                }
+            }
+            ModemLine::Blank => {
+                if let (Some(number), false) = (self.number.clone(), self.caller_sent) {
+                    out.extend(self.caller(&call, at, number));
+                }
+            }
             _ => {}
         }
         out
@@ -145,6 +165,7 @@ impl ModemLineState {
         let call = call.clone();
         self.call = None;
         self.caller_sent = false;
+        self.number = None;
         self.name = None;
         vec![self.signal(&call, now, SignalKind::Hangup)]
     }
@@ -200,7 +221,8 @@ pub async fn read<P: AsyncRead + AsyncWrite + Unpin>(
             line = lines.next_segment() => {
                 let Some(bytes) = line? else { return Err(std::io::ErrorKind::UnexpectedEof.into()) };
                 let text = String::from_utf8_lossy(&bytes);
-                for part in text.split('\r') {
+                // CR LF ends a line; a CR alone (some modems) too.
+                for part in text.trim_end_matches('\r').split('\r') {
                     for s in state.line(parse_line(part), Timestamp::now()) {
                         let _ = signals.send(s);
                     }
@@ -228,6 +250,7 @@ mod tests {
         assert_eq!(parse_line("NAME = IVANOV I"), ModemLine::Name("IVANOV I".into()));
         assert_eq!(parse_line("DATE = 1201"), ModemLine::Date("1201".into()));
         assert_eq!(parse_line("OK"), ModemLine::Other);
+        assert_eq!(parse_line("\r"), ModemLine::Blank);
     }
 
     #[test]
@@ -237,7 +260,8 @@ mod tests {
         let kinds = |v: Vec<Signal>| v.into_iter().map(|s| s.kind).collect::<Vec<_>>();
         assert!(line.line(ModemLine::Ring, t(0)).is_empty(), "wait for the caller ID");
         assert!(line.line(ModemLine::Date("1201".into()), t(1)).is_empty());
-        let caller = kinds(line.line(ModemLine::Number(Some("89161234567".into())), t(1)));
+        assert!(line.line(ModemLine::Number(Some("89161234567".into())), t(1)).is_empty());
+        let caller = kinds(line.line(ModemLine::Blank, t(1)));
         assert!(matches!(&caller[..], [SignalKind::Caller { number, .. }, SignalKind::Ring { caller: Some(_), .. }] if number == "89161234567"));
         assert!(line.line(ModemLine::Ring, t(5)).is_empty());
         assert!(line.tick(t(10)).is_empty());
