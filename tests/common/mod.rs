@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod browser;
 pub mod crm;
+pub mod office;
 pub mod printer;
 
 use serde_json::Value;
