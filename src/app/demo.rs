@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const CATALOG: &str = include_str!("demo_catalog.json");
+/// Demo clients for caller cards, applied through the same feed path as a CRM's.
+const CLIENTS: &str = include_str!("demo_clients.json");
 const SCANNER: &str = "demo-scanner";
 const PRINTER: &str = "demo-printer";
 /// The demo operator's extension.
@@ -53,6 +55,9 @@ pub struct Demo {
     pub tokens: DemoTokens,
     pub data: PathBuf,
     pub scanner_path: PathBuf,
+    /// `curl` commands that ring the demo operator's extension through the Zadarma webhook,
+    /// signed as Zadarma signs them.
+    pub ring_commands: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +153,13 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
         return Err(DemoError::Catalog(rejected.to_string()));
     }
     store.apply_feed(&page.changes, &page.cursor).await.map_err(StartError::from)?;
+    let clients = feed::parse_page(CLIENTS.as_bytes())
+        .map_err(|e| DemoError::Catalog(e.to_string()))?
+        .decode();
+    if let Some(rejected) = clients.rejected.first() {
+        return Err(DemoError::Catalog(rejected.to_string()));
+    }
+    store.apply_feed(&clients.changes, &clients.cursor).await.map_err(StartError::from)?;
 
     let running = super::start_with_store(config, store).await?;
 
@@ -170,10 +182,31 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
             drop(slave);
         });
     }
+    let ring_commands = ring_commands(&format!("http://{}", running.addr));
     Ok(Demo {
         running,
         tokens,
         data,
         scanner_path,
+        ring_commands,
     })
+}
+
+/// A demo call from ООО Ромашка's number to extension 101: start, ring, end — the requests a
+/// Zadarma PBX would send, with its signature.
+fn ring_commands(base: &str) -> Vec<String> {
+    use crate::devices::telephony::webhook::zadarma_signature;
+    let call_start = "2026-12-01 10:00:00";
+    let (caller, did) = ("74951234567", "74950000000");
+    let signature = zadarma_signature(&format!("{caller}{did}{call_start}"), DEMO_ZADARMA_SECRET);
+    let call_id = format!("demo-{}", fastrand::u32(..));
+    ["NOTIFY_START", "NOTIFY_INTERNAL", "NOTIFY_END"]
+        .iter()
+        .map(|event| {
+            let internal = if *event == "NOTIFY_START" { "" } else { "&internal=101" };
+            format!(
+                "curl -s -H 'Signature: {signature}' --data 'event={event}&call_start=2026-12-01+10%3A00%3A00&pbx_call_id={call_id}&caller_id={caller}&called_did={did}{internal}' {base}/api/v1/telephony/webhook/zadarma"
+            )
+        })
+        .collect()
 }
