@@ -1065,4 +1065,37 @@ gap_ms = 30
         assert_eq!(config.shop.footer, vec!["Спасибо за покупку!"]);
         assert_eq!(config.scanning, ScanRules::default());
     }
+
+    #[test]
+    fn telephony_calls_and_operator_extensions() {
+        let text = format!(
+            "{CONTRACT}\n[calls]\ndefault_country = \"BY\"\ncard_budget_ms = 150\n\
+[[tokens]]\ntoken = \"operator-token-1\"\nrole = \"operator\"\nname = \"Ольга\"\nextension = \"101\"\n\
+[[tokens]]\ntoken = \"operator-token-2\"\nrole = \"operator\"\nname = \"Иван\"\nextension = [\"102\", \"103\"]\n\
+[[telephony]]\nkind = \"ami\"\naddress = \"10.0.0.5:5038\"\nusername = \"storeterm\"\nsecret = \"ami-pass\"\nauth = \"md5\"\n\
+[[telephony]]\nkind = \"modem\"\npath = \"/dev/ttyACM1\"\nextension = \"201\"\n\
+[[telephony]]\nkind = \"webhook\"\nprovider = \"mango\"\nkey = \"vpbx-key\"\nsecret = \"mango-salt\"\n"
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.calls.default_country, crate::domain::phone::Country::By);
+        assert_eq!(config.calls.card_budget, std::time::Duration::from_millis(150));
+        assert_eq!(config.tokens[1].extensions, ["101"]);
+        assert_eq!(config.tokens[2].extensions, ["102", "103"]);
+        assert!(matches!(&config.telephony[0], TelephonyConfig::Ami { id, md5: true, ping_interval: 20, .. } if id == "ami-0"));
+        assert!(matches!(&config.telephony[1], TelephonyConfig::Modem { baud: 9600, extension, .. } if extension == "201"));
+        assert!(matches!(&config.telephony[2], TelephonyConfig::Webhook { provider: WebhookProvider::Mango, key: Some(_), .. }));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("ami-pass") && !debug.contains("mango-salt"), "{debug}");
+        assert_eq!(parse(CONTRACT).unwrap().calls.default_country, crate::domain::phone::Country::Ru);
+
+        let err = |text: String| parse(&text).unwrap_err().to_string();
+        let with = |extra: &str| format!("{CONTRACT}\n{extra}");
+        assert!(err(with("[calls]\ndefault_country = \"Russia\"")).contains("calls.default_country"));
+        assert!(err(with("[[telephony]]\nkind = \"ami\"\nusername = \"u\"\nsecret = \"s\"")).contains("telephony[0].address"));
+        assert!(err(with("[[telephony]]\nkind = \"ami\"\naddress = \"pbx\"\nusername = \"u\"\nsecret = \"s\"")).contains("needs a port"));
+        assert!(err(with("[[telephony]]\nkind = \"modem\"\npath = \"/dev/ttyS0\"")).contains("telephony[0].extension"));
+        assert!(err(with("[[telephony]]\nkind = \"webhook\"\nprovider = \"mango\"\nsecret = \"s\"")).contains("telephony[0].key"));
+        assert!(err(with("[[telephony]]\nkind = \"sip\"")).contains("telephony[0].kind"));
+        assert!(err(with("[[telephony]]\nkind = \"webhook\"\nprovider = \"zadarma\"\nsecret = \"s\"\n[[telephony]]\nkind = \"webhook\"\nprovider = \"zadarma\"\nsecret = \"t\"")).contains("telephony[1].provider"));
+    }
 }
