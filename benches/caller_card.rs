@@ -135,7 +135,11 @@ async fn main() {
     let store = Store::open(&data).expect("store");
     let started = Instant::now();
     load(&store, clients).await;
-    println!("clients: {} loaded (phone index built) in {:.1} s", store.client_count(), started.elapsed().as_secs_f64());
+    println!(
+        "clients: {} loaded (phone index built) in {:.1} s",
+        store.client_count(),
+        started.elapsed().as_secs_f64()
+    );
 
     // Baseline: a bare sled get of the same E.164 keys in a tree holding as many keys.
     let raw_dir = tempfile::tempdir().expect("temp dir");
@@ -166,7 +170,9 @@ async fn main() {
     // The ring path through a loopback AMI peer.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let ami = listener.local_addr().expect("addr");
-    let running = storeterm::app::start_with_store(config(&data, ami), store).await.expect("storeterm");
+    let running = storeterm::app::start_with_store(config(&data, ami), store)
+        .await
+        .expect("storeterm");
     let (mut pbx, _) = listener.accept().await.expect("storeterm connects");
     pbx.set_nodelay(true).expect("nodelay");
     pbx.write_all(b"Asterisk Call Manager/5.0.1\r\n").await.expect("banner");

@@ -584,12 +584,18 @@ impl Validator<'_> {
                 match t.kind.as_str() {
                     "ami" => {
                         let id = id(&format!("ami-{i}"))?;
-                        let address = t.address.clone().ok_or_else(|| need("address", "host:port, e.g. 192.168.1.10:5038"))?;
+                        let address = t
+                            .address
+                            .clone()
+                            .ok_or_else(|| need("address", "host:port, e.g. 192.168.1.10:5038"))?;
                         if !address.contains(':') {
                             return Err(self.invalid(key("address"), format!("\"{address}\" needs a port, e.g. {address}:5038")));
                         }
                         let username = t.username.clone().ok_or_else(|| need("username", "the [user] in manager.conf"))?;
-                        let secret = t.secret.clone().ok_or_else(|| need("secret", "the user's secret in manager.conf"))?;
+                        let secret = t
+                            .secret
+                            .clone()
+                            .ok_or_else(|| need("secret", "the user's secret in manager.conf"))?;
                         let md5 = match t.auth.as_deref() {
                             None | Some("plain") => false,
                             Some("md5") => true,
@@ -610,7 +616,10 @@ impl Validator<'_> {
                     "modem" => {
                         let id = id(&format!("modem-{i}"))?;
                         let path = t.path.clone().ok_or_else(|| need("path", "the serial port, e.g. /dev/ttyACM0"))?;
-                        let extension = t.extension.clone().ok_or_else(|| need("extension", "the phone line's extension, e.g. \"101\""))?;
+                        let extension = t
+                            .extension
+                            .clone()
+                            .ok_or_else(|| need("extension", "the phone line's extension, e.g. \"101\""))?;
                         if extension.is_empty() {
                             return Err(self.invalid(key("extension"), "must not be empty"));
                         }
@@ -1083,7 +1092,14 @@ gap_ms = 30
         assert_eq!(config.tokens[2].extensions, ["102", "103"]);
         assert!(matches!(&config.telephony[0], TelephonyConfig::Ami { id, md5: true, ping_interval: 20, .. } if id == "ami-0"));
         assert!(matches!(&config.telephony[1], TelephonyConfig::Modem { baud: 9600, extension, .. } if extension == "201"));
-        assert!(matches!(&config.telephony[2], TelephonyConfig::Webhook { provider: WebhookProvider::Mango, key: Some(_), .. }));
+        assert!(matches!(
+            &config.telephony[2],
+            TelephonyConfig::Webhook {
+                provider: WebhookProvider::Mango,
+                key: Some(_),
+                ..
+            }
+        ));
         let debug = format!("{config:?}");
         assert!(!debug.contains("ami-pass") && !debug.contains("mango-salt"), "{debug}");
         assert_eq!(parse(CONTRACT).unwrap().calls.default_country, crate::domain::phone::Country::Ru);
@@ -1092,7 +1108,12 @@ gap_ms = 30
         let with = |extra: &str| format!("{CONTRACT}\n{extra}");
         assert!(err(with("[calls]\ndefault_country = \"Russia\"")).contains("calls.default_country"));
         assert!(err(with("[[telephony]]\nkind = \"ami\"\nusername = \"u\"\nsecret = \"s\"")).contains("telephony[0].address"));
-        assert!(err(with("[[telephony]]\nkind = \"ami\"\naddress = \"pbx\"\nusername = \"u\"\nsecret = \"s\"")).contains("needs a port"));
+        assert!(
+            err(with(
+                "[[telephony]]\nkind = \"ami\"\naddress = \"pbx\"\nusername = \"u\"\nsecret = \"s\""
+            ))
+            .contains("needs a port")
+        );
         assert!(err(with("[[telephony]]\nkind = \"modem\"\npath = \"/dev/ttyS0\"")).contains("telephony[0].extension"));
         assert!(err(with("[[telephony]]\nkind = \"webhook\"\nprovider = \"mango\"\nsecret = \"s\"")).contains("telephony[0].key"));
         assert!(err(with("[[telephony]]\nkind = \"sip\"")).contains("telephony[0].kind"));

@@ -16,12 +16,22 @@ async fn the_card_appears_on_ring_and_closes_on_answer_elsewhere() {
     let office = office(&pbx.config(false)).await;
     pbx.session_started().await;
     let browser = Browser::start(1024, 768).await;
-    browser.client.goto(&format!("{}/operator#token={OLGA}", office.olga.base)).await.unwrap();
     browser
-        .wait_js("the operator is signed in", "document.getElementById('who').textContent === 'Ольга'")
+        .client
+        .goto(&format!("{}/operator#token={OLGA}", office.olga.base))
+        .await
+        .unwrap();
+    browser
+        .wait_js(
+            "the operator is signed in",
+            "document.getElementById('who').textContent === 'Ольга'",
+        )
         .await;
     browser
-        .wait_js("live updates connected", "document.getElementById('link').textContent === 'на связи'")
+        .wait_js(
+            "live updates connected",
+            "document.getElementById('link').textContent === 'на связи'",
+        )
         .await;
     assert_eq!(browser.wait_js("idle", "!document.getElementById('idle').hidden").await, true);
 
@@ -34,7 +44,10 @@ async fn the_card_appears_on_ring_and_closes_on_answer_elsewhere() {
         .await;
     let text = browser.wait_js("card text", "document.querySelector('.call').textContent").await;
     let text = text.as_str().unwrap();
-    assert!(text.contains("+79161234567") && text.contains("Иванов И.") && text.contains("Петров"), "{text}");
+    assert!(
+        text.contains("+79161234567") && text.contains("Иванов И.") && text.contains("Петров"),
+        "{text}"
+    );
     browser
         .wait_js(
             "the CRM's live card merged in",
@@ -59,9 +72,16 @@ async fn an_unknown_number_gets_a_new_lead_form() {
     let office = office(&pbx.config(false)).await;
     pbx.session_started().await;
     let browser = Browser::start(1024, 768).await;
-    browser.client.goto(&format!("{}/operator#token={OLGA}", office.olga.base)).await.unwrap();
     browser
-        .wait_js("live updates connected", "document.getElementById('link').textContent === 'на связи'")
+        .client
+        .goto(&format!("{}/operator#token={OLGA}", office.olga.base))
+        .await
+        .unwrap();
+    browser
+        .wait_js(
+            "live updates connected",
+            "document.getElementById('link').textContent === 'на связи'",
+        )
         .await;
     pbx.step();
     browser

@@ -5,8 +5,8 @@
 mod common;
 
 use common::ami::TestPbx;
-use common::office::{fixture, office};
 use common::crm::TestCrm;
+use common::office::{fixture, office};
 use common::{ADMIN, Api, CASHIER, EventReader, eventually};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -62,14 +62,20 @@ async fn trunk_call_to_one_extension_answered() {
 
     pbx.step();
     let answered = expect(&mut olga, "answered").await;
-    assert_eq!((answered["extension"].as_str(), answered["mine"].as_bool()), (Some("101"), Some(true)));
+    assert_eq!(
+        (answered["extension"].as_str(), answered["mine"].as_bool()),
+        (Some("101"), Some(true))
+    );
     pbx.step();
     expect(&mut olga, "ended").await;
 
     let docs = call_documents(&office.crm, 1).await;
     let data = &docs[0]["data"];
     assert_eq!(data["direction"], "inbound");
-    assert_eq!(data["caller"], json!({"raw": "89161234567", "e164": "+79161234567", "country": "RU"}));
+    assert_eq!(
+        data["caller"],
+        json!({"raw": "89161234567", "e164": "+79161234567", "country": "RU"})
+    );
     assert_eq!(data["clients"], json!(["C-77", "C-90"]));
     assert_eq!(data["rang"], json!(["101"]));
     assert_eq!(data["answered_by"], "101");
@@ -98,7 +104,10 @@ async fn ring_group_one_answers_and_the_card_closes_for_the_others() {
     // 101 rings on two devices and Ivan's 102 and 103 ring: one card each.
     let for_olga = expect(&mut olga, "ringing").await;
     assert_eq!(for_olga["e164"], "+79161234567");
-    assert_eq!(for_olga["caller"], "+7 (916) 123-45-67", "from ConnectedLineNum, not the ringing leg's own number");
+    assert_eq!(
+        for_olga["caller"], "+7 (916) 123-45-67",
+        "from ConnectedLineNum, not the ringing leg's own number"
+    );
     let for_ivan = expect(&mut ivan, "ringing").await;
     assert_eq!(for_ivan["call"], for_olga["call"]);
     expect(&mut olga, "card").await;
@@ -106,7 +115,10 @@ async fn ring_group_one_answers_and_the_card_closes_for_the_others() {
 
     pbx.step();
     let answered = expect(&mut olga, "answered").await;
-    assert_eq!((answered["extension"].as_str(), answered["mine"].as_bool()), (Some("102"), Some(false)));
+    assert_eq!(
+        (answered["extension"].as_str(), answered["mine"].as_bool()),
+        (Some("102"), Some(false))
+    );
     let answered = expect(&mut ivan, "answered").await;
     assert_eq!(answered["mine"], true);
     pbx.step();
@@ -117,7 +129,10 @@ async fn ring_group_one_answers_and_the_card_closes_for_the_others() {
     let docs = call_documents(&office.crm, 1).await;
     let data = &docs[0]["data"];
     assert_eq!(data["rang"], json!(["101", "102", "103"]));
-    assert_eq!((data["answered_by"].as_str(), data["operator"].as_str()), (Some("102"), Some("Иван")));
+    assert_eq!(
+        (data["answered_by"].as_str(), data["operator"].as_str()),
+        (Some("102"), Some("Иван"))
+    );
     office.running.stop().await;
 }
 
@@ -164,7 +179,9 @@ async fn caller_hangs_up_while_ringing_then_a_lead() {
     let (status, body) = office.olga.post("/api/v1/operator/leads", json!({"phone": "<unknown>"})).await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("hidden_number")));
     let base = office.olga.base.clone();
-    let (status, _) = Api::new(&base, CASHIER).post("/api/v1/operator/leads", json!({"phone": "89161234567"})).await;
+    let (status, _) = Api::new(&base, CASHIER)
+        .post("/api/v1/operator/leads", json!({"phone": "89161234567"}))
+        .await;
     assert_eq!(status, 403);
     office.running.stop().await;
 }
@@ -177,7 +194,10 @@ async fn queue_call_through_local_channels() {
     let mut olga = screen(&office.olga).await;
     pbx.step();
     let ringing = expect(&mut olga, "ringing").await;
-    assert_eq!((ringing["extension"].as_str(), ringing["e164"].as_str()), (Some("101"), Some("+79031234567")));
+    assert_eq!(
+        (ringing["extension"].as_str(), ringing["e164"].as_str()),
+        (Some("101"), Some("+79031234567"))
+    );
     pbx.step();
     assert_eq!(expect(&mut olga, "answered").await["mine"], true);
     pbx.step();
@@ -221,7 +241,10 @@ async fn reconnect_in_the_middle_of_a_call_resyncs_with_core_show_channels() {
     // The PBX drops the connection; 101 picks up while storeterm is away.
     assert_eq!(pbx.session_started().await, 2, "storeterm reconnects");
     let answered = expect(&mut olga, "answered").await;
-    assert_eq!((answered["call"].clone(), answered["mine"].as_bool()), (ringing["call"].clone(), Some(true)));
+    assert_eq!(
+        (answered["call"].clone(), answered["mine"].as_bool()),
+        (ringing["call"].clone(), Some(true))
+    );
     pbx.step();
     expect(&mut olga, "ended").await;
     let docs = call_documents(&office.crm, 1).await;
@@ -237,7 +260,12 @@ async fn lookup_api_ranks_matches_and_refuses_hidden_numbers() {
     let (status, body) = office.olga.get("/api/v1/clients/lookup?phone=8%20(916)%20123-45-67").await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["phone"]["e164"], "+79161234567");
-    let ids: Vec<&str> = body["matches"].as_array().unwrap().iter().map(|m| m["client"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = body["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["client"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["C-77", "C-90"]);
     assert_eq!(body["matches"][0]["card"]["name"], "ООО Ромашка");
     let (status, body) = office.olga.get("/api/v1/clients/lookup?phone=%3Cunknown%3E").await;
@@ -245,9 +273,18 @@ async fn lookup_api_ranks_matches_and_refuses_hidden_numbers() {
     let (status, body) = office.olga.get("/api/v1/clients/lookup?phone=12").await;
     assert_eq!((status, body["error"]["code"].as_str()), (422, Some("bad_phone")));
     let base = office.olga.base.clone();
-    assert_eq!(Api::new(&base, CASHIER).get("/api/v1/clients/lookup?phone=89161234567").await.0, 403);
+    assert_eq!(
+        Api::new(&base, CASHIER).get("/api/v1/clients/lookup?phone=89161234567").await.0,
+        403
+    );
     assert_eq!(Api::new(&base, ADMIN).get("/api/v1/clients/lookup?phone=89161234567").await.0, 200);
-    assert_eq!(Api::new(&base, "no-such-token").get("/api/v1/clients/lookup?phone=89161234567").await.0, 401);
+    assert_eq!(
+        Api::new(&base, "no-such-token")
+            .get("/api/v1/clients/lookup?phone=89161234567")
+            .await
+            .0,
+        401
+    );
     office.running.stop().await;
 }
 
@@ -279,7 +316,12 @@ async fn zadarma_webhooks_ring_answer_and_end_and_bad_signatures_change_nothing(
     let mut olga = screen(&office.olga).await;
     let start = "2026-12-01 09:00:00";
     let sign = |text: &str| zadarma_signature(text, "zadarma-api-secret");
-    let base = [("call_start", start), ("pbx_call_id", "in_7f3a"), ("caller_id", "79161234567"), ("called_did", "74951112233")];
+    let base = [
+        ("call_start", start),
+        ("pbx_call_id", "in_7f3a"),
+        ("caller_id", "79161234567"),
+        ("called_did", "74951112233"),
+    ];
     let with = |event: &str, more: &[(&'static str, &'static str)]| {
         let mut pairs: Vec<(&str, &str)> = vec![("event", event)];
         pairs.extend_from_slice(&base);
@@ -296,18 +338,39 @@ async fn zadarma_webhooks_ring_answer_and_end_and_bad_signatures_change_nothing(
     let stray = tokio::time::timeout(Duration::from_millis(300), olga.next()).await;
     assert!(stray.is_err(), "a refused webhook showed {stray:?}");
 
-    assert_eq!(post_form(&url, with("NOTIFY_START", &[]), &[("Signature", &signature)]).await.0, 200);
-    assert_eq!(post_form(&url, with("NOTIFY_INTERNAL", &[("internal", "101")]), &[("Signature", &signature)]).await.0, 200);
+    assert_eq!(
+        post_form(&url, with("NOTIFY_START", &[]), &[("Signature", &signature)]).await.0,
+        200
+    );
+    assert_eq!(
+        post_form(&url, with("NOTIFY_INTERNAL", &[("internal", "101")]), &[("Signature", &signature)])
+            .await
+            .0,
+        200
+    );
     let ringing = expect(&mut olga, "ringing").await;
-    assert_eq!((ringing["call"].as_str(), ringing["e164"].as_str()), (Some("zadarma:in_7f3a"), Some("+79161234567")));
+    assert_eq!(
+        (ringing["call"].as_str(), ringing["e164"].as_str()),
+        (Some("zadarma:in_7f3a"), Some("+79161234567"))
+    );
     assert_eq!(ringing["cards"][0]["client"], "C-77");
     expect(&mut olga, "card").await;
 
-    let answer = form(&[("event", "NOTIFY_ANSWER"), ("call_start", start), ("pbx_call_id", "in_7f3a"), ("caller_id", "79161234567"), ("destination", "101"), ("internal", "101")]);
+    let answer = form(&[
+        ("event", "NOTIFY_ANSWER"),
+        ("call_start", start),
+        ("pbx_call_id", "in_7f3a"),
+        ("caller_id", "79161234567"),
+        ("destination", "101"),
+        ("internal", "101"),
+    ]);
     let answer_sig = sign(&format!("79161234567101{start}"));
     assert_eq!(post_form(&url, answer, &[("Signature", &answer_sig)]).await.0, 200);
     assert_eq!(expect(&mut olga, "answered").await["mine"], true);
-    let end = with("NOTIFY_END", &[("internal", "101"), ("duration", "42"), ("disposition", "answered")]);
+    let end = with(
+        "NOTIFY_END",
+        &[("internal", "101"), ("duration", "42"), ("disposition", "answered")],
+    );
     assert_eq!(post_form(&url, end, &[("Signature", &signature)]).await.0, 200);
     expect(&mut olga, "ended").await;
     let docs = call_documents(&office.crm, 1).await;
@@ -349,7 +412,8 @@ async fn mango_webhooks_with_valid_and_invalid_signs() {
     assert_eq!(expect(&mut ivan, "answered").await["extension"], "103");
     let summary = json!({"entry_id": "MToxMDE3MTIyNjoxMDE6NDk0", "call_direction": 1, "from": {"number": "74951234567"},
                          "create_time": 1770900000, "forward_time": 1770900002, "talk_time": 1770900005, "end_time": 1770900065,
-                         "entry_result": 1, "disconnect_reason": 1110}).to_string();
+                         "entry_result": 1, "disconnect_reason": 1110})
+    .to_string();
     assert_eq!(post("/events/summary", summary, "mango-salt").await, 200);
     expect(&mut ivan, "ended").await;
     let docs = call_documents(&office.crm, 1).await;
@@ -374,12 +438,21 @@ async fn caller_id_modem_on_a_pty_shows_the_card_on_its_extension() {
     let mut got = Vec::new();
     let mut chunk = [0u8; 64];
     while !String::from_utf8_lossy(&got).contains("AT+VCID=1\r") {
-        let n = tokio::time::timeout(Duration::from_secs(10), master.read(&mut chunk)).await.expect("modem init").unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(10), master.read(&mut chunk))
+            .await
+            .expect("modem init")
+            .unwrap();
         got.extend_from_slice(&chunk[..n]);
     }
-    master.write_all(b"OK\r\n\r\nRING\r\n\r\nDATE = 1201\r\nTIME = 0930\r\nNMBR = 84951234567\r\nNAME = ROMASHKA\r\n\r\nRING\r\n").await.unwrap();
+    master
+        .write_all(b"OK\r\n\r\nRING\r\n\r\nDATE = 1201\r\nTIME = 0930\r\nNMBR = 84951234567\r\nNAME = ROMASHKA\r\n\r\nRING\r\n")
+        .await
+        .unwrap();
     let ringing = expect(&mut olga, "ringing").await;
-    assert_eq!((ringing["extension"].as_str(), ringing["e164"].as_str()), (Some("101"), Some("+74951234567")));
+    assert_eq!(
+        (ringing["extension"].as_str(), ringing["e164"].as_str()),
+        (Some("101"), Some("+74951234567"))
+    );
     assert_eq!(ringing["caller_name"], "ROMASHKA");
     assert_eq!(ringing["cards"][0]["client"], "C-77");
     drop(slave);

@@ -43,10 +43,23 @@ pub enum HubEvent {
         cards: Vec<CallerCard>,
     },
     /// Cards for a call replaced by richer ones (the CRM's live card arrived).
-    Card { call: String, cards: Vec<CallerCard> },
-    Answered { call: String, extension: String },
-    StoppedRinging { call: String, extension: String },
-    Ended { call: String, missed: bool, answered_by: Option<String> },
+    Card {
+        call: String,
+        cards: Vec<CallerCard>,
+    },
+    Answered {
+        call: String,
+        extension: String,
+    },
+    StoppedRinging {
+        call: String,
+        extension: String,
+    },
+    Ended {
+        call: String,
+        missed: bool,
+        answered_by: Option<String>,
+    },
 }
 
 impl HubEvent {
@@ -346,9 +359,15 @@ impl OperatorScreen {
                 let exts = self.open.entry(call.clone()).or_default();
                 let first = exts.is_empty();
                 exts.insert(extension.clone());
-                first.then(|| ScreenEvent { name: "ringing", data: data() })
+                first.then(|| ScreenEvent {
+                    name: "ringing",
+                    data: data(),
+                })
             }
-            HubEvent::Card { call, .. } => self.open.contains_key(call).then(|| ScreenEvent { name: "card", data: data() }),
+            HubEvent::Card { call, .. } => self.open.contains_key(call).then(|| ScreenEvent {
+                name: "card",
+                data: data(),
+            }),
             HubEvent::Answered { call, extension } => {
                 if !self.open.contains_key(call) {
                     return None;
@@ -368,11 +387,17 @@ impl OperatorScreen {
                     return None;
                 }
                 self.open.remove(call);
-                Some(ScreenEvent { name: "stopped", data: data() })
+                Some(ScreenEvent {
+                    name: "stopped",
+                    data: data(),
+                })
             }
             HubEvent::Ended { call, .. } => {
                 self.open.remove(call)?;
-                Some(ScreenEvent { name: "ended", data: data() })
+                Some(ScreenEvent {
+                    name: "ended",
+                    data: data(),
+                })
             }
         }
     }

@@ -81,7 +81,11 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         token: Secret::new(token),
         role,
         name: name.to_string(),
-        extensions: if role == Role::Operator { vec![DEMO_EXTENSION.to_string()] } else { Vec::new() },
+        extensions: if role == Role::Operator {
+            vec![DEMO_EXTENSION.to_string()]
+        } else {
+            Vec::new()
+        },
     };
     Config {
         http: HttpConfig { listen: options.listen },
@@ -159,7 +163,10 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     if let Some(rejected) = clients.rejected.first() {
         return Err(DemoError::Catalog(rejected.to_string()));
     }
-    store.apply_feed(&clients.changes, &clients.cursor).await.map_err(StartError::from)?;
+    store
+        .apply_feed(&clients.changes, &clients.cursor)
+        .await
+        .map_err(StartError::from)?;
 
     let running = super::start_with_store(config, store).await?;
 

@@ -271,12 +271,7 @@ fn start_telephony(
                     shutdown.clone(),
                 ));
             }
-            TelephonyConfig::Modem {
-                id,
-                path,
-                baud,
-                extension,
-            } => {
+            TelephonyConfig::Modem { id, path, baud, extension } => {
                 let modem = crate::devices::telephony::modem::ModemSetup {
                     id: id.clone(),
                     path: path.clone(),

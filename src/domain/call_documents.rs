@@ -127,11 +127,17 @@ mod tests {
         let n = normalize("89161234567", Country::Ru).unwrap();
         let doc = call(Uuid::from_u128(1), &record, Some(&n), &["C-77".into()], Some("Ольга"));
         assert_eq!(doc.kind, DocumentKind::Call);
-        assert_eq!(doc.data["caller"], json!({"raw": "89161234567", "e164": "+79161234567", "country": "RU"}));
+        assert_eq!(
+            doc.data["caller"],
+            json!({"raw": "89161234567", "e164": "+79161234567", "country": "RU"})
+        );
         assert_eq!(doc.data["clients"], json!(["C-77"]));
         assert_eq!(doc.data["rang"], json!(["101", "102"]));
         assert_eq!(doc.data["operator"], json!("Ольга"));
-        assert_eq!((doc.data["ring_seconds"].as_i64(), doc.data["talk_seconds"].as_i64()), (Some(4), Some(60)));
+        assert_eq!(
+            (doc.data["ring_seconds"].as_i64(), doc.data["talk_seconds"].as_i64()),
+            (Some(4), Some(60))
+        );
         assert_eq!(doc.data["missed"], json!(false));
         assert_eq!(doc.created_at, t(64));
     }

@@ -48,7 +48,10 @@ pub fn routes() -> axum::Router<AppState> {
 
 async fn operator_js() -> Response {
     (
-        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "no-cache")],
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
         include_str!("assets/operator.js"),
     )
         .into_response()
@@ -153,7 +156,11 @@ async fn lead(State(state): State<AppState>, who: Principal, ApiJson(body): ApiJ
     let id = uuid::Uuid::now_v7();
     let doc = call_documents::lead(id, &form, jiff::Timestamp::now());
     let seqs = state.inner.store.append_documents(&[doc]).await?;
-    Ok((StatusCode::CREATED, Json(json!({"lead": id, "seq": seqs.first(), "e164": form.phone.e164}))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"lead": id, "seq": seqs.first(), "e164": form.phone.e164})),
+    )
+        .into_response())
 }
 
 #[derive(Deserialize)]
@@ -184,12 +191,23 @@ async fn webhook_event(
 
 /// `POST /api/v1/telephony/webhook/{provider}[/{event}]`: authenticated by the provider's
 /// signature instead of a bearer token (the PBX cannot send ours).
-async fn webhook(State(state): State<AppState>, provider: String, event: String, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn webhook(
+    State(state): State<AppState>,
+    provider: String,
+    event: String,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let calls = calls(&state)?;
     let provider = match provider.as_str() {
         "zadarma" => WebhookProvider::Zadarma,
         "mango" => WebhookProvider::Mango,
-        other => return Err(ApiError::not_found("unknown_provider", format!("no webhook provider \"{other}\" (zadarma, mango)"))),
+        other => {
+            return Err(ApiError::not_found(
+                "unknown_provider",
+                format!("no webhook provider \"{other}\" (zadarma, mango)"),
+            ));
+        }
     };
     let (secret, key) = calls.webhooks.get(&provider).ok_or_else(|| {
         ApiError::not_found(

@@ -134,7 +134,11 @@ mod tests {
     async fn every_phone_is_indexed_and_ranked() {
         let (store, _dir) = temp_store();
         let changes = [
-            Change::ClientUpsert(client("C-1", &["8 (495) 123-45-67 доб. 12", "<unknown>"], Some("2026-01-01T00:00:00Z"))),
+            Change::ClientUpsert(client(
+                "C-1",
+                &["8 (495) 123-45-67 доб. 12", "<unknown>"],
+                Some("2026-01-01T00:00:00Z"),
+            )),
             Change::ClientUpsert(client("C-2", &["+7 495 1234567", "8 916 000-00-01"], Some("2026-06-01T00:00:00Z"))),
             Change::ClientUpsert(client("C-3", &["74951234567"], None)),
             Change::ClientUpsert(client("C-4", &["мусор"], None)),

@@ -181,23 +181,34 @@ async fn session(
     }
     // Login.
     loop {
-        let Some(action) = read_action(&mut socket, &mut buf).await else { return pos };
+        let Some(action) = read_action(&mut socket, &mut buf).await else {
+            return pos;
+        };
         let id = get(&action, "ActionID").to_string();
         let reply = match get(&action, "Action") {
             "Challenge" => format!("Response: Success\r\nActionID: {id}\r\nChallenge: {CHALLENGE}\r\n\r\n"),
             "Login" => {
                 let ok = if md5 {
                     use md5::Digest;
-                    let key: String = md5::Md5::digest(format!("{CHALLENGE}{SECRET}").as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+                    let key: String = md5::Md5::digest(format!("{CHALLENGE}{SECRET}").as_bytes())
+                        .iter()
+                        .map(|b| format!("{b:02x}"))
+                        .collect();
                     get(&action, "Key") == key && get(&action, "AuthType") == "MD5"
                 } else {
                     get(&action, "Secret") == SECRET
                 };
-                seen.lock().unwrap().logins.push(format!("{} events={}", get(&action, "Username"), get(&action, "Events")));
+                seen.lock()
+                    .unwrap()
+                    .logins
+                    .push(format!("{} events={}", get(&action, "Username"), get(&action, "Events")));
                 if ok && get(&action, "Username") == USER {
                     let r = format!("Response: Success\r\nActionID: {id}\r\nMessage: Authentication accepted\r\n\r\n");
                     socket.write_all(r.as_bytes()).await.ok();
-                    socket.write_all(b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n").await.ok();
+                    socket
+                        .write_all(b"Event: FullyBooted\r\nPrivilege: system,all\r\nStatus: Fully Booted\r\n\r\n")
+                        .await
+                        .ok();
                     break;
                 }
                 format!("Response: Error\r\nActionID: {id}\r\nMessage: Authentication failed\r\n\r\n")
@@ -239,9 +250,13 @@ async fn session(
             let reply = match name.as_str() {
                 "Ping" => format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\nTimestamp: 1770888635.000000\r\n\r\n").into_bytes(),
                 "CoreShowChannels" => {
-                    let mut r = format!("Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n").into_bytes();
+                    let mut r = format!("Response: Success\r\nActionID: {id}\r\nEventList: start\r\nMessage: Channels will follow\r\n\r\n")
+                        .into_bytes();
                     r.extend_from_slice(&resync_events);
-                    r.extend_from_slice(format!("Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 0\r\n\r\n").as_bytes());
+                    r.extend_from_slice(
+                        format!("Event: CoreShowChannelsComplete\r\nActionID: {id}\r\nEventList: Complete\r\nListItems: 0\r\n\r\n")
+                            .as_bytes(),
+                    );
                     r
                 }
                 "Logoff" => format!("Response: Goodbye\r\nActionID: {id}\r\nMessage: Thanks for all the fish.\r\n\r\n").into_bytes(),

@@ -72,4 +72,3 @@ pub async fn office(telephony: &str) -> Office {
     .await;
     office
 }
-

@@ -315,7 +315,9 @@ mod tests {
         };
         assert!(book.apply(sig(0, caller)).is_empty());
         let first = book.apply(ring(1, "PJSIP/101-01", "101"));
-        assert!(matches!(&first[..], [CallEvent::Ringing { extension, caller: Some(c), caller_name: None, .. }] if extension == "101" && c == "+79161234567"));
+        assert!(
+            matches!(&first[..], [CallEvent::Ringing { extension, caller: Some(c), caller_name: None, .. }] if extension == "101" && c == "+79161234567")
+        );
         // The second device of 101 rings: no second card.
         assert!(book.apply(ring(1, "PJSIP/101-02", "101")).is_empty());
         assert_eq!(book.apply(ring(1, "PJSIP/102-03", "102")).len(), 1);

@@ -51,7 +51,9 @@ pub fn parse_line(line: &str) -> ModemLine {
     if line.eq_ignore_ascii_case("RING") {
         return ModemLine::Ring;
     }
-    let Some((key, value)) = line.split_once('=') else { return ModemLine::Other };
+    let Some((key, value)) = line.split_once('=') else {
+        return ModemLine::Other;
+    };
     let value = value.trim().to_string();
     match key.trim().to_ascii_uppercase().as_str() {
         "DATE" => ModemLine::Date(value),
@@ -262,14 +264,19 @@ mod tests {
         assert!(line.line(ModemLine::Date("1201".into()), t(1)).is_empty());
         assert!(line.line(ModemLine::Number(Some("89161234567".into())), t(1)).is_empty());
         let caller = kinds(line.line(ModemLine::Blank, t(1)));
-        assert!(matches!(&caller[..], [SignalKind::Caller { number, .. }, SignalKind::Ring { caller: Some(_), .. }] if number == "89161234567"));
+        assert!(
+            matches!(&caller[..], [SignalKind::Caller { number, .. }, SignalKind::Ring { caller: Some(_), .. }] if number == "89161234567")
+        );
         assert!(line.line(ModemLine::Ring, t(5)).is_empty());
         assert!(line.tick(t(10)).is_empty());
         assert_eq!(kinds(line.tick(t(14))), [SignalKind::Hangup]);
         assert!(line.tick(t(30)).is_empty());
         // No Caller-ID service on the line: the second ring shows an unknown-number card.
         assert!(line.line(ModemLine::Ring, t(40)).is_empty());
-        assert!(matches!(&kinds(line.line(ModemLine::Ring, t(45)))[..], [SignalKind::Caller { .. }, SignalKind::Ring { caller: None, .. }]));
+        assert!(matches!(
+            &kinds(line.line(ModemLine::Ring, t(45)))[..],
+            [SignalKind::Caller { .. }, SignalKind::Ring { caller: None, .. }]
+        ));
     }
 
     proptest! {

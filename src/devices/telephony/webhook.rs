@@ -148,7 +148,11 @@ pub fn mango(form: &HashMap<String, String>, event: &str, api_key: &str, salt: &
             out.push(signal(SignalKind::Caller {
                 number: caller.clone().unwrap_or_default(),
                 name: None,
-                direction: if from_extension.is_some() { Direction::Outbound } else { Direction::Inbound },
+                direction: if from_extension.is_some() {
+                    Direction::Outbound
+                } else {
+                    Direction::Inbound
+                },
             }));
             let Some(ext) = to_ext else { return Ok(out) };
             match c.call_state.as_deref() {
@@ -215,8 +219,14 @@ mod tests {
         let f = form(&[("vpbx_api_key", "K"), ("sign", &sign), ("json", json)]);
         let signals = mango(&f, "events/call", "K", "SALT", Timestamp::UNIX_EPOCH).unwrap();
         assert!(matches!(&signals[1].kind, SignalKind::Ring { extension, .. } if extension == "101"));
-        assert_eq!(mango(&f, "events/call", "K", "PEPPER", Timestamp::UNIX_EPOCH), Err(WebhookError::BadSignature));
+        assert_eq!(
+            mango(&f, "events/call", "K", "PEPPER", Timestamp::UNIX_EPOCH),
+            Err(WebhookError::BadSignature)
+        );
         let other = form(&[("vpbx_api_key", "X"), ("sign", &mango_sign("X", json, "SALT")), ("json", json)]);
-        assert_eq!(mango(&other, "events/call", "K", "SALT", Timestamp::UNIX_EPOCH), Err(WebhookError::WrongKey));
+        assert_eq!(
+            mango(&other, "events/call", "K", "SALT", Timestamp::UNIX_EPOCH),
+            Err(WebhookError::WrongKey)
+        );
     }
 }

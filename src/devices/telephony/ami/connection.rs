@@ -89,7 +89,10 @@ pub async fn run(settings: AmiSettings, signals: mpsc::UnboundedSender<Signal>, 
 
 /// The MD5 login key: `md5(challenge ‖ secret)` in lower-case hex.
 pub fn md5_key(challenge: &str, secret: &str) -> String {
-    let digest = Md5::new().chain_update(challenge.as_bytes()).chain_update(secret.as_bytes()).finalize();
+    let digest = Md5::new()
+        .chain_update(challenge.as_bytes())
+        .chain_update(secret.as_bytes())
+        .finalize();
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -267,7 +270,10 @@ mod tests {
     #[test]
     fn md5_key_matches_asterisk() {
         // md5("1234567890" + "mysecret"), as Asterisk's manager.c computes it.
-        assert_eq!(md5_key("1234567890", "mysecret"), format!("{:x}", Md5::digest(b"1234567890mysecret")));
+        assert_eq!(
+            md5_key("1234567890", "mysecret"),
+            format!("{:x}", Md5::digest(b"1234567890mysecret"))
+        );
         assert_eq!(md5_key("", ""), "d41d8cd98f00b204e9800998ecf8427e");
     }
 }

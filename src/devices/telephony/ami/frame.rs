@@ -130,7 +130,7 @@ pub fn parse(buf: &[u8]) -> Result<(Message, usize), FrameError> {
     loop {
         match next_line(buf, pos) {
             None => return Err(incomplete_or_too_long(buf)),
-            Some((line, next)) if line.is_empty() => pos = next,
+            Some(([], next)) => pos = next,
             Some(_) => break,
         }
     }
@@ -225,9 +225,15 @@ ConnectedLineNum: <unknown>\r\nCallerIDName: \xcf\xe5\xf2\xf0\xee\xe2\r\nAppData
 
     #[test]
     fn banner_and_garbage() {
-        assert_eq!(parse_banner(b"Asterisk Call Manager/5.0.1\r\nResp").unwrap(), ("5.0.1".to_string(), 29));
+        assert_eq!(
+            parse_banner(b"Asterisk Call Manager/5.0.1\r\nResp").unwrap(),
+            ("5.0.1".to_string(), 29)
+        );
         assert_eq!(parse_banner(b"Asterisk Call"), Err(FrameError::Incomplete));
-        assert!(matches!(parse_banner(b"HTTP/1.1 400 Bad Request\r\n"), Err(FrameError::Invalid { skip: 26, .. })));
+        assert!(matches!(
+            parse_banner(b"HTTP/1.1 400 Bad Request\r\n"),
+            Err(FrameError::Invalid { skip: 26, .. })
+        ));
         let huge = vec![b'a'; MAX_MESSAGE + 10];
         assert!(matches!(parse(&huge), Err(FrameError::Invalid { .. })));
     }

@@ -86,7 +86,10 @@ fn channel_state(m: &Message) -> Option<u8> {
 }
 
 fn value(m: &Message, key: &str) -> Option<String> {
-    m.get(key).map(str::trim).filter(|v| !v.is_empty() && *v != "<unknown>").map(String::from)
+    m.get(key)
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "<unknown>")
+        .map(String::from)
 }
 
 impl AmiTracker {
@@ -177,7 +180,11 @@ impl AmiTracker {
         let key = |k: &str| format!("{prefix}{k}");
         let id = value(m, &key("Uniqueid")).or_else(|| value(m, &key("UniqueID")));
         // AgentCalled on Asterisk 11 names the member only by interface (`AgentCalled: SIP/101`).
-        let name = value(m, &key("Channel")).or_else(|| (prefix == "Dest").then(|| value(m, "AgentCalled").or_else(|| value(m, "Interface"))).flatten());
+        let name = value(m, &key("Channel")).or_else(|| {
+            (prefix == "Dest")
+                .then(|| value(m, "AgentCalled").or_else(|| value(m, "Interface")))
+                .flatten()
+        });
         let id = match (id, &name) {
             (Some(id), _) => id,
             (None, Some(name)) => format!("{}@{name}", value(m, "Uniqueid").unwrap_or_default()),
@@ -346,7 +353,11 @@ impl AmiTracker {
                 },
             );
             if self.announced.insert(src_id.clone()) {
-                let direction = if extension.is_some() { Direction::Outbound } else { Direction::Inbound };
+                let direction = if extension.is_some() {
+                    Direction::Outbound
+                } else {
+                    Direction::Inbound
+                };
                 let caller_name = value(m, "CallerIDName");
                 out.push(self.signal(
                     &src_id,
