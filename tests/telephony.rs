@@ -458,3 +458,23 @@ async fn caller_id_modem_on_a_pty_shows_the_card_on_its_extension() {
     drop(slave);
     office.running.stop().await;
 }
+
+#[tokio::test]
+async fn a_live_card_later_than_the_budget_is_dropped() {
+    let mut pbx = TestPbx::start(&fixture("trunk-answered.ami"), false).await;
+    let office = office(&pbx.config(false)).await;
+    // The budget in the office is 1000 ms; this CRM answers after 1500 ms.
+    office
+        .crm
+        .set_card("C-77", json!({"id": "C-77", "orders": []}), Duration::from_millis(1500));
+    pbx.session_started().await;
+    let mut olga = screen(&office.olga).await;
+    pbx.step();
+    let ringing = expect(&mut olga, "ringing").await;
+    assert_eq!(ringing["cards"][0]["enriched"], false);
+    let late = tokio::time::timeout(Duration::from_millis(2500), olga.next()).await;
+    assert!(late.is_err(), "nothing after the budget: {late:?}");
+    pbx.step();
+    expect(&mut olga, "answered").await;
+    office.running.stop().await;
+}

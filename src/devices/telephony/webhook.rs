@@ -178,6 +178,21 @@ pub fn mango(form: &HashMap<String, String>, event: &str, api_key: &str, salt: &
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_forms_never_panic(pairs in proptest::collection::vec(("\\PC{0,12}", "\\PC{0,24}"), 0..8), json in "\\PC{0,80}") {
+            let form: HashMap<String, String> = pairs.into_iter().collect();
+            let _ = zadarma(&form, Some("x"), "s", Timestamp::UNIX_EPOCH);
+            let signed: HashMap<String, String> = [
+                ("vpbx_api_key".to_string(), "k".to_string()),
+                ("sign".to_string(), mango_sign("k", &json, "salt")),
+                ("json".to_string(), json),
+            ].into();
+            let _ = mango(&signed, "events/call", "k", "salt", Timestamp::UNIX_EPOCH);
+        }
+    }
 
     fn form(pairs: &[(&str, &str)]) -> HashMap<String, String> {
         pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()

@@ -266,6 +266,98 @@ fn forward(m: &Message, tracker: &mut AmiTracker, signals: &mpsc::UnboundedSende
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn settings(md5: bool) -> AmiSettings {
+        AmiSettings {
+            id: "pbx".into(),
+            address: "unused".into(),
+            username: "storeterm".into(),
+            secret: Secret::new("s3cret"),
+            md5,
+            // Short, so the keep-alive test runs in real time (tokio's test-util is not enabled).
+            ping_interval: Duration::from_millis(200),
+        }
+    }
+
+    /// Read one CRLF-framed action from the peer side of a duplex pipe.
+    async fn action(peer: &mut tokio::io::DuplexStream, buf: &mut Vec<u8>) -> Message {
+        loop {
+            if let Ok((m, used)) = frame::parse(buf) {
+                buf.drain(..used);
+                return m;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = peer.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "storeterm closed the session");
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    #[tokio::test]
+    async fn md5_login_then_pings_and_a_silent_peer_ends_the_session() {
+        let (ours, mut peer) = tokio::io::duplex(64 * 1024);
+        let settings = settings(true);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let shutdown = CancellationToken::new();
+        let client = tokio::spawn(async move {
+            let mut tracker = AmiTracker::new("pbx");
+            Session::new(ours, &settings).run(&mut tracker, &tx, &shutdown).await
+        });
+        let mut buf = Vec::new();
+        peer.write_all(b"Asterisk Call Manager/2.10.4\r\n").await.unwrap();
+        let challenge = action(&mut peer, &mut buf).await;
+        assert_eq!(
+            (challenge.get("Action"), challenge.get("AuthType")),
+            (Some("Challenge"), Some("MD5"))
+        );
+        let id = challenge.get("ActionID").unwrap().to_string();
+        peer.write_all(format!("Response: Success\r\nActionID: {id}\r\nChallenge: 12345\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        let login = action(&mut peer, &mut buf).await;
+        assert_eq!(login.get("Key"), Some(md5_key("12345", "s3cret").as_str()));
+        assert_eq!((login.get("Secret"), login.get("Events")), (None, Some(EVENT_MASK)));
+        let id = login.get("ActionID").unwrap().to_string();
+        peer.write_all(format!("Response: Success\r\nActionID: {id}\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        assert_eq!(action(&mut peer, &mut buf).await.get("Action"), Some("CoreShowChannels"));
+        // The first Ping after the interval; answered, so the session lives on.
+        let ping = action(&mut peer, &mut buf).await;
+        assert_eq!(ping.get("Action"), Some("Ping"));
+        let id = ping.get("ActionID").unwrap().to_string();
+        peer.write_all(format!("Response: Success\r\nActionID: {id}\r\nPing: Pong\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        // The next Ping goes unanswered: one interval later the session ends as dead.
+        assert_eq!(action(&mut peer, &mut buf).await.get("Action"), Some("Ping"));
+        let ended = client.await.unwrap();
+        assert!(matches!(ended, Err(AmiError::Silent(_))), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn a_refused_login_names_the_user() {
+        let (ours, mut peer) = tokio::io::duplex(64 * 1024);
+        let settings = settings(false);
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let client = tokio::spawn(async move {
+            let mut tracker = AmiTracker::new("pbx");
+            Session::new(ours, &settings)
+                .run(&mut tracker, &tx, &CancellationToken::new())
+                .await
+        });
+        let mut buf = Vec::new();
+        peer.write_all(b"Asterisk Call Manager/1.1\n").await.unwrap();
+        let login = action(&mut peer, &mut buf).await;
+        assert_eq!(login.get("Secret"), Some("s3cret"));
+        let id = login.get("ActionID").unwrap().to_string();
+        peer.write_all(format!("Response: Error\nActionID: {id}\nMessage: Authentication failed\n\n").as_bytes())
+            .await
+            .unwrap();
+        let err = client.await.unwrap().unwrap_err().to_string();
+        assert!(err.contains("\"storeterm\"") && err.contains("Authentication failed"), "{err}");
+    }
 
     #[test]
     fn md5_key_matches_asterisk() {
