@@ -52,6 +52,9 @@ pub enum SignalKind {
     DeviceGone { device: String, extension: String },
     /// The call is over.
     Hangup,
+    /// What looked like a call was a leg of another one (Asterisk ≤ 11 without `Linkedid`):
+    /// forget it without a record.
+    Discard,
 }
 
 /// What the screens and the CRM hear.
@@ -158,6 +161,10 @@ impl CallBook {
     pub fn apply(&mut self, signal: Signal) -> Vec<CallEvent> {
         let Signal { call, at, kind } = signal;
         let mut out = Vec::new();
+        if matches!(kind, SignalKind::Discard) {
+            self.calls.remove(&call);
+            return out;
+        }
         if matches!(kind, SignalKind::Hangup) {
             if let Some(state) = self.calls.remove(&call) {
                 out.push(CallEvent::Ended(record(call, state, at)));
@@ -228,7 +235,7 @@ impl CallBook {
                     }
                 }
             }
-            SignalKind::Hangup => unreachable!("handled above"),
+            SignalKind::Hangup | SignalKind::Discard => unreachable!("handled above"),
         }
         out
     }

@@ -371,14 +371,31 @@ impl AmiTracker {
             }
         }
         let call = self.channels[&src_id].call.clone();
-        let dest = self.channels.entry(dest_id.clone()).or_insert_with(|| Channel {
-            extension: device_extension(&dest_name),
-            name: dest_name.clone(),
-            call: call.clone(),
-            ringing: false,
-            answered: false,
-        });
-        dest.call = call;
+        match self.channels.get_mut(&dest_id) {
+            // Without Linkedid the dialled leg's own Newchannel looked like a call of its own;
+            // it is a leg of the dialling channel's call: move it there and drop the stand-in
+            // call without a record. A leg already in another call stays there.
+            Some(dest) if dest.call == dest_id && call != dest_id => {
+                dest.call = call;
+                if !self.channels.values().any(|c| c.call == dest_id) {
+                    self.announced.remove(&dest_id);
+                    out.push(self.signal(&dest_id, at, SignalKind::Discard));
+                }
+            }
+            Some(_) => {}
+            None => {
+                self.channels.insert(
+                    dest_id.clone(),
+                    Channel {
+                        extension: device_extension(&dest_name),
+                        name: dest_name.clone(),
+                        call,
+                        ringing: false,
+                        answered: false,
+                    },
+                );
+            }
+        }
         let caller = value(m, "CallerIDNum").or_else(|| value(m, "CallerID"));
         self.ring(&dest_id, caller, out, at);
     }
@@ -420,6 +437,88 @@ mod tests {
             buf = &buf[used..];
         }
         out
+    }
+
+    fn arbitrary_event() -> impl proptest::strategy::Strategy<Value = Message> {
+        use proptest::prelude::*;
+        let events = prop_oneof![
+            Just("Newchannel"),
+            Just("Newstate"),
+            Just("DialBegin"),
+            Just("DialEnd"),
+            Just("Hangup"),
+            Just("BridgeEnter"),
+            Just("AgentCalled"),
+            Just("AgentConnect"),
+            Just("Dial"),
+            Just("Link"),
+            Just("CoreShowChannel"),
+            Just("CoreShowChannelsComplete"),
+            Just("Bridge"),
+        ];
+        let channels = prop_oneof![
+            Just("PJSIP/101-1"),
+            Just("PJSIP/101-2"),
+            Just("SIP/102-3"),
+            Just("Local/101@q-1;1"),
+            Just("SIP/trunk-9")
+        ];
+        (
+            events,
+            channels,
+            channels_state(),
+            0u8..4,
+            0u8..4,
+            0u8..4,
+            prop_oneof![Just("ANSWER"), Just("CANCEL"), Just("BUSY")],
+        )
+            .prop_map(|(event, channel, state, uid, lid, dest, status)| {
+                Message::new([
+                    ("Event", event.to_string()),
+                    ("Channel", channel.to_string()),
+                    ("ChannelState", state.to_string()),
+                    ("Uniqueid", format!("1.{uid}")),
+                    ("Linkedid", format!("1.{lid}")),
+                    ("DestChannel", "PJSIP/103-7".to_string()),
+                    ("DestUniqueid", format!("1.{dest}")),
+                    ("DestLinkedid", format!("1.{lid}")),
+                    ("DestUniqueID", format!("1.{dest}")),
+                    ("Destination", "SIP/104-8".to_string()),
+                    ("Uniqueid2", format!("1.{dest}")),
+                    ("DialStatus", status.to_string()),
+                    ("ConnectedLineNum", "89161234567".to_string()),
+                ])
+            })
+    }
+
+    fn channels_state() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::prop_oneof![
+            proptest::strategy::Just(0u8),
+            proptest::strategy::Just(4),
+            proptest::strategy::Just(5),
+            proptest::strategy::Just(6)
+        ]
+    }
+
+    proptest::proptest! {
+        /// Any order of events (out of order, repeated, about unknown channels) never panics,
+        /// and once every channel has hung up no call is left open.
+        #[test]
+        fn any_event_order_ends_with_no_calls_after_all_hang_up(events in proptest::collection::vec(arbitrary_event(), 0..40)) {
+            let mut t = AmiTracker::new("pbx");
+            let mut book = crate::devices::telephony::calls::CallBook::new();
+            let at = Timestamp::UNIX_EPOCH;
+            for m in &events {
+                for s in t.event(m, at) { book.apply(s); }
+            }
+            let ids: Vec<String> = t.channels.keys().cloned().collect();
+            for id in ids {
+                let m = Message::new([("Event", "Hangup".to_string()), ("Uniqueid", id)]);
+                for s in t.event(&m, at) { book.apply(s); }
+            }
+            proptest::prop_assert!(t.known_calls().is_empty());
+            proptest::prop_assert!(book.live().is_empty(), "{:?}", book.live());
+        }
     }
 
     #[test]
