@@ -60,8 +60,10 @@
   function body(d) {
     if (d.cards && d.cards.length) return d.cards.map(clientBlock);
     const number = d.caller || "";
+    // A colleague calling from another extension is not a lead.
+    if (d.direction === "internal") return [el("div", { class: "client" }, el("div", { class: "name" }, "Внутренний звонок " + number))];
     return [el("div", { class: "client" }, el("div", { class: "name" }, number ? "Неизвестный номер" : "Номер скрыт")),
-      number ? leadForm(d.call, number) : ""];
+      number && d.e164 ? leadForm(d.call, number) : ""];
   }
 
   function show(d) {

@@ -522,6 +522,25 @@ mod tests {
     }
 
     #[test]
+    fn a_call_that_ended_while_we_were_away_ends_at_resync() {
+        let mut t = AmiTracker::new("pbx");
+        let at = Timestamp::UNIX_EPOCH;
+        let ring = "Event: Newchannel\nChannel: SIP/trunk-1\nUniqueid: 5.1\nLinkedid: 5.1\nCallerIDNum: 89161234567\nExten: 74950000000\n\n\
+Event: Newstate\nChannel: PJSIP/101-2\nChannelState: 5\nUniqueid: 5.2\nLinkedid: 5.1\n\n";
+        let signals: Vec<Signal> = events(ring).iter().flat_map(|m| t.event(m, at)).collect();
+        assert!(matches!(signals[1].kind, SignalKind::Ring { .. }));
+        // Reconnected: Asterisk lists no channels any more.
+        t.begin_resync();
+        let done = events("Event: CoreShowChannelsComplete\nListItems: 0\n\n");
+        let kinds: Vec<SignalKind> = t.event(&done[0], at).into_iter().map(|s| s.kind).collect();
+        assert!(
+            matches!(&kinds[..], [SignalKind::DeviceGone { .. }, SignalKind::Hangup]),
+            "{kinds:?}"
+        );
+        assert!(t.known_calls().is_empty());
+    }
+
+    #[test]
     fn out_of_order_newstate_before_newchannel() {
         let mut t = AmiTracker::new("pbx");
         let at = Timestamp::UNIX_EPOCH;
