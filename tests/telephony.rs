@@ -119,6 +119,7 @@ async fn ring_group_one_answers_and_the_card_closes_for_the_others() {
         (answered["extension"].as_str(), answered["mine"].as_bool()),
         (Some("102"), Some(false))
     );
+    assert_eq!(answered["operator"], "Иван", "who answered, by name");
     let answered = expect(&mut ivan, "answered").await;
     assert_eq!(answered["mine"], true);
     pbx.step();

@@ -47,9 +47,11 @@ pub enum HubEvent {
         call: String,
         cards: Vec<CallerCard>,
     },
+    /// `operator`: the name of the operator whose extension answered, when it is one of ours.
     Answered {
         call: String,
         extension: String,
+        operator: Option<String>,
     },
     StoppedRinging {
         call: String,
@@ -191,6 +193,7 @@ impl Actor {
                 out.push(HubEvent::Answered {
                     call: call.clone(),
                     extension: by.clone(),
+                    operator: self.setup.operators.get(by).cloned(),
                 });
             }
         }
@@ -233,7 +236,8 @@ impl Actor {
                     a.ringing.clear();
                     a.answered_by = Some(extension.clone());
                 }
-                let _ = self.events.send(HubEvent::Answered { call, extension });
+                let operator = self.setup.operators.get(&extension).cloned();
+                let _ = self.events.send(HubEvent::Answered { call, extension, operator });
             }
             CallEvent::StoppedRinging { call, extension } => {
                 if let Some(a) = self.active.get_mut(&call) {
@@ -368,7 +372,7 @@ impl OperatorScreen {
                 name: "card",
                 data: data(),
             }),
-            HubEvent::Answered { call, extension } => {
+            HubEvent::Answered { call, extension, .. } => {
                 if !self.open.contains_key(call) {
                     return None;
                 }
@@ -431,6 +435,7 @@ mod tests {
         let answered = HubEvent::Answered {
             call: "c1".into(),
             extension: "103".into(),
+            operator: Some("Иван".into()),
         };
         let for_olga = olga.apply(&answered).unwrap();
         assert_eq!((for_olga.name, &for_olga.data["mine"]), ("answered", &serde_json::json!(false)));
