@@ -288,7 +288,11 @@ mod tests {
                 return m;
             }
             let mut chunk = [0u8; 1024];
-            let n = peer.read(&mut chunk).await.unwrap();
+            // A bound, so a regression fails the test instead of hanging the suite.
+            let n = tokio::time::timeout(Duration::from_secs(10), peer.read(&mut chunk))
+                .await
+                .expect("an action within 10 s")
+                .unwrap();
             assert!(n > 0, "storeterm closed the session");
             buf.extend_from_slice(&chunk[..n]);
         }
@@ -332,7 +336,10 @@ mod tests {
             .unwrap();
         // The next Ping goes unanswered: one interval later the session ends as dead.
         assert_eq!(action(&mut peer, &mut buf).await.get("Action"), Some("Ping"));
-        let ended = client.await.unwrap();
+        let ended = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .expect("the session ends")
+            .unwrap();
         assert!(matches!(ended, Err(AmiError::Silent(_))), "{ended:?}");
     }
 
@@ -355,7 +362,12 @@ mod tests {
         peer.write_all(format!("Response: Error\nActionID: {id}\nMessage: Authentication failed\n\n").as_bytes())
             .await
             .unwrap();
-        let err = client.await.unwrap().unwrap_err().to_string();
+        let err = tokio::time::timeout(Duration::from_secs(10), client)
+            .await
+            .expect("the session ends")
+            .unwrap()
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("\"storeterm\"") && err.contains("Authentication failed"), "{err}");
     }
 
