@@ -70,6 +70,77 @@ pub struct Config {
     /// The shop's barcode conventions (`[scanning]`): scale labels, GS substitute, cell and
     /// loyalty-card prefixes.
     pub scanning: ScanRules,
+    /// Caller cards (`[calls]`): how numbers are read and how long the CRM may take.
+    pub calls: CallsConfig,
+    /// Where call events come from (`[[telephony]]`): AMI, Caller-ID modems, cloud-PBX webhooks.
+    pub telephony: Vec<TelephonyConfig>,
+}
+
+/// `[calls]`: settings of the operator's path.
+#[derive(Debug, Clone)]
+pub struct CallsConfig {
+    /// How numbers written without `+` are read (`default_country`, `RU` unless set).
+    pub default_country: crate::domain::phone::Country,
+    /// How long a caller card waits for the CRM's live card before the update is dropped
+    /// (`card_budget_ms`, default 300). The local card is shown before this wait starts.
+    pub card_budget: std::time::Duration,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        CallsConfig {
+            default_country: Default::default(),
+            card_budget: std::time::Duration::from_millis(300),
+        }
+    }
+}
+
+/// A cloud PBX that posts call events to `/api/v1/telephony/webhook/{provider}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WebhookProvider {
+    Zadarma,
+    Mango,
+}
+
+impl WebhookProvider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookProvider::Zadarma => "zadarma",
+            WebhookProvider::Mango => "mango",
+        }
+    }
+}
+
+/// One `[[telephony]]` entry.
+#[derive(Debug, Clone)]
+pub enum TelephonyConfig {
+    /// Asterisk Manager Interface over TCP.
+    Ami {
+        id: String,
+        address: String,
+        username: String,
+        secret: Secret,
+        /// Log in with the MD5 challenge instead of the plain secret (`auth = "md5"`).
+        md5: bool,
+        /// Seconds between keep-alive `Ping`s.
+        ping_interval: u64,
+    },
+    /// A Caller-ID modem on a serial port, bound to one extension.
+    Modem {
+        id: String,
+        path: PathBuf,
+        baud: u32,
+        extension: String,
+    },
+    /// A cloud PBX's webhooks.
+    Webhook {
+        provider: WebhookProvider,
+        /// Zadarma: the API secret key; Mango: the API salt.
+        secret: Secret,
+        /// Mango: the VPBX API key (`vpbx_api_key`).
+        key: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +217,9 @@ pub struct TokenConfig {
     pub token: Secret,
     pub role: Role,
     pub name: String,
+    /// An operator's phone extensions (`extension = "101"` or `["101", "102"]`): whose ringing
+    /// this token's operator screen shows.
+    pub extensions: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +340,42 @@ struct RawConfig {
     profiles_dir: Option<PathBuf>,
     #[serde(default)]
     scanning: RawScanning,
+    #[serde(default)]
+    calls: RawCalls,
+    #[serde(default)]
+    telephony: Vec<RawTelephony>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawCalls {
+    default_country: Option<String>,
+    card_budget_ms: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelephony {
+    kind: String,
+    id: Option<String>,
+    address: Option<String>,
+    username: Option<String>,
+    secret: Option<Secret>,
+    auth: Option<String>,
+    ping_interval: Option<u64>,
+    path: Option<PathBuf>,
+    baud: Option<u32>,
+    extension: Option<String>,
+    provider: Option<WebhookProvider>,
+    key: Option<String>,
+}
+
+/// `extension = "101"` or `extension = ["101", "102"]`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawExtensions {
+    One(String),
+    Many(Vec<String>),
 }
 
 #[derive(Deserialize, Default)]
@@ -347,6 +457,7 @@ struct RawToken {
     token: Secret,
     role: Role,
     name: String,
+    extension: Option<RawExtensions>,
 }
 
 #[derive(Deserialize)]
@@ -436,6 +547,8 @@ impl Validator<'_> {
         let scanning = self.scanning(raw.scanning)?;
         let devices = self.devices(raw.devices)?;
         let lanes = self.lanes(raw.lanes, &devices)?;
+        let calls = self.calls(raw.calls)?;
+        let telephony = self.telephony(raw.telephony)?;
         Ok(Config {
             http: HttpConfig { listen },
             store: StoreConfig {
@@ -448,7 +561,118 @@ impl Validator<'_> {
             devices,
             profiles_dir: raw.profiles_dir.map(|p| self.resolve(p)),
             scanning,
+            calls,
+            telephony,
         })
+    }
+
+    fn calls(&self, raw: RawCalls) -> Result<CallsConfig, ConfigError> {
+        let mut calls = CallsConfig::default();
+        if let Some(c) = raw.default_country {
+            calls.default_country = crate::domain::phone::Country::parse(&c).ok_or_else(|| {
+                self.invalid(
+                    "calls.default_country",
+                    format!("\"{c}\" is not a country (RU, BY, KZ, UA) or a calling code (49, +49)"),
+                )
+            })?;
+        }
+        match raw.card_budget_ms {
+            Some(0) => return Err(self.invalid("calls.card_budget_ms", "must be at least 1")),
+            Some(ms) => calls.card_budget = std::time::Duration::from_millis(ms),
+            None => {}
+        }
+        Ok(calls)
+    }
+
+    fn telephony(&self, raw: Vec<RawTelephony>) -> Result<Vec<TelephonyConfig>, ConfigError> {
+        let mut ids = HashSet::new();
+        let mut providers = HashSet::new();
+        raw.into_iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let key = |field: &str| format!("telephony[{i}].{field}");
+                let need = |field: &str, what: &str| self.invalid(key(field), format!("a {} entry needs `{field}` ({what})", t.kind));
+                let mut id = |default: &str| -> Result<String, ConfigError> {
+                    let id = t.id.clone().unwrap_or_else(|| default.to_string());
+                    if id.is_empty() || !id.chars().all(is_id_char) {
+                        return Err(self.invalid(key("id"), "use letters, digits, '-' and '_' only"));
+                    }
+                    if !ids.insert(id.clone()) {
+                        return Err(self.invalid(key("id"), format!("\"{id}\" is used twice; give each entry its own `id`")));
+                    }
+                    Ok(id)
+                };
+                match t.kind.as_str() {
+                    "ami" => {
+                        let id = id(&format!("ami-{i}"))?;
+                        let address = t
+                            .address
+                            .clone()
+                            .ok_or_else(|| need("address", "host:port, e.g. 192.168.1.10:5038"))?;
+                        if !address.contains(':') {
+                            return Err(self.invalid(key("address"), format!("\"{address}\" needs a port, e.g. {address}:5038")));
+                        }
+                        let username = t.username.clone().ok_or_else(|| need("username", "the [user] in manager.conf"))?;
+                        let secret = t
+                            .secret
+                            .clone()
+                            .ok_or_else(|| need("secret", "the user's secret in manager.conf"))?;
+                        let md5 = match t.auth.as_deref() {
+                            None | Some("plain") => false,
+                            Some("md5") => true,
+                            Some(other) => return Err(self.invalid(key("auth"), format!("\"{other}\" is not plain or md5"))),
+                        };
+                        if t.ping_interval == Some(0) {
+                            return Err(self.invalid(key("ping_interval"), "must be at least 1"));
+                        }
+                        Ok(TelephonyConfig::Ami {
+                            id,
+                            address,
+                            username,
+                            secret,
+                            md5,
+                            ping_interval: t.ping_interval.unwrap_or(20),
+                        })
+                    }
+                    "modem" => {
+                        let id = id(&format!("modem-{i}"))?;
+                        let path = t.path.clone().ok_or_else(|| need("path", "the serial port, e.g. /dev/ttyACM0"))?;
+                        let extension = t
+                            .extension
+                            .clone()
+                            .ok_or_else(|| need("extension", "the phone line's extension, e.g. \"101\""))?;
+                        if extension.is_empty() {
+                            return Err(self.invalid(key("extension"), "must not be empty"));
+                        }
+                        Ok(TelephonyConfig::Modem {
+                            id,
+                            path: self.resolve(path),
+                            baud: t.baud.unwrap_or(DEFAULT_BAUD),
+                            extension,
+                        })
+                    }
+                    "webhook" => {
+                        let provider = t.provider.ok_or_else(|| need("provider", "zadarma or mango"))?;
+                        if !providers.insert(provider) {
+                            return Err(self.invalid(key("provider"), format!("{} is configured twice", provider.as_str())));
+                        }
+                        let secret = t.secret.clone().ok_or_else(|| need("secret", "the provider's API secret / salt"))?;
+                        if secret.expose().is_empty() {
+                            return Err(self.invalid(key("secret"), "must not be empty"));
+                        }
+                        if provider == WebhookProvider::Mango && t.key.is_none() {
+                            return Err(need("key", "Mango Office's vpbx_api_key"));
+                        }
+                        Ok(TelephonyConfig::Webhook {
+                            provider,
+                            secret,
+                            key: t.key.clone(),
+                        })
+                    }
+                    other => Err(self.invalid(key("kind"), format!("unknown kind \"{other}\" (ami, modem, webhook)"))),
+                }
+            })
+            .collect()
     }
 
     fn scanning(&self, raw: RawScanning) -> Result<ScanRules, ConfigError> {
@@ -568,10 +792,19 @@ impl Validator<'_> {
                 if !seen.insert(t.token.expose().to_string()) {
                     return Err(self.invalid(key, "the same token is given twice"));
                 }
+                let extensions = match t.extension {
+                    None => Vec::new(),
+                    Some(RawExtensions::One(e)) => vec![e],
+                    Some(RawExtensions::Many(list)) => list,
+                };
+                if extensions.iter().any(|e| e.is_empty()) {
+                    return Err(self.invalid(format!("tokens[{i}].extension"), "an extension must not be empty"));
+                }
                 Ok(TokenConfig {
                     token: t.token,
                     role: t.role,
                     name: t.name,
+                    extensions,
                 })
             })
             .collect()
@@ -914,5 +1147,50 @@ gap_ms = 30
         assert!(config.crm.is_none());
         assert_eq!(config.shop.footer, vec!["Спасибо за покупку!"]);
         assert_eq!(config.scanning, ScanRules::default());
+    }
+
+    #[test]
+    fn telephony_calls_and_operator_extensions() {
+        let text = format!(
+            "{CONTRACT}\n[calls]\ndefault_country = \"BY\"\ncard_budget_ms = 150\n\
+[[tokens]]\ntoken = \"operator-token-1\"\nrole = \"operator\"\nname = \"Ольга\"\nextension = \"101\"\n\
+[[tokens]]\ntoken = \"operator-token-2\"\nrole = \"operator\"\nname = \"Иван\"\nextension = [\"102\", \"103\"]\n\
+[[telephony]]\nkind = \"ami\"\naddress = \"10.0.0.5:5038\"\nusername = \"storeterm\"\nsecret = \"ami-pass\"\nauth = \"md5\"\n\
+[[telephony]]\nkind = \"modem\"\npath = \"/dev/ttyACM1\"\nextension = \"201\"\n\
+[[telephony]]\nkind = \"webhook\"\nprovider = \"mango\"\nkey = \"vpbx-key\"\nsecret = \"mango-salt\"\n"
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.calls.default_country, crate::domain::phone::Country::By);
+        assert_eq!(config.calls.card_budget, std::time::Duration::from_millis(150));
+        assert_eq!(config.tokens[1].extensions, ["101"]);
+        assert_eq!(config.tokens[2].extensions, ["102", "103"]);
+        assert!(matches!(&config.telephony[0], TelephonyConfig::Ami { id, md5: true, ping_interval: 20, .. } if id == "ami-0"));
+        assert!(matches!(&config.telephony[1], TelephonyConfig::Modem { baud: 9600, extension, .. } if extension == "201"));
+        assert!(matches!(
+            &config.telephony[2],
+            TelephonyConfig::Webhook {
+                provider: WebhookProvider::Mango,
+                key: Some(_),
+                ..
+            }
+        ));
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("ami-pass") && !debug.contains("mango-salt"), "{debug}");
+        assert_eq!(parse(CONTRACT).unwrap().calls.default_country, crate::domain::phone::Country::Ru);
+
+        let err = |text: String| parse(&text).unwrap_err().to_string();
+        let with = |extra: &str| format!("{CONTRACT}\n{extra}");
+        assert!(err(with("[calls]\ndefault_country = \"Russia\"")).contains("calls.default_country"));
+        assert!(err(with("[[telephony]]\nkind = \"ami\"\nusername = \"u\"\nsecret = \"s\"")).contains("telephony[0].address"));
+        assert!(
+            err(with(
+                "[[telephony]]\nkind = \"ami\"\naddress = \"pbx\"\nusername = \"u\"\nsecret = \"s\""
+            ))
+            .contains("needs a port")
+        );
+        assert!(err(with("[[telephony]]\nkind = \"modem\"\npath = \"/dev/ttyS0\"")).contains("telephony[0].extension"));
+        assert!(err(with("[[telephony]]\nkind = \"webhook\"\nprovider = \"mango\"\nsecret = \"s\"")).contains("telephony[0].key"));
+        assert!(err(with("[[telephony]]\nkind = \"sip\"")).contains("telephony[0].kind"));
+        assert!(err(with("[[telephony]]\nkind = \"webhook\"\nprovider = \"zadarma\"\nsecret = \"s\"\n[[telephony]]\nkind = \"webhook\"\nprovider = \"zadarma\"\nsecret = \"t\"")).contains("telephony[1].provider"));
     }
 }

@@ -102,6 +102,15 @@ async fn run_demo(options: demo::DemoOptions) -> anyhow::Result<()> {
     );
     println!("  virtual scanner: echo 4601234567893 > {}", d.scanner_path.display());
     println!("  demo barcodes:   4601234567893 (молоко), 4600000000015 (хлеб), 036000291452 (кофе, UPC-A)");
+    println!(
+        "  operator screen: {url}/operator#token={}  (extension {})",
+        d.tokens.operator,
+        demo::DEMO_EXTENSION
+    );
+    println!("  ring the operator (a signed Zadarma webhook; then open the card, then end the call):");
+    for command in &d.ring_commands {
+        println!("    {command}");
+    }
     println!("  data:            {} (use --fresh to start over)", d.data.display());
     println!("Press Ctrl+C to stop.");
     serve(d.running).await

@@ -15,8 +15,22 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const CATALOG: &str = include_str!("demo_catalog.json");
+/// Demo clients for caller cards, applied through the same feed path as a CRM's.
+const CLIENTS: &str = include_str!("demo_clients.json");
 const SCANNER: &str = "demo-scanner";
 const PRINTER: &str = "demo-printer";
+/// The demo operator's extension.
+pub const DEMO_EXTENSION: &str = "101";
+/// The demo's Zadarma webhook secret, so a call can be rung with a signed `curl` (see README).
+pub const DEMO_ZADARMA_SECRET: &str = "demo-zadarma-secret";
+
+fn demo_telephony() -> Vec<crate::config::TelephonyConfig> {
+    vec![crate::config::TelephonyConfig::Webhook {
+        provider: crate::config::WebhookProvider::Zadarma,
+        secret: Secret::new(DEMO_ZADARMA_SECRET),
+        key: None,
+    }]
+}
 
 pub struct DemoOptions {
     pub listen: SocketAddr,
@@ -41,6 +55,9 @@ pub struct Demo {
     pub tokens: DemoTokens,
     pub data: PathBuf,
     pub scanner_path: PathBuf,
+    /// `curl` commands that ring the demo operator's extension through the Zadarma webhook,
+    /// signed as Zadarma signs them.
+    pub ring_commands: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +81,11 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         token: Secret::new(token),
         role,
         name: name.to_string(),
+        extensions: if role == Role::Operator {
+            vec![DEMO_EXTENSION.to_string()]
+        } else {
+            Vec::new()
+        },
     };
     Config {
         http: HttpConfig { listen: options.listen },
@@ -106,6 +128,8 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         ],
         profiles_dir: None,
         scanning: Default::default(),
+        calls: Default::default(),
+        telephony: demo_telephony(),
     }
 }
 
@@ -135,6 +159,16 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
         return Err(DemoError::Catalog(rejected.to_string()));
     }
     store.apply_feed(&page.changes, &page.cursor).await.map_err(StartError::from)?;
+    let clients = feed::parse_page(CLIENTS.as_bytes())
+        .map_err(|e| DemoError::Catalog(e.to_string()))?
+        .decode();
+    if let Some(rejected) = clients.rejected.first() {
+        return Err(DemoError::Catalog(rejected.to_string()));
+    }
+    store
+        .apply_feed(&clients.changes, &clients.cursor)
+        .await
+        .map_err(StartError::from)?;
 
     let running = super::start_with_store(config, store).await?;
 
@@ -157,10 +191,31 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
             drop(slave);
         });
     }
+    let ring_commands = ring_commands(&format!("http://{}", running.addr));
     Ok(Demo {
         running,
         tokens,
         data,
         scanner_path,
+        ring_commands,
     })
+}
+
+/// A demo call from ООО Ромашка's number to extension 101: start, ring, end — the requests a
+/// Zadarma PBX would send, with its signature.
+fn ring_commands(base: &str) -> Vec<String> {
+    use crate::devices::telephony::webhook::zadarma_signature;
+    let call_start = "2026-12-01 10:00:00";
+    let (caller, did) = ("74951234567", "74950000000");
+    let signature = zadarma_signature(&format!("{caller}{did}{call_start}"), DEMO_ZADARMA_SECRET);
+    let call_id = format!("demo-{}", fastrand::u32(..));
+    ["NOTIFY_START", "NOTIFY_INTERNAL", "NOTIFY_END"]
+        .iter()
+        .map(|event| {
+            let internal = if *event == "NOTIFY_START" { "" } else { "&internal=101" };
+            format!(
+                "curl -s -H 'Signature: {signature}' --data 'event={event}&call_start=2026-12-01+10%3A00%3A00&pbx_call_id={call_id}&caller_id={caller}&called_did={did}{internal}' {base}/api/v1/telephony/webhook/zadarma"
+            )
+        })
+        .collect()
 }

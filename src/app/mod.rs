@@ -1,6 +1,7 @@
 //! Wiring: from a [`Config`] to running tasks — the store, one actor per lane, one task per
 //! device, the CRM link and the HTTP server — and a clean way to stop them all.
 
+pub mod calls;
 pub mod demo;
 pub mod lane;
 
@@ -102,6 +103,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
 /// Start storeterm on an already open store (the demo seeds its catalog first).
 pub async fn start_with_store(config: Config, store: Store) -> Result<Running, StartError> {
+    let mut store = store;
+    store.set_phone_country(config.calls.default_country);
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
     let profiles = Profiles::load(config.profiles_dir.as_deref())?;
@@ -197,7 +200,8 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         tracing::warn!("no [crm] configured: documents stay in the outbox until one is");
     }
 
-    let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper, shutdown.clone());
+    let calls = start_telephony(&config, &store, &mut tasks, &shutdown)?;
+    let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper, shutdown.clone()).with_calls(calls);
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -216,5 +220,76 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         registry,
         shutdown,
         tasks,
+    })
+}
+
+/// Start the call hub and every `[[telephony]]` source; returns what the HTTP routes need.
+fn start_telephony(
+    config: &Config,
+    store: &Store,
+    tasks: &mut JoinSet<()>,
+    shutdown: &CancellationToken,
+) -> Result<http::CallsState, StartError> {
+    use crate::config::TelephonyConfig;
+    let operators = config
+        .tokens
+        .iter()
+        .flat_map(|t| t.extensions.iter().map(move |e| (e.clone(), t.name.clone())))
+        .collect();
+    let crm = config.crm.as_ref().map(CrmClient::new).transpose()?;
+    let setup = calls::HubSetup {
+        store: store.clone(),
+        crm,
+        country: config.calls.default_country,
+        card_budget: config.calls.card_budget,
+        operators,
+    };
+    let (hub, task) = calls::spawn(setup, shutdown.clone());
+    tasks.spawn(async move {
+        let _ = task.await;
+    });
+    let mut webhooks = std::collections::HashMap::new();
+    for source in &config.telephony {
+        match source {
+            TelephonyConfig::Ami {
+                id,
+                address,
+                username,
+                secret,
+                md5,
+                ping_interval,
+            } => {
+                let settings = crate::devices::telephony::ami::connection::AmiSettings {
+                    id: id.clone(),
+                    address: address.clone(),
+                    username: username.clone(),
+                    secret: secret.clone(),
+                    md5: *md5,
+                    ping_interval: Duration::from_secs(*ping_interval),
+                };
+                tasks.spawn(crate::devices::telephony::ami::connection::run(
+                    settings,
+                    hub.signal_sink(),
+                    shutdown.clone(),
+                ));
+            }
+            TelephonyConfig::Modem { id, path, baud, extension } => {
+                let modem = crate::devices::telephony::modem::ModemSetup {
+                    id: id.clone(),
+                    path: path.clone(),
+                    baud: *baud,
+                    extension: extension.clone(),
+                };
+                tasks.spawn(crate::devices::telephony::modem::run(modem, hub.signal_sink(), shutdown.clone()));
+            }
+            TelephonyConfig::Webhook { provider, secret, key } => {
+                webhooks.insert(*provider, (secret.clone(), key.clone()));
+            }
+        }
+    }
+    Ok(http::CallsState {
+        hub,
+        country: config.calls.default_country,
+        webhooks,
     })
 }

@@ -12,6 +12,7 @@ pub mod profiles;
 pub mod pty;
 pub mod scanner;
 pub mod supervisor;
+pub mod telephony;
 pub mod transport;
 
 use crate::config::DeviceKind;

@@ -14,6 +14,9 @@ use serde::Serialize;
 pub struct Principal {
     pub name: String,
     pub role: Role,
+    /// An operator's phone extensions (empty for other roles).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub extensions: Vec<String>,
 }
 
 impl Principal {
@@ -52,6 +55,7 @@ impl Tokens {
                         Principal {
                             name: t.name.clone(),
                             role: t.role,
+                            extensions: t.extensions.clone(),
                         },
                     )
                 })
@@ -117,6 +121,7 @@ mod tests {
             token: Secret::new("cashier-token-1"),
             role: Role::Cashier,
             name: "Анна".into(),
+            extensions: vec![],
         }]);
         assert_eq!(tokens.authenticate(b"cashier-token-1").unwrap().name, "Анна");
         assert!(tokens.authenticate(b"cashier-token-2").is_none());

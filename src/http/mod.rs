@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod calls;
 mod error;
 mod lanes;
 mod printing;
@@ -10,6 +11,7 @@ mod screens;
 pub mod views;
 
 pub use auth::{Principal, Tokens};
+pub use calls::CallsState;
 pub use error::ApiError;
 
 use crate::app::lane::LaneHandle;
@@ -40,6 +42,8 @@ struct Inner {
     paper: VirtualPaper,
     /// Ends live event streams on shutdown, so the server can drain.
     shutdown: CancellationToken,
+    /// The operator's path (caller cards, lookups, webhooks); set by [`AppState::with_calls`].
+    calls: Option<calls::CallsState>,
 }
 
 impl AppState {
@@ -62,8 +66,17 @@ impl AppState {
                 link,
                 paper,
                 shutdown,
+                calls: None,
             }),
         }
+    }
+
+    /// Attach the call hub, right after [`AppState::new`] (before the state is shared).
+    pub fn with_calls(mut self, calls: calls::CallsState) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.calls = Some(calls);
+        }
+        self
     }
 
     fn lane(&self, id: &str) -> Result<&LaneHandle, ApiError> {
@@ -83,6 +96,7 @@ pub fn router(state: AppState) -> Router {
         .merge(lanes::routes())
         .merge(admin::routes())
         .merge(printing::routes())
+        .merge(calls::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })
         .with_state(state)
 }

@@ -66,9 +66,10 @@ impl Store {
     /// whole page is in the catalog and the cursor moved past it, or neither.
     pub async fn apply_feed(&self, changes: &[Change], cursor: &str) -> Result<FeedApplied, StoreError> {
         let t = &self.trees;
-        let trees = [&t.meta, &t.items, &t.barcodes, &t.plus];
+        let trees = [&t.meta, &t.items, &t.barcodes, &t.plus, &t.clients, &t.phones];
         let applied = trees.as_slice().transaction(|tx| {
             let (meta, items, barcodes, plus) = (&tx[0], &tx[1], &tx[2], &tx[3]);
+            let (clients, phones) = (&tx[4], &tx[5]);
             let mut applied = FeedApplied::default();
             for change in changes {
                 match change {
@@ -85,6 +86,15 @@ impl Store {
                     }
                     Change::ItemDelete(id) => {
                         if remove_item(items, barcodes, plus, id)? {
+                            applied.deleted += 1;
+                        }
+                    }
+                    Change::ClientUpsert(client) => {
+                        super::clients::upsert_client(clients, phones, client, self.phone_country)?;
+                        applied.upserted += 1;
+                    }
+                    Change::ClientDelete(id) => {
+                        if super::clients::remove_client(clients, phones, id, self.phone_country)? {
                             applied.deleted += 1;
                         }
                     }

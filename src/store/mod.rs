@@ -12,11 +12,13 @@
 //! sled is used nowhere else in the crate; the engine stays this module's business.
 
 mod catalog;
+mod clients;
 mod lanes;
 mod outbox;
 mod print_jobs;
 
 pub use catalog::{FeedApplied, ItemLookup};
+pub use clients::PhoneMatch;
 pub use lanes::LaneCommit;
 pub use outbox::Parked;
 
@@ -77,6 +79,8 @@ pub struct Store {
     trees: Trees,
     outbox_changed: watch::Sender<u64>,
     print_queue_changed: watch::Sender<u64>,
+    /// How the phone index reads numbers written without `+` (`[calls] default_country`).
+    phone_country: crate::domain::phone::Country,
 }
 
 #[derive(Clone)]
@@ -92,6 +96,8 @@ struct Trees {
     parked: sled::Tree,
     print_jobs: sled::Tree,
     print_queue: sled::Tree,
+    clients: sled::Tree,
+    phones: sled::Tree,
 }
 
 impl Store {
@@ -121,6 +127,8 @@ impl Store {
             parked: tree("outbox_parked")?,
             print_jobs: tree("print_jobs")?,
             print_queue: tree("print_queue")?,
+            clients: tree("clients")?,
+            phones: tree("phones")?,
         };
         let store = Store {
             db,
@@ -128,6 +136,7 @@ impl Store {
             trees,
             outbox_changed: watch::channel(0).0,
             print_queue_changed: watch::channel(0).0,
+            phone_country: Default::default(),
         };
         store.check_schema()?;
         Ok(store)
@@ -159,6 +168,12 @@ impl Store {
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.db.flush_async().await?;
         Ok(())
+    }
+
+    /// Read client phones written without `+` by this country's conventions. Set before the
+    /// first feed page is applied; the index keeps the reading it was built with.
+    pub fn set_phone_country(&mut self, country: crate::domain::phone::Country) {
+        self.phone_country = country;
     }
 
     /// Wakes when documents are added to the outbox (after they are flushed).

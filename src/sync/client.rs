@@ -85,6 +85,28 @@ impl CrmClient {
         &self.site
     }
 
+    /// The live card of a client (protocol section 2). The caller bounds the wait with its
+    /// own budget; this only knows the configured request timeout.
+    pub async fn client_card(&self, id: &str) -> Result<crate::domain::client::LiveCard, CrmError> {
+        let mut url = reqwest::Url::parse(&self.base).map_err(|e| CrmError::Unreachable(e.to_string()))?;
+        url.path_segments_mut()
+            .map_err(|_| CrmError::Unreachable(format!("{} cannot be a base URL", self.base)))?
+            .pop_if_empty()
+            .extend(["v1", "clients", id, "card"]);
+        let request = self.http.get(url).bearer_auth(self.token.expose());
+        let (status, body) = send(request).await?;
+        if status != StatusCode::OK {
+            return Err(CrmError::Status {
+                status: status.as_u16(),
+                body: snippet(&body),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|_| CrmError::NotJson {
+            status: status.as_u16(),
+            body: snippet(&body),
+        })
+    }
+
     /// One page of the change feed.
     pub async fn changes(&self, since: Option<&str>, limit: u32) -> Result<FeedPage, CrmError> {
         let url = format!("{}/v1/sites/{}/changes", self.base, self.site);

@@ -2,6 +2,7 @@
 //! changes. Pure: bytes in, changes out.
 
 use crate::domain::catalog::Item;
+use crate::domain::client::Client;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -30,6 +31,8 @@ pub struct RawChange {
 pub enum Change {
     ItemUpsert(Item),
     ItemDelete(String),
+    ClientUpsert(Client),
+    ClientDelete(String),
     /// A kind this build does not handle; counted, never fatal.
     Skipped {
         kind: String,
@@ -81,6 +84,48 @@ fn default_vat() -> String {
     "none".into()
 }
 
+/// `data` of a `client` change (protocol section 1).
+#[derive(Deserialize)]
+struct ClientData {
+    name: String,
+    #[serde(default)]
+    phones: Vec<String>,
+    #[serde(default)]
+    debt: Option<Decimal>,
+    #[serde(default)]
+    overdue: Option<Decimal>,
+    #[serde(default)]
+    credit_limit: Option<Decimal>,
+    #[serde(default)]
+    stop_list: bool,
+    #[serde(default)]
+    segment: Option<String>,
+    #[serde(default)]
+    manager: Option<String>,
+    #[serde(default)]
+    loyalty_cards: Vec<String>,
+    #[serde(default)]
+    last_activity: Option<jiff::Timestamp>,
+}
+
+impl ClientData {
+    fn into_client(self, id: String) -> Client {
+        Client {
+            id,
+            name: self.name,
+            phones: self.phones,
+            debt: self.debt,
+            overdue: self.overdue,
+            credit_limit: self.credit_limit,
+            stop_list: self.stop_list,
+            segment: self.segment,
+            manager: self.manager,
+            loyalty_cards: self.loyalty_cards,
+            last_activity: self.last_activity,
+        }
+    }
+}
+
 impl RawChange {
     /// Interpret this change. A malformed change of a known kind is an error for that change
     /// alone: the rest of the page still applies, so one bad item in the CRM cannot freeze
@@ -113,6 +158,12 @@ impl RawChange {
                 }))
             }
             ("item", "delete") => Ok(Change::ItemDelete(self.id)),
+            ("client", "upsert") => {
+                let data = self.data.clone().ok_or_else(|| bad("upsert without data".into()))?;
+                let d: ClientData = serde_json::from_value(data).map_err(|e| bad(e.to_string()))?;
+                Ok(Change::ClientUpsert(d.into_client(self.id)))
+            }
+            ("client", "delete") => Ok(Change::ClientDelete(self.id)),
             (_, "upsert" | "delete") => Ok(Change::Skipped { kind: self.kind }),
             (_, op) => Err(bad(format!("unknown op \"{op}\""))),
         }

@@ -46,6 +46,9 @@ struct Inner {
     attempts: usize,
     duplicates: usize,
     feed_requests: usize,
+    /// Live client cards (protocol section 2) and how long to wait before answering them.
+    cards: HashMap<String, Value>,
+    card_delay: Duration,
 }
 
 #[derive(Clone)]
@@ -65,6 +68,7 @@ impl TestCrm {
             .route("/v1/sites/{site}/changes", get(changes))
             .route("/v1/sites/{site}/documents", post(documents))
             .route("/v1/ping", get(|| async { Json(json!({"ok": true})) }))
+            .route("/v1/clients/{id}/card", get(card))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -116,6 +120,13 @@ impl TestCrm {
 
     pub fn duplicates(&self) -> usize {
         self.inner.lock().unwrap().duplicates
+    }
+
+    /// Serve this live card for a client, after `delay`.
+    pub fn set_card(&self, id: &str, card: Value, delay: Duration) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.cards.insert(id.to_string(), card);
+        inner.card_delay = delay;
     }
 
     pub fn feed_requests(&self) -> usize {
@@ -214,4 +225,16 @@ async fn documents(
         tokio::time::sleep(delay).await;
     }
     answer.into_response()
+}
+
+async fn card(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<String>) -> Response {
+    let (card, delay) = {
+        let inner = inner.lock().unwrap();
+        (inner.cards.get(&id).cloned(), inner.card_delay)
+    };
+    tokio::time::sleep(delay).await;
+    match card {
+        Some(card) => Json(card).into_response(),
+        None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such client"}))).into_response(),
+    }
 }

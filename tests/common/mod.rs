@@ -2,9 +2,11 @@
 //! raw-TCP receipt printer, a pseudo-terminal scanner, and storeterm itself.
 #![allow(dead_code)]
 
+pub mod ami;
 pub mod browser;
 pub mod crm;
 pub mod escpos_reader;
+pub mod office;
 pub mod printer;
 
 use serde_json::Value;

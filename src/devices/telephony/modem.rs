@@ -1,0 +1,288 @@
+//! A Caller-ID modem on a serial port, bound to one extension (the analogue line it sits on).
+//!
+//! After `AT+VCID=1` the modem reports the caller between the first and second ring, as
+//! text lines (Bellcore/ETSI formatted output):
+//!
+//! ```text
+//! RING
+//! DATE = 1201
+//! TIME = 1030
+//! NMBR = 89161234567        (P: private, O: out of area)
+//! NAME = IVANOV I
+//! RING
+//! ```
+//!
+//! A line modem says nothing when the call is answered or ends, so the call is over when the
+//! rings stop for [`RING_SILENCE`]. The line parser and the ring state machine are pure; the
+//! reader at the bottom only moves bytes.
+
+use crate::devices::telephony::calls::{Direction, Signal, SignalKind};
+use jiff::Timestamp;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Rings come every 5–6 s (4–5 s in RU/EU cadences); silence longer than this ends the call.
+pub const RING_SILENCE: Duration = Duration::from_secs(8);
+
+/// One meaningful line from the modem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModemLine {
+    Ring,
+    Date(String),
+    Time(String),
+    /// `None`: the number is withheld (`P`) or unavailable (`O`).
+    Number(Option<String>),
+    Name(String),
+    /// The empty line that ends a Caller-ID block.
+    Blank,
+    /// `OK`, `ERROR`, an echo of our command: nothing for a call.
+    Other,
+}
+
+/// Parse one line (without its CR/LF).
+pub fn parse_line(line: &str) -> ModemLine {
+    let line = line.trim();
+    if line.is_empty() {
+        return ModemLine::Blank;
+    }
+    if line.eq_ignore_ascii_case("RING") {
+        return ModemLine::Ring;
+    }
+    let Some((key, value)) = line.split_once('=') else {
+        return ModemLine::Other;
+    };
+    let value = value.trim().to_string();
+    match key.trim().to_ascii_uppercase().as_str() {
+        "DATE" => ModemLine::Date(value),
+        "TIME" => ModemLine::Time(value),
+        "NMBR" | "DDN_NMBR" => ModemLine::Number(match value.as_str() {
+            "P" | "O" | "" => None,
+            _ => Some(value),
+        }),
+        "NAME" => ModemLine::Name(value),
+        _ => ModemLine::Other,
+    }
+}
+
+/// The ringing line's state.
+#[derive(Debug)]
+pub struct ModemLineState {
+    source: String,
+    extension: String,
+    call: Option<(String, Timestamp)>,
+    caller_sent: bool,
+    /// `Some(number)` once an `NMBR` line came (`Some(None)`: withheld).
+    number: Option<Option<String>>,
+    name: Option<String>,
+}
+
+impl ModemLineState {
+    pub fn new(source: impl Into<String>, extension: impl Into<String>) -> Self {
+        ModemLineState {
+            source: source.into(),
+            extension: extension.into(),
+            call: None,
+            caller_sent: false,
+            number: None,
+            name: None,
+        }
+    }
+
+    fn signal(&self, call: &str, at: Timestamp, kind: SignalKind) -> Signal {
+        Signal {
+            call: call.to_string(),
+            at,
+            kind,
+        }
+    }
+
+    fn ring_signal(&self, call: &str, at: Timestamp, caller: Option<String>) -> Signal {
+        self.signal(
+            call,
+            at,
+            SignalKind::Ring {
+                device: format!("{}/line", self.source),
+                extension: self.extension.clone(),
+                caller,
+            },
+        )
+    }
+
+    /// A line arrived at `at`.
+    pub fn line(&mut self, line: ModemLine, at: Timestamp) -> Vec<Signal> {
+        let mut out = Vec::new();
+        if matches!(line, ModemLine::Other) || (matches!(line, ModemLine::Blank) && self.call.is_none()) {
+            return out;
+        }
+        let started = self.call.is_none();
+        let call = match &self.call {
+            Some((call, _)) => call.clone(),
+            None => format!("{}:{}", self.source, at.as_millisecond()),
+        };
+        self.call = Some((call.clone(), at));
+        match line {
+            // The caller ID comes between the first and the second ring: wait for it, and show
+            // an unknown-number card only if the second ring comes without one.
+            // The block's NAME line or its closing empty line completes the caller ID.
+            ModemLine::Ring if !started && !self.caller_sent => {
+                let number = self.number.clone().flatten();
+                out.extend(self.caller(&call, at, number));
+            }
+            ModemLine::Number(number) => self.number = Some(number),
+            ModemLine::Name(name) => {
+                self.name = Some(name).filter(|n| !n.is_empty() && n != "O" && n != "P");
+                if let (Some(number), false) = (self.number.clone(), self.caller_sent) {
+                    out.extend(self.caller(&call, at, number));
+                }
+            }
+            ModemLine::Blank => {
+                if let (Some(number), false) = (self.number.clone(), self.caller_sent) {
+                    out.extend(self.caller(&call, at, number));
+                }
+            }
+            _ => {}
+        }
+        out
+    }
+
+    fn caller(&mut self, call: &str, at: Timestamp, number: Option<String>) -> [Signal; 2] {
+        self.caller_sent = true;
+        let caller = SignalKind::Caller {
+            number: number.clone().unwrap_or_else(|| "<unknown>".into()),
+            name: self.name.clone(),
+            direction: Direction::Inbound,
+        };
+        [self.signal(call, at, caller), self.ring_signal(call, at, number)]
+    }
+
+    /// Time passed; ends the call after [`RING_SILENCE`] without a line.
+    pub fn tick(&mut self, now: Timestamp) -> Vec<Signal> {
+        let Some((call, last)) = &self.call else { return Vec::new() };
+        if now.duration_since(*last).unsigned_abs() < RING_SILENCE {
+            return Vec::new();
+        }
+        let call = call.clone();
+        self.call = None;
+        self.caller_sent = false;
+        self.number = None;
+        self.name = None;
+        vec![self.signal(&call, now, SignalKind::Hangup)]
+    }
+}
+
+/// Where the modem is.
+#[derive(Debug, Clone)]
+pub struct ModemSetup {
+    pub id: String,
+    pub path: PathBuf,
+    pub baud: u32,
+    pub extension: String,
+}
+
+/// Keep the modem open and read it until `shutdown`, reopening after errors.
+pub async fn run(setup: ModemSetup, signals: mpsc::UnboundedSender<Signal>, shutdown: CancellationToken) {
+    let mut state = ModemLineState::new(setup.id.clone(), setup.extension.clone());
+    loop {
+        match crate::devices::transport::open_serial(&setup.path, setup.baud) {
+            Ok(port) => {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    r = read(port, &mut state, &signals) => {
+                        if let Err(e) = r { tracing::warn!(modem = %setup.id, error = %e, "Caller-ID modem lost; reopening"); }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(modem = %setup.id, error = %e, "cannot open the Caller-ID modem"),
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+        }
+    }
+}
+
+/// Initialise the modem and read lines, with a one-second tick for the end of a call.
+pub async fn read<P: AsyncRead + AsyncWrite + Unpin>(
+    port: P,
+    state: &mut ModemLineState,
+    signals: &mpsc::UnboundedSender<Signal>,
+) -> std::io::Result<()> {
+    let (reader, mut writer) = tokio::io::split(port);
+    // ATZ resets, E0 stops the echo, +VCID=1 turns formatted Caller ID on.
+    writer.write_all(b"ATZ\r").await?;
+    writer.write_all(b"ATE0\r").await?;
+    writer.write_all(b"AT+VCID=1\r").await?;
+    writer.flush().await?;
+    let mut lines = BufReader::new(reader).split(b'\n');
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tokio::select! {
+            line = lines.next_segment() => {
+                let Some(bytes) = line? else { return Err(std::io::ErrorKind::UnexpectedEof.into()) };
+                let text = String::from_utf8_lossy(&bytes);
+                // CR LF ends a line; a CR alone (some modems) too.
+                for part in text.trim_end_matches('\r').split('\r') {
+                    for s in state.line(parse_line(part), Timestamp::now()) {
+                        let _ = signals.send(s);
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                for s in state.tick(Timestamp::now()) {
+                    let _ = signals.send(s);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn lines() {
+        assert_eq!(parse_line("RING\r"), ModemLine::Ring);
+        assert_eq!(parse_line("NMBR = 89161234567"), ModemLine::Number(Some("89161234567".into())));
+        assert_eq!(parse_line("NMBR=P"), ModemLine::Number(None));
+        assert_eq!(parse_line("NAME = IVANOV I"), ModemLine::Name("IVANOV I".into()));
+        assert_eq!(parse_line("DATE = 1201"), ModemLine::Date("1201".into()));
+        assert_eq!(parse_line("OK"), ModemLine::Other);
+        assert_eq!(parse_line("\r"), ModemLine::Blank);
+    }
+
+    #[test]
+    fn a_call_rings_then_ends_after_silence() {
+        let t = |s: i64| Timestamp::from_second(1_770_000_000 + s).unwrap();
+        let mut line = ModemLineState::new("modem", "201");
+        let kinds = |v: Vec<Signal>| v.into_iter().map(|s| s.kind).collect::<Vec<_>>();
+        assert!(line.line(ModemLine::Ring, t(0)).is_empty(), "wait for the caller ID");
+        assert!(line.line(ModemLine::Date("1201".into()), t(1)).is_empty());
+        assert!(line.line(ModemLine::Number(Some("89161234567".into())), t(1)).is_empty());
+        let caller = kinds(line.line(ModemLine::Blank, t(1)));
+        assert!(
+            matches!(&caller[..], [SignalKind::Caller { number, .. }, SignalKind::Ring { caller: Some(_), .. }] if number == "89161234567")
+        );
+        assert!(line.line(ModemLine::Ring, t(5)).is_empty());
+        assert!(line.tick(t(10)).is_empty());
+        assert_eq!(kinds(line.tick(t(14))), [SignalKind::Hangup]);
+        assert!(line.tick(t(30)).is_empty());
+        // No Caller-ID service on the line: the second ring shows an unknown-number card.
+        assert!(line.line(ModemLine::Ring, t(40)).is_empty());
+        assert!(matches!(
+            &kinds(line.line(ModemLine::Ring, t(45)))[..],
+            [SignalKind::Caller { .. }, SignalKind::Ring { caller: None, .. }]
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn any_line_parses(text in "\\PC{0,60}") {
+            let _ = parse_line(&text);
+        }
+    }
+}
