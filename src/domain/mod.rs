@@ -11,6 +11,7 @@ pub mod lane;
 pub mod money;
 pub mod receipt;
 pub mod shift;
+pub mod wms;
 
 use jiff::Timestamp;
 use uuid::Uuid;
