@@ -70,6 +70,30 @@ pub struct Config {
     /// The shop's barcode conventions (`[scanning]`): scale labels, GS substitute, cell and
     /// loyalty-card prefixes.
     pub scanning: ScanRules,
+    /// The warehouse (`[wms]`): where received goods land.
+    pub wms: WmsConfig,
+}
+
+/// `[wms]`: address storage on the storekeepers' handhelds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WmsConfig {
+    /// The cell id received goods land in before putaway. Created as a cell of its own zone
+    /// when the CRM does not send one with this id.
+    #[serde(default = "default_receiving_cell")]
+    pub receiving_cell: String,
+}
+
+impl Default for WmsConfig {
+    fn default() -> Self {
+        WmsConfig {
+            receiving_cell: default_receiving_cell(),
+        }
+    }
+}
+
+fn default_receiving_cell() -> String {
+    "RECEIVING".to_string()
 }
 
 #[derive(Debug, Clone)]
@@ -246,6 +270,8 @@ struct RawConfig {
     profiles_dir: Option<PathBuf>,
     #[serde(default)]
     scanning: RawScanning,
+    #[serde(default)]
+    wms: WmsConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -427,6 +453,17 @@ impl Validator<'_> {
             devices,
             profiles_dir: raw.profiles_dir.map(|p| self.resolve(p)),
             scanning,
+            wms: self.wms(raw.wms)?,
+        })
+    }
+
+    fn wms(&self, raw: WmsConfig) -> Result<WmsConfig, ConfigError> {
+        let cell = raw.receiving_cell.trim();
+        if cell.is_empty() || cell.len() > 64 || cell.chars().any(char::is_control) {
+            return Err(self.invalid("wms.receiving_cell", "give a cell id of 1 to 64 printable characters"));
+        }
+        Ok(WmsConfig {
+            receiving_cell: cell.to_string(),
         })
     }
 

@@ -104,6 +104,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         ],
         profiles_dir: None,
         scanning: Default::default(),
+        wms: Default::default(),
     }
 }
 

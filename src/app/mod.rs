@@ -3,6 +3,7 @@
 
 pub mod demo;
 pub mod lane;
+pub mod wms;
 
 use crate::config::{Config, DeviceConfig, DeviceKind, Transport};
 use crate::devices::printer::{PrinterWorker, VirtualPaper};

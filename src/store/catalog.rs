@@ -66,11 +66,19 @@ impl Store {
     /// whole page is in the catalog and the cursor moved past it, or neither.
     pub async fn apply_feed(&self, changes: &[Change], cursor: &str) -> Result<FeedApplied, StoreError> {
         let t = &self.trees;
-        let trees = [&t.meta, &t.items, &t.barcodes, &t.plus];
+        let mut trees = vec![&t.meta, &t.items, &t.barcodes, &t.plus];
+        trees.extend(t.wms.all());
+        let now = jiff::Timestamp::now();
         let applied = trees.as_slice().transaction(|tx| {
             let (meta, items, barcodes, plus) = (&tx[0], &tx[1], &tx[2], &tx[3]);
+            let warehouse = super::wms::Tx::new(&tx[4..]);
             let mut applied = FeedApplied::default();
             for change in changes {
+                // Cells, stock, pick orders, expected receipts and item storage attributes.
+                if warehouse.apply_change(meta, change, now)? {
+                    applied.upserted += 1;
+                    continue;
+                }
                 match change {
                     Change::ItemUpsert(item) => {
                         remove_item(items, barcodes, plus, &item.id)?;
@@ -89,6 +97,8 @@ impl Store {
                         }
                     }
                     Change::Skipped { kind } => *applied.skipped.entry(kind.clone()).or_default() += 1,
+                    // Handled by the warehouse above.
+                    _ => {}
                 }
             }
             meta.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;

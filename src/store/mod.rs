@@ -15,10 +15,12 @@ mod catalog;
 mod lanes;
 mod outbox;
 mod print_jobs;
+mod wms;
 
 pub use catalog::{FeedApplied, ItemLookup};
 pub use lanes::LaneCommit;
 pub use outbox::Parked;
+pub use wms::{CellView, Op, OpAnswer, OpTx, TxResult, WmsAbort, refuse};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -92,6 +94,7 @@ struct Trees {
     parked: sled::Tree,
     print_jobs: sled::Tree,
     print_queue: sled::Tree,
+    wms: wms::WmsTrees,
 }
 
 impl Store {
@@ -121,6 +124,7 @@ impl Store {
             parked: tree("outbox_parked")?,
             print_jobs: tree("print_jobs")?,
             print_queue: tree("print_queue")?,
+            wms: wms::WmsTrees::open(&db).map_err(open_err)?,
         };
         let store = Store {
             db,
