@@ -196,6 +196,9 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         tracing::warn!("no [crm] configured: documents stay in the outbox until one is");
     }
 
+    wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms)
+        .ensure_receiving()
+        .await?;
     let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper, shutdown.clone());
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await

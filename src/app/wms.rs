@@ -88,20 +88,28 @@ struct StockLine {
 }
 
 impl Warehouse {
-    /// The warehouse over `store`; makes sure the receiving cell exists.
-    pub async fn open(store: Store, rules: ScanRules, config: &WmsConfig) -> Result<Warehouse, StoreError> {
-        let receiving = config.receiving_cell.clone();
-        store
+    /// The warehouse over `store`, with the shop's barcode rules and `[wms]` settings.
+    pub fn new(store: Store, rules: ScanRules, config: &WmsConfig) -> Warehouse {
+        Warehouse {
+            store,
+            rules,
+            receiving: config.receiving_cell.clone(),
+        }
+    }
+
+    /// Make sure the receiving cell exists (the CRM need not send it as a cell).
+    pub async fn ensure_receiving(&self) -> Result<(), StoreError> {
+        let r = &self.receiving;
+        self.store
             .wms_ensure_cell(&Cell {
-                id: receiving.clone(),
-                address: receiving.clone(),
-                zone: receiving.clone(),
+                id: r.clone(),
+                address: r.clone(),
+                zone: r.clone(),
                 barcode: None,
                 max_weight: None,
                 max_volume: None,
             })
-            .await?;
-        Ok(Warehouse { store, rules, receiving })
+            .await
     }
 
     pub fn receiving_cell(&self) -> &str {
@@ -109,7 +117,18 @@ impl Warehouse {
     }
 
     /// The item a scanned code stands for: a barcode, a scale label's PLU, or the item id typed.
+    /// A cell's label scanned where an item was asked for is named as such.
     pub fn item(&self, text: &str) -> Result<Item, WmsFailure> {
+        match self.find_item(text) {
+            Ok(item) => Ok(item),
+            Err(e) => match self.store.wms_find_cell(text)? {
+                Some(cell) => Err(WmsError::CellNotItem(cell.address).into()),
+                None => Err(e),
+            },
+        }
+    }
+
+    fn find_item(&self, text: &str) -> Result<Item, WmsFailure> {
         let unknown = || WmsFailure::Refused(WmsError::UnknownItem(text.trim().to_string()));
         let code = match barcode::parse_with(text, &self.rules) {
             Ok(code) => code,
@@ -272,6 +291,16 @@ impl Warehouse {
             let qty = self.qty(&l.qty, &item)?;
             resolved.push((item, l.code.trim().to_string(), qty));
         }
+        // Names for the answer, read now: plain store reads must not run inside the operation's
+        // transaction (sled would wait on itself).
+        let mut names: BTreeMap<String, String> = resolved.iter().map(|(i, _, _)| (i.id.clone(), i.name.clone())).collect();
+        if let Some(e) = expected {
+            for item in self.store.wms_expected(e)?.map(|e| e.lines).unwrap_or_default().keys() {
+                if !names.contains_key(item) {
+                    names.insert(item.clone(), self.name(item));
+                }
+            }
+        }
         let document = Uuid::now_v7();
         let receiving = self.receiving.clone();
         let op = Op {
@@ -325,13 +354,12 @@ impl Warehouse {
                     &doc_lines,
                     &differences,
                 );
-                let names: BTreeMap<&str, &str> = resolved.iter().map(|(i, _, _)| (i.id.as_str(), i.name.as_str())).collect();
                 let answer = json!({
                     "id": id, "document": document, "cell": cell.id,
                     "expected": against.as_ref().map(|a| &a.0),
                     "lines": doc_lines.iter().map(|l| json!({"item": l.item.item, "name": l.item.name, "qty": l.qty})).collect::<Vec<_>>(),
                     "differences": differences.iter().map(|d| json!({
-                        "item": d.item, "name": names.get(d.item.as_str()).map(|n| n.to_string()).unwrap_or_else(|| self.name(&d.item)),
+                        "item": d.item, "name": names.get(&d.item).cloned().unwrap_or_default(),
                         "expected": d.expected, "received": d.received, "diff": d.diff,
                     })).collect::<Vec<_>>(),
                 });
@@ -533,6 +561,10 @@ impl Warehouse {
         // Without an id from the handheld, completing an order is idempotent by itself.
         let derived = format!("complete:{order}");
         let id = op_id(id.unwrap_or(&derived))?;
+        let names: BTreeMap<String, String> = match self.store.wms_pick_order(order)? {
+            Some(o) => o.lines.iter().map(|l| (l.item.clone(), self.name(&l.item))).collect(),
+            None => BTreeMap::new(),
+        };
         let document = Uuid::now_v7();
         let op = Op {
             id,
@@ -556,7 +588,7 @@ impl Warehouse {
                     .iter()
                     .map(|l| PickedLine {
                         item: l.item.clone(),
-                        name: self.name(&l.item),
+                        name: names.get(&l.item).cloned().unwrap_or_default(),
                         qty: l.qty,
                         picked: l.picked,
                         short: l.remaining(),

@@ -6,6 +6,7 @@ mod auth;
 mod error;
 mod lanes;
 mod screens;
+mod wms;
 pub mod views;
 
 pub use auth::{Principal, Tokens};
@@ -37,6 +38,7 @@ struct Inner {
     registry: DeviceRegistry,
     link: Arc<Link>,
     paper: VirtualPaper,
+    warehouse: crate::app::wms::Warehouse,
     /// Ends live event streams on shutdown, so the server can drain.
     shutdown: CancellationToken,
 }
@@ -54,6 +56,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 tokens: Tokens::new(&config.tokens),
+                warehouse: crate::app::wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms),
                 lanes,
                 lane_config: config.lanes.clone(),
                 store,
@@ -81,6 +84,7 @@ pub fn router(state: AppState) -> Router {
         .merge(screens::routes())
         .merge(lanes::routes())
         .merge(admin::routes())
+        .merge(wms::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })
         .with_state(state)
 }

@@ -451,6 +451,10 @@ impl Store {
     /// Run a handheld operation: applied once per id, atomically with its movements,
     /// documents and answer, and flushed before returning. A retry with the same id and
     /// request gets the first answer; the same id with another request is refused.
+    ///
+    /// `apply` may run more than once (sled re-runs a transaction after a conflict) and must
+    /// read the store only through its [`OpTx`]: a plain sled read inside the transaction
+    /// waits for the transaction itself and never returns.
     pub async fn wms_operation(
         &self,
         op: Op<'_>,

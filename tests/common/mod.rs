@@ -5,6 +5,7 @@
 pub mod browser;
 pub mod crm;
 pub mod printer;
+pub mod wms;
 
 use serde_json::Value;
 use std::future::Future;
