@@ -15,6 +15,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 const CATALOG: &str = include_str!("demo_catalog.json");
+/// Cells, starting stock, a pick order and an expected delivery for the handheld screen.
+const WAREHOUSE: &str = include_str!("demo_warehouse.json");
 const SCANNER: &str = "demo-scanner";
 const PRINTER: &str = "demo-printer";
 
@@ -127,13 +129,15 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
 
     // The catalog arrives through the same feed decoding and store path as a CRM's.
     let store = Store::open(&data).map_err(StartError::from)?;
-    let page = feed::parse_page(CATALOG.as_bytes())
-        .map_err(|e| DemoError::Catalog(e.to_string()))?
-        .decode();
-    if let Some(rejected) = page.rejected.first() {
-        return Err(DemoError::Catalog(rejected.to_string()));
+    for text in [CATALOG, WAREHOUSE] {
+        let page = feed::parse_page(text.as_bytes())
+            .map_err(|e| DemoError::Catalog(e.to_string()))?
+            .decode();
+        if let Some(rejected) = page.rejected.first() {
+            return Err(DemoError::Catalog(rejected.to_string()));
+        }
+        store.apply_feed(&page.changes, &page.cursor).await.map_err(StartError::from)?;
     }
-    store.apply_feed(&page.changes, &page.cursor).await.map_err(StartError::from)?;
 
     let running = super::start_with_store(config, store).await?;
 
