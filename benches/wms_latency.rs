@@ -36,7 +36,13 @@ fn ean13(n: usize) -> String {
 
 fn address(n: usize) -> String {
     // 4 lines × 50 racks × 10 tiers × 10 positions = 20 000 cells.
-    format!("{}-{:02}-{:02}-{}", ["A", "B", "C", "D"][n / 5000], n / 100 % 50 + 1, n / 10 % 10 + 1, n % 10 + 1)
+    format!(
+        "{}-{:02}-{:02}-{}",
+        ["A", "B", "C", "D"][n / 5000],
+        n / 100 % 50 + 1,
+        n / 10 % 10 + 1,
+        n % 10 + 1
+    )
 }
 
 fn item(n: usize) -> Item {
@@ -211,7 +217,10 @@ async fn main() {
     let b = base.clone();
     let cashier = stats(
         concurrent(ops, CASHIER, move |h, i| {
-            (format!("{b}/api/v1/lanes/{h}/scan"), serde_json::json!({"code": ean13(h * ops + i)}))
+            (
+                format!("{b}/api/v1/lanes/{h}/scan"),
+                serde_json::json!({"code": ean13(h * ops + i)}),
+            )
         })
         .await,
     );
@@ -240,7 +249,10 @@ async fn main() {
     running.stop().await;
 
     println!("{HANDHELDS} concurrent clients × {ops} calls each; latency in µs");
-    println!("{:<36} {:>7} {:>10} {:>10} {:>10} {:>10}", "", "calls", "p50", "p99", "mean", "p50 ratio");
+    println!(
+        "{:<36} {:>7} {:>10} {:>10} {:>10} {:>10}",
+        "", "calls", "p50", "p99", "mean", "p50 ratio"
+    );
     let row = |name: &str, s: &Stats| {
         println!(
             "{name:<36} {:>7} {:>10.0} {:>10.0} {:>10.0} {:>9.2}x",

@@ -13,14 +13,20 @@ use std::time::Duration;
 
 async fn scan(browser: &Browser, text: &str) {
     browser
-        .wait_js("the screen is idle", "!document.body.dataset.busy && document.activeElement.id === 'scan'")
+        .wait_js(
+            "the screen is idle",
+            "!document.body.dataset.busy && document.activeElement.id === 'scan'",
+        )
         .await;
     browser.type_keys(&format!("{text}{}", char::from(Key::Enter))).await;
 }
 
 async fn prompt_is(browser: &Browser, text: &str) {
     browser
-        .wait_js(&format!("prompt {text}"), &format!("document.getElementById('prompt').textContent === {text:?}"))
+        .wait_js(
+            &format!("prompt {text}"),
+            &format!("document.getElementById('prompt').textContent === {text:?}"),
+        )
         .await;
 }
 
@@ -28,7 +34,12 @@ async fn message_has(browser: &Browser, kind: &str, text: &str) -> String {
     let script = format!(
         "document.querySelector('#message.{kind}') && document.getElementById('message').textContent.includes({text:?}) && document.getElementById('message').textContent"
     );
-    browser.wait_js(&format!("{kind} message with {text}"), &script).await.as_str().unwrap().to_string()
+    browser
+        .wait_js(&format!("{kind} message with {text}"), &script)
+        .await
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn click(browser: &Browser, css: &str) {
@@ -42,8 +53,13 @@ async fn a_storekeeper_works_the_handheld_screen() {
     let (running, crm, api, _dir) = start(standard_feed(), "").await;
     let browser = Browser::start_handheld(480, 800).await;
     browser.client.goto(&format!("{}/tsd#token={STOREKEEPER}", api.base)).await.unwrap();
-    browser.wait_js("signed in", "document.getElementById('who').textContent === 'Пётр'").await;
-    assert_eq!(browser.wait_js("viewport", "[window.innerWidth, window.innerHeight]").await, serde_json::json!([480, 800]));
+    browser
+        .wait_js("signed in", "document.getElementById('who').textContent === 'Пётр'")
+        .await;
+    assert_eq!(
+        browser.wait_js("viewport", "[window.innerWidth, window.innerHeight]").await,
+        serde_json::json!([480, 800])
+    );
     assert_eq!(browser.wait_js("focus", "document.activeElement.id").await, "scan");
 
     // Lookup: a cell shows its contents with Cyrillic names.
@@ -51,7 +67,10 @@ async fn a_storekeeper_works_the_handheld_screen() {
     scan(&browser, "A-01-02-3").await;
     message_has(&browser, "ok", "Ячейка A-01-02-3").await;
     browser
-        .wait_js("milk listed", "document.getElementById('list').textContent.includes('Молоко 3,2% 1 л')")
+        .wait_js(
+            "milk listed",
+            "document.getElementById('list').textContent.includes('Молоко 3,2% 1 л')",
+        )
         .await;
     assert_eq!(browser.wait_js("ok signal", "document.body.dataset.signal").await, "ok");
 
@@ -144,7 +163,15 @@ async fn a_storekeeper_works_the_handheld_screen() {
     .await;
     assert_eq!(
         kinds,
-        ["wms_receipt", "wms_putaway", "wms_pick", "wms_pick", "wms_pick", "wms_pick", "wms_count"],
+        [
+            "wms_receipt",
+            "wms_putaway",
+            "wms_pick",
+            "wms_pick",
+            "wms_pick",
+            "wms_pick",
+            "wms_count"
+        ],
         "one putaway despite the retry"
     );
     browser.client.clone().close().await.unwrap();

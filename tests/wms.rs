@@ -47,7 +47,12 @@ async fn every_operation_with_its_document_at_the_crm() {
     // Where an item is, by its barcode (UPC-A form of the EAN-13 finds it too).
     let (_, milk) = api.get(&format!("/api/v1/wms/stock?code={MILK}")).await;
     assert_eq!(milk["total"], "53");
-    let cells: Vec<&str> = milk["cells"].as_array().unwrap().iter().map(|c| c["address"].as_str().unwrap()).collect();
+    let cells: Vec<&str> = milk["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["address"].as_str().unwrap())
+        .collect();
     assert_eq!(cells, vec!["A-01-02-3", "A-10-01-1"]);
     let (_, coffee) = api.get("/api/v1/wms/stock?code=036000291452").await;
     assert_eq!(coffee["cells"][0]["qty"], "20");
@@ -70,7 +75,11 @@ async fn every_operation_with_its_document_at_the_crm() {
         .collect();
     assert_eq!(
         diffs,
-        vec![("I-1001".into(), "-20".into()), ("I-2002".into(), "-10".into()), ("I-1009".into(), "2".into())]
+        vec![
+            ("I-1001".into(), "-20".into()),
+            ("I-2002".into(), "-10".into()),
+            ("I-1009".into(), "2".into())
+        ]
     );
     assert_eq!(received["differences"][1]["name"], "Сыр Российский");
     assert_eq!(qty_in(&api, "RECEIVING", "I-1001").await, "100");
@@ -85,14 +94,20 @@ async fn every_operation_with_its_document_at_the_crm() {
     assert_eq!(s["cell"], "CELL-A-10-01-1", "{s}");
 
     let (status, put) = api
-        .post("/api/v1/wms/putaway", json!({"id": "op-put-1", "code": MILK, "qty": "30", "cell": CELL_A1_BARCODE}))
+        .post(
+            "/api/v1/wms/putaway",
+            json!({"id": "op-put-1", "code": MILK, "qty": "30", "cell": CELL_A1_BARCODE}),
+        )
         .await;
     assert_eq!(status, 200, "{put}");
     assert_eq!(put["to"]["now"], "78");
     assert_eq!(put["from"]["left"], "70");
 
     let (status, moved) = api
-        .post("/api/v1/wms/moves", json!({"id": "op-move-1", "code": MILK, "qty": "8", "from": "A-01-02-3", "to": "A-02-01-1"}))
+        .post(
+            "/api/v1/wms/moves",
+            json!({"id": "op-move-1", "code": MILK, "qty": "8", "from": "A-01-02-3", "to": "A-02-01-1"}),
+        )
         .await;
     assert_eq!(status, 200, "{moved}");
     assert_eq!(qty_in(&api, "A-02-01-1", "I-1001").await, "8");
@@ -120,20 +135,34 @@ async fn every_operation_with_its_document_at_the_crm() {
         ]
     );
 
-    let scan = |id: &str, cell: &str, code: &str, qty: &str| {
-        json!({"id": id, "cell": cell, "code": code, "qty": qty})
-    };
-    let (status, wrong) = api.post("/api/v1/wms/picks/ZK-1012/scan", scan("p-0", "A-01-02-3", CHEESE, "1")).await;
+    let scan = |id: &str, cell: &str, code: &str, qty: &str| json!({"id": id, "cell": cell, "code": code, "qty": qty});
+    let (status, wrong) = api
+        .post("/api/v1/wms/picks/ZK-1012/scan", scan("p-0", "A-01-02-3", CHEESE, "1"))
+        .await;
     assert_eq!((status, wrong["error"]["code"].as_str()), (422, Some("wrong_item")), "{wrong}");
-    let (status, wrong_cell) = api.post("/api/v1/wms/picks/ZK-1012/scan", scan("p-0", "B-01-01-1", MILK, "1")).await;
-    assert_eq!((status, wrong_cell["error"]["code"].as_str()), (409, Some("not_in_cell")), "{wrong_cell}");
-    let (status, p1) = api.post("/api/v1/wms/picks/ZK-1012/scan", scan("p-1", "A-10-01-1", MILK, "5")).await;
+    let (status, wrong_cell) = api
+        .post("/api/v1/wms/picks/ZK-1012/scan", scan("p-0", "B-01-01-1", MILK, "1"))
+        .await;
+    assert_eq!(
+        (status, wrong_cell["error"]["code"].as_str()),
+        (409, Some("not_in_cell")),
+        "{wrong_cell}"
+    );
+    let (status, p1) = api
+        .post("/api/v1/wms/picks/ZK-1012/scan", scan("p-1", "A-10-01-1", MILK, "5"))
+        .await;
     assert_eq!(status, 200, "{p1}");
     assert_eq!(p1["line"]["remaining"], "7");
-    let (status, over) = api.post("/api/v1/wms/picks/ZK-1012/scan", scan("p-2", "A-01-02-3", MILK, "8")).await;
+    let (status, over) = api
+        .post("/api/v1/wms/picks/ZK-1012/scan", scan("p-2", "A-01-02-3", MILK, "8"))
+        .await;
     assert_eq!((status, over["error"]["code"].as_str()), (409, Some("over_pick")), "{over}");
-    let (_, p2) = api.post("/api/v1/wms/picks/ZK-1012/scan", scan("p-2", "A-01-02-3", MILK, "7")).await;
-    let (_, p3) = api.post("/api/v1/wms/picks/ZK-1012/scan", scan("p-3", "A-01-01-1", COFFEE, "3")).await;
+    let (_, p2) = api
+        .post("/api/v1/wms/picks/ZK-1012/scan", scan("p-2", "A-01-02-3", MILK, "7"))
+        .await;
+    let (_, p3) = api
+        .post("/api/v1/wms/picks/ZK-1012/scan", scan("p-3", "A-01-01-1", COFFEE, "3"))
+        .await;
     assert_eq!((p2["done"].as_bool(), p3["done"].as_bool()), (Some(false), Some(true)), "{p2} {p3}");
     let (status, done) = api.post("/api/v1/wms/picks/ZK-1012/complete", json!({})).await;
     assert_eq!(status, 200, "{done}");
@@ -145,28 +174,48 @@ async fn every_operation_with_its_document_at_the_crm() {
 
     // Counting: the cell is set to what was found.
     let (status, counted) = api
-        .post("/api/v1/wms/counts", json!({"id": "c-1", "cell": "A-01-02-3", "lines": [{"code": MILK, "qty": "60"}]}))
+        .post(
+            "/api/v1/wms/counts",
+            json!({"id": "c-1", "cell": "A-01-02-3", "lines": [{"code": MILK, "qty": "60"}]}),
+        )
         .await;
     assert_eq!(status, 200, "{counted}");
     assert_eq!(counted["lines"][0]["system"], "63");
     assert_eq!(counted["lines"][0]["diff"], "-3");
     // A second count of the same result (a new id) changes nothing more.
     let (_, second) = api
-        .post("/api/v1/wms/counts", json!({"id": "c-2", "cell": "A-01-02-3", "lines": [{"code": MILK, "qty": "60"}]}))
+        .post(
+            "/api/v1/wms/counts",
+            json!({"id": "c-2", "cell": "A-01-02-3", "lines": [{"code": MILK, "qty": "60"}]}),
+        )
         .await;
     assert_eq!(second["lines"][0]["diff"], "0");
     assert_eq!(qty_in(&api, "A-01-02-3", "I-1001").await, "60");
 
     // The documents at the CRM, in order, each once, with what the CRM needs.
     let docs = eventually("wms documents at the CRM", Duration::from_secs(10), || async {
-        let docs: Vec<_> = crm.stored().into_iter().filter(|d| d.body["kind"].as_str().unwrap().starts_with("wms_")).collect();
+        let docs: Vec<_> = crm
+            .stored()
+            .into_iter()
+            .filter(|d| d.body["kind"].as_str().unwrap().starts_with("wms_"))
+            .collect();
         (docs.len() == 9).then_some(docs)
     })
     .await;
     let kinds: Vec<&str> = docs.iter().map(|d| d.body["kind"].as_str().unwrap()).collect();
     assert_eq!(
         kinds,
-        vec!["wms_receipt", "wms_putaway", "wms_move", "wms_pick", "wms_pick", "wms_pick", "wms_pick", "wms_count", "wms_count"]
+        vec![
+            "wms_receipt",
+            "wms_putaway",
+            "wms_move",
+            "wms_pick",
+            "wms_pick",
+            "wms_pick",
+            "wms_pick",
+            "wms_count",
+            "wms_count"
+        ]
     );
     let seqs: Vec<u64> = docs.iter().map(|d| d.body["seq"].as_u64().unwrap()).collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
@@ -177,7 +226,10 @@ async fn every_operation_with_its_document_at_the_crm() {
     assert_eq!(r["lines"][0]["sku"], "I-1001");
     assert_eq!(r["differences"][0]["diff"], "-20");
     let put = &docs[1].body["data"];
-    assert_eq!((put["from"]["id"].as_str(), put["to"]["address"].as_str()), (Some("RECEIVING"), Some("A-01-02-3")));
+    assert_eq!(
+        (put["from"]["id"].as_str(), put["to"]["address"].as_str()),
+        (Some("RECEIVING"), Some("A-01-02-3"))
+    );
     assert_eq!(put["qty"], "30");
     assert_eq!(docs[2].body["data"]["to"]["address"], "A-02-01-1");
     assert_eq!(docs[3].body["data"]["event"], "scan");
@@ -208,7 +260,10 @@ async fn a_retried_request_is_applied_once() {
 
     // The same id for another request is a client bug: refused, nothing changes.
     let (status, reused) = api
-        .post("/api/v1/wms/putaway", json!({"id": "put-retry", "code": MILK, "qty": "5", "cell": "A-02-01-1"}))
+        .post(
+            "/api/v1/wms/putaway",
+            json!({"id": "put-retry", "code": MILK, "qty": "5", "cell": "A-02-01-1"}),
+        )
         .await;
     assert_eq!((status, reused["error"]["code"].as_str()), (409, Some("id_reused")));
     assert_eq!(qty_in(&api, "A-02-01-1", "I-1001").await, "4");
@@ -219,7 +274,11 @@ async fn a_retried_request_is_applied_once() {
     let (_, b) = api.post("/api/v1/wms/counts", count).await;
     assert_eq!(a, b);
     let docs = eventually("documents", Duration::from_secs(10), || async {
-        let d: Vec<_> = crm.stored().into_iter().filter(|d| d.body["kind"].as_str().unwrap().starts_with("wms_")).collect();
+        let d: Vec<_> = crm
+            .stored()
+            .into_iter()
+            .filter(|d| d.body["kind"].as_str().unwrap().starts_with("wms_"))
+            .collect();
         (d.len() >= 3).then_some(d)
     })
     .await;
@@ -291,26 +350,38 @@ async fn capacity_and_zone_rules() {
     feed.push(item("I-3003", "Гиря 16 кг", "4600000000022", json!({"weight": "16", "zone": "A"})));
     let (running, _crm, api, _dir) = start(feed, "[wms]\nreceiving_cell = \"ПРИЁМКА\"\n").await;
     let (status, r) = api
-        .post("/api/v1/wms/receipts", json!({"id": "r1", "lines": [
-            {"code": "4600000000022", "qty": "40"}, {"code": CHEESE, "qty": "5"}, {"code": COFFEE, "qty": "500"}]}))
+        .post(
+            "/api/v1/wms/receipts",
+            json!({"id": "r1", "lines": [
+            {"code": "4600000000022", "qty": "40"}, {"code": CHEESE, "qty": "5"}, {"code": COFFEE, "qty": "500"}]}),
+        )
         .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["cell"], "ПРИЁМКА");
 
     // 4 weights of 16 kg = 64 kg in a 60 kg cell: refused, nothing moves.
     let (status, over) = api
-        .post("/api/v1/wms/putaway", json!({"id": "p1", "code": "4600000000022", "qty": "4", "cell": "A-01-01-1"}))
+        .post(
+            "/api/v1/wms/putaway",
+            json!({"id": "p1", "code": "4600000000022", "qty": "4", "cell": "A-01-01-1"}),
+        )
         .await;
     assert_eq!((status, over["error"]["code"].as_str()), (422, Some("over_capacity")), "{over}");
     assert_eq!(qty_in(&api, "ПРИЁМКА", "I-3003").await, "40");
     let (status, _) = api
-        .post("/api/v1/wms/putaway", json!({"id": "p2", "code": "4600000000022", "qty": "3", "cell": "A-01-01-1"}))
+        .post(
+            "/api/v1/wms/putaway",
+            json!({"id": "p2", "code": "4600000000022", "qty": "3", "cell": "A-01-01-1"}),
+        )
         .await;
     assert_eq!(status, 200);
 
     // Cheese belongs in zone B.
     let (status, zone) = api
-        .post("/api/v1/wms/putaway", json!({"id": "p3", "code": CHEESE, "qty": "1", "cell": "A-02-01-1"}))
+        .post(
+            "/api/v1/wms/putaway",
+            json!({"id": "p3", "code": CHEESE, "qty": "1", "cell": "A-02-01-1"}),
+        )
         .await;
     assert_eq!((status, zone["error"]["code"].as_str()), (422, Some("wrong_zone")), "{zone}");
     let (_, s) = api.get(&format!("/api/v1/wms/putaway/suggest?code={CHEESE}&qty=5")).await;
@@ -340,17 +411,57 @@ async fn bad_input_and_roles_are_refused_cleanly() {
     assert_eq!(anonymous.get("/api/v1/wms/picks").await.0, 401);
 
     let cases = [
-        ("/api/v1/wms/moves", json!({"id": "m", "code": MILK, "qty": "1.5", "from": "A-01-02-3", "to": "A-02-01-1"}), "invalid_qty"),
-        ("/api/v1/wms/moves", json!({"id": "m", "code": MILK, "qty": "-1", "from": "A-01-02-3", "to": "A-02-01-1"}), "invalid_qty"),
-        ("/api/v1/wms/moves", json!({"id": "m", "code": MILK, "qty": "1", "from": "A-01-02-3", "to": "A-01-02-3"}), "same_cell"),
-        ("/api/v1/wms/moves", json!({"id": "m", "code": MILK, "qty": "100", "from": "A-01-02-3", "to": "A-02-01-1"}), "insufficient_stock"),
-        ("/api/v1/wms/moves", json!({"id": "m", "code": "4601234567890", "qty": "1", "from": "A-01-02-3", "to": "A-02-01-1"}), "invalid_barcode"),
-        ("/api/v1/wms/moves", json!({"id": "m", "code": CELL_A1_BARCODE, "qty": "1", "from": "A-01-02-3", "to": "A-02-01-1"}), "not_an_item"),
-        ("/api/v1/wms/moves", json!({"id": "", "code": MILK, "qty": "1", "from": "A-01-02-3", "to": "A-02-01-1"}), "bad_request"),
-        ("/api/v1/wms/moves", json!({"id": "m", "code": MILK, "qty": 0.5, "from": "A-01-02-3", "to": "A-02-01-1"}), "bad_request"),
-        ("/api/v1/wms/receipts", json!({"id": "r", "expected": "PO-999", "lines": [{"code": MILK, "qty": "1"}]}), "unknown_expected"),
+        (
+            "/api/v1/wms/moves",
+            json!({"id": "m", "code": MILK, "qty": "1.5", "from": "A-01-02-3", "to": "A-02-01-1"}),
+            "invalid_qty",
+        ),
+        (
+            "/api/v1/wms/moves",
+            json!({"id": "m", "code": MILK, "qty": "-1", "from": "A-01-02-3", "to": "A-02-01-1"}),
+            "invalid_qty",
+        ),
+        (
+            "/api/v1/wms/moves",
+            json!({"id": "m", "code": MILK, "qty": "1", "from": "A-01-02-3", "to": "A-01-02-3"}),
+            "same_cell",
+        ),
+        (
+            "/api/v1/wms/moves",
+            json!({"id": "m", "code": MILK, "qty": "100", "from": "A-01-02-3", "to": "A-02-01-1"}),
+            "insufficient_stock",
+        ),
+        (
+            "/api/v1/wms/moves",
+            json!({"id": "m", "code": "4601234567890", "qty": "1", "from": "A-01-02-3", "to": "A-02-01-1"}),
+            "invalid_barcode",
+        ),
+        (
+            "/api/v1/wms/moves",
+            json!({"id": "m", "code": CELL_A1_BARCODE, "qty": "1", "from": "A-01-02-3", "to": "A-02-01-1"}),
+            "not_an_item",
+        ),
+        (
+            "/api/v1/wms/moves",
+            json!({"id": "", "code": MILK, "qty": "1", "from": "A-01-02-3", "to": "A-02-01-1"}),
+            "bad_request",
+        ),
+        (
+            "/api/v1/wms/moves",
+            json!({"id": "m", "code": MILK, "qty": 0.5, "from": "A-01-02-3", "to": "A-02-01-1"}),
+            "bad_request",
+        ),
+        (
+            "/api/v1/wms/receipts",
+            json!({"id": "r", "expected": "PO-999", "lines": [{"code": MILK, "qty": "1"}]}),
+            "unknown_expected",
+        ),
         ("/api/v1/wms/receipts", json!({"id": "r", "lines": []}), "bad_request"),
-        ("/api/v1/wms/picks/ZK-404/scan", json!({"id": "s", "cell": "A-01-02-3", "code": MILK, "qty": "1"}), "unknown_order"),
+        (
+            "/api/v1/wms/picks/ZK-404/scan",
+            json!({"id": "s", "cell": "A-01-02-3", "code": MILK, "qty": "1"}),
+            "unknown_order",
+        ),
     ];
     for (path, body, code) in cases {
         let (status, answer) = api.post(path, body.clone()).await;

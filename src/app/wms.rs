@@ -271,7 +271,13 @@ impl Warehouse {
                 }
                 .into());
             }
-            let found = putaway::suggest(&item.id, qty, storage_of, [], page.iter().map(|cell| Candidate { cell, stock: &none }));
+            let found = putaway::suggest(
+                &item.id,
+                qty,
+                storage_of,
+                [],
+                page.iter().map(|cell| Candidate { cell, stock: &none }),
+            );
             if let Ok(s) = found {
                 return Ok(s);
             }
@@ -280,7 +286,14 @@ impl Warehouse {
 
     /// `POST /wms/receipts`: goods arrive in the receiving cell, optionally against an
     /// expected receipt whose differences are reported.
-    pub async fn receive(&self, by: &str, id: &str, expected: Option<&str>, lines: &[CodeQty], request: &Value) -> Result<Value, WmsFailure> {
+    pub async fn receive(
+        &self,
+        by: &str,
+        id: &str,
+        expected: Option<&str>,
+        lines: &[CodeQty],
+        request: &Value,
+    ) -> Result<Value, WmsFailure> {
         let id = op_id(id)?;
         if lines.is_empty() {
             return Err(WmsError::Invalid("a receipt needs at least one line".into()).into());
@@ -372,12 +385,22 @@ impl Warehouse {
     /// `POST /wms/putaway`: from the receiving cell to a storage cell.
     pub async fn putaway(&self, by: &str, id: &str, code: &str, qty: &str, to: &str, request: &Value) -> Result<Value, WmsFailure> {
         let receiving = self.receiving.clone();
-        self.transfer(DocumentKind::WmsPutaway, by, id, code, qty, &receiving, to, request).await
+        self.transfer(DocumentKind::WmsPutaway, by, id, code, qty, &receiving, to, request)
+            .await
     }
 
     /// `POST /wms/moves`: from one cell to another.
     #[allow(clippy::too_many_arguments)]
-    pub async fn move_goods(&self, by: &str, id: &str, code: &str, qty: &str, from: &str, to: &str, request: &Value) -> Result<Value, WmsFailure> {
+    pub async fn move_goods(
+        &self,
+        by: &str,
+        id: &str,
+        code: &str,
+        qty: &str,
+        from: &str,
+        to: &str,
+        request: &Value,
+    ) -> Result<Value, WmsFailure> {
         self.transfer(DocumentKind::WmsMove, by, id, code, qty, from, to, request).await
     }
 
@@ -507,7 +530,17 @@ impl Warehouse {
     }
 
     /// `POST /wms/picks/{order}/scan`: goods taken from a cell for the order.
-    pub async fn pick_scan(&self, by: &str, order: &str, id: &str, cell: &str, code: &str, qty: &str, request: &Value) -> Result<Value, WmsFailure> {
+    #[allow(clippy::too_many_arguments)]
+    pub async fn pick_scan(
+        &self,
+        by: &str,
+        order: &str,
+        id: &str,
+        cell: &str,
+        code: &str,
+        qty: &str,
+        request: &Value,
+    ) -> Result<Value, WmsFailure> {
         let id = op_id(id)?;
         let cell = self.cell(cell)?;
         let item = self.item(code)?;

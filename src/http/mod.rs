@@ -6,8 +6,8 @@ mod auth;
 mod error;
 mod lanes;
 mod screens;
-mod wms;
 pub mod views;
+mod wms;
 
 pub use auth::{Principal, Tokens};
 pub use error::ApiError;

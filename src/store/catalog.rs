@@ -98,7 +98,14 @@ impl Store {
                     }
                     Change::Skipped { kind } => *applied.skipped.entry(kind.clone()).or_default() += 1,
                     // Handled by the warehouse above.
-                    _ => {}
+                    Change::ItemStorage { .. }
+                    | Change::CellUpsert(_)
+                    | Change::CellDelete(_)
+                    | Change::StockUpsert { .. }
+                    | Change::PickOrderUpsert(_)
+                    | Change::PickOrderDelete(_)
+                    | Change::ExpectedReceiptUpsert(_)
+                    | Change::ExpectedReceiptDelete(_) => {}
                 }
             }
             meta.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;

@@ -287,7 +287,11 @@ impl<'a> Tx<'a> {
                 self.write_stock(&c, &before, &after)?;
                 let diff = *qty - had;
                 if !diff.is_zero() {
-                    let (from, to) = if diff > Decimal::ZERO { (None, Some(cell.clone())) } else { (Some(cell.clone()), None) };
+                    let (from, to) = if diff > Decimal::ZERO {
+                        (None, Some(cell.clone()))
+                    } else {
+                        (Some(cell.clone()), None)
+                    };
                     let movement = Movement {
                         op: format!("feed:{item}@{cell}"),
                         kind: MovementKind::Opening,
@@ -370,7 +374,11 @@ impl OpTx<'_> {
         if let Some((cell, _, _)) = self.stocks.get(id) {
             return Ok(cell.clone());
         }
-        let cell = self.tx.cell(id).map_err(lift)?.ok_or_else(|| refuse(WmsError::UnknownCell(id.to_string())))?;
+        let cell = self
+            .tx
+            .cell(id)
+            .map_err(lift)?
+            .ok_or_else(|| refuse(WmsError::UnknownCell(id.to_string())))?;
         let stock = self.tx.stock(id).map_err(lift)?;
         self.stocks.insert(id.to_string(), (cell.clone(), stock.clone(), stock));
         Ok(cell)
@@ -607,7 +615,10 @@ impl Store {
 
     pub fn wms_pick_order(&self, id: &str) -> Result<Option<PickOrder>, StoreError> {
         let w = &self.trees.wms;
-        w.pick_orders.get(id.as_bytes())?.map(|v| decode("pick_orders", id.as_bytes(), &v)).transpose()
+        w.pick_orders
+            .get(id.as_bytes())?
+            .map(|v| decode("pick_orders", id.as_bytes(), &v))
+            .transpose()
     }
 
     pub fn wms_pick_orders(&self) -> Result<Vec<PickOrder>, StoreError> {
@@ -624,7 +635,10 @@ impl Store {
 
     pub fn wms_expected(&self, id: &str) -> Result<Option<ExpectedReceipt>, StoreError> {
         let w = &self.trees.wms;
-        w.expected.get(id.as_bytes())?.map(|v| decode("expected_receipts", id.as_bytes(), &v)).transpose()
+        w.expected
+            .get(id.as_bytes())?
+            .map(|v| decode("expected_receipts", id.as_bytes(), &v))
+            .transpose()
     }
 
     /// The movement log, oldest first.

@@ -102,7 +102,11 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
             }
             Ok(Change::CellUpsert(Cell {
                 id: raw.id.clone(),
-                zone: if d.zone.is_empty() { d.address.split('-').next().unwrap_or("").to_string() } else { d.zone },
+                zone: if d.zone.is_empty() {
+                    d.address.split('-').next().unwrap_or("").to_string()
+                } else {
+                    d.zone
+                },
                 address: d.address,
                 barcode: d.barcode.filter(|b| !b.trim().is_empty()),
                 max_weight: d.max_weight,

@@ -45,7 +45,12 @@ pub fn expected(id: &str, number: &str, lines: &[(&str, &str)]) -> Value {
 /// coffee (no weight, no zone), cheese (zone B); some stock; one order; one delivery.
 pub fn standard_feed() -> Vec<Value> {
     vec![
-        item("I-1001", "Молоко 3,2% 1 л", MILK, json!({"weight": "1", "volume": "0.001", "zone": "A"})),
+        item(
+            "I-1001",
+            "Молоко 3,2% 1 л",
+            MILK,
+            json!({"weight": "1", "volume": "0.001", "zone": "A"}),
+        ),
         item("I-1009", "Кофе растворимый 95 г", COFFEE, json!({})),
         item("I-2002", "Сыр Российский", CHEESE, json!({"weight": "5", "zone": "B"})),
         cell("A-01-02-3", "A", Some(CELL_A1_BARCODE), Some("100")),

@@ -91,7 +91,13 @@ pub struct Against<'a> {
 }
 
 /// `wms_receipt`: goods arrived in the receiving cell.
-pub fn receipt(h: &Header<'_>, cell: &Cell, against: Option<Against<'_>>, lines: &[ReceiptLine], differences: &[Difference]) -> NewDocument {
+pub fn receipt(
+    h: &Header<'_>,
+    cell: &Cell,
+    against: Option<Against<'_>>,
+    lines: &[ReceiptLine],
+    differences: &[Difference],
+) -> NewDocument {
     let data = ReceiptData {
         op: h.op,
         storekeeper: h.storekeeper,

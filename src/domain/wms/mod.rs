@@ -365,7 +365,9 @@ pub fn valid_address(address: &str) -> bool {
     !address.is_empty()
         && address.len() <= 64
         && (parts.len() == 1 || parts.len() == 4)
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'))
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_alphanumeric() || c == '_'))
 }
 
 #[cfg(test)]

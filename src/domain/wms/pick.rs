@@ -68,10 +68,7 @@ impl PickOrder {
         if qty <= Decimal::ZERO {
             return Err(WmsError::NotPositive);
         }
-        let line = self
-            .lines
-            .iter_mut()
-            .find(|l| l.item == item && l.remaining() > Decimal::ZERO);
+        let line = self.lines.iter_mut().find(|l| l.item == item && l.remaining() > Decimal::ZERO);
         let Some(line) = line else {
             return Err(if self.lines.iter().any(|l| l.item == item) {
                 WmsError::OverPick {

@@ -136,8 +136,14 @@ mod tests {
             storage,
             [
                 Candidate { cell: &full, stock: &held },
-                Candidate { cell: &other_zone, stock: &held },
-                Candidate { cell: &roomy, stock: &held },
+                Candidate {
+                    cell: &other_zone,
+                    stock: &held,
+                },
+                Candidate {
+                    cell: &roomy,
+                    stock: &held,
+                },
             ],
             [],
         )
@@ -150,14 +156,30 @@ mod tests {
             storage,
             [Candidate { cell: &full, stock: &held }],
             [
-                Candidate { cell: &empty_small, stock: &none },
-                Candidate { cell: &empty_big, stock: &none },
+                Candidate {
+                    cell: &empty_small,
+                    stock: &none,
+                },
+                Candidate {
+                    cell: &empty_big,
+                    stock: &none,
+                },
             ],
         )
         .unwrap();
         assert_eq!(s.address, "A-04-01-1");
         assert!(s.reason.contains("empty cell in zone A"), "{}", s.reason);
-        let err = suggest("I-1", dec!(100), storage, [], [Candidate { cell: &empty_big, stock: &none }]).unwrap_err();
+        let err = suggest(
+            "I-1",
+            dec!(100),
+            storage,
+            [],
+            [Candidate {
+                cell: &empty_big,
+                stock: &none,
+            }],
+        )
+        .unwrap_err();
         assert_eq!(err.code(), "no_room");
     }
 
@@ -165,7 +187,14 @@ mod tests {
     fn the_reason_says_when_capacity_could_not_be_judged() {
         let c = cell("A-01-01-1", "A", Some(dec!(1)));
         let none = CellStock::default();
-        let s = suggest("I-1", dec!(1000), |_| Storage::default(), [], [Candidate { cell: &c, stock: &none }]).unwrap();
+        let s = suggest(
+            "I-1",
+            dec!(1000),
+            |_| Storage::default(),
+            [],
+            [Candidate { cell: &c, stock: &none }],
+        )
+        .unwrap();
         assert!(s.reason.contains("without the item's weight"), "{}", s.reason);
         assert!(s.reason.contains("any zone"), "{}", s.reason);
     }
