@@ -671,3 +671,97 @@ impl Store {
         self.trees.wms.cells.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::wms::replay;
+    use crate::store::test_support::temp_store;
+    use rust_decimal_macros::dec;
+
+    fn cell(address: &str) -> Cell {
+        Cell {
+            id: format!("CELL-{address}"),
+            address: address.into(),
+            zone: "A".into(),
+            barcode: Some(format!("B{address}")),
+            max_weight: None,
+            max_volume: None,
+        }
+    }
+
+    fn stock(item: &str, address: &str, qty: Decimal) -> Change {
+        Change::StockUpsert {
+            item: item.into(),
+            cell: format!("CELL-{address}"),
+            qty,
+        }
+    }
+
+    async fn take(store: &Store, id: &str, address: &str, qty: Decimal) -> Result<OpAnswer, WmsAbort> {
+        let request = serde_json::json!({"id": id, "qty": qty});
+        let op = Op {
+            id,
+            kind: "pick",
+            request: &request,
+            now: Timestamp::UNIX_EPOCH,
+            by: "test",
+        };
+        let cell_id = format!("CELL-{address}");
+        store
+            .wms_operation(op, |tx| {
+                let c = tx.cell(&cell_id)?;
+                tx.stock(&cell_id)?.take(&c.address, "I-1", qty).map_err(refuse)?;
+                tx.log(MovementKind::Pick, "I-1", Some(&cell_id), None, qty);
+                Ok((serde_json::json!({"left": tx.stock(&cell_id)?.qty("I-1")}), Vec::new()))
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn feed_stock_is_a_starting_balance_and_the_log_adds_up() {
+        let (store, _dir) = temp_store();
+        store
+            .apply_feed(
+                &[
+                    Change::CellUpsert(cell("A-01-01-1")),
+                    Change::CellUpsert(cell("A-01-01-2")),
+                    stock("I-1", "A-01-01-1", dec!(10)),
+                    stock("I-1", "A-01-01-2", dec!(4)),
+                ],
+                "c1",
+            )
+            .await
+            .unwrap();
+        assert_eq!(store.wms_find_cell("a-01-01-1").unwrap().unwrap().id, "CELL-A-01-01-1");
+        assert_eq!(store.wms_find_cell("BA-01-01-2").unwrap().unwrap().id, "CELL-A-01-01-2");
+        assert_eq!(store.wms_cells_holding("I-1").unwrap().len(), 2);
+
+        let first = take(&store, "op-1", "A-01-01-1", dec!(3)).await.unwrap();
+        assert_eq!(first.answer["left"], "7");
+        let again = take(&store, "op-1", "A-01-01-1", dec!(3)).await.unwrap();
+        assert!(again.replayed);
+        assert_eq!(again.answer, first.answer);
+        assert!(matches!(
+            take(&store, "op-2", "A-01-01-1", dec!(8)).await,
+            Err(WmsAbort::Refused(WmsError::InsufficientStock { .. }))
+        ));
+        take(&store, "op-3", "A-01-01-2", dec!(4)).await.unwrap();
+        assert_eq!(store.wms_cells_holding("I-1").unwrap().len(), 1, "an emptied cell leaves the index");
+        let empty: Vec<String> = store.wms_empty_cells(Some("A")).map(|c| c.unwrap().address).collect();
+        assert_eq!(empty, vec!["A-01-01-2"]);
+
+        // The cell was worked here: a later stock row from the CRM no longer overrides it.
+        store.apply_feed(&[stock("I-1", "A-01-01-1", dec!(100))], "c2").await.unwrap();
+        assert_eq!(store.wms_cell_stock("CELL-A-01-01-1").unwrap().qty("I-1"), dec!(7));
+
+        let replayed = replay(&store.wms_log().unwrap());
+        let mut balances = BTreeMap::new();
+        for (cell, s) in store.wms_all_stock().unwrap() {
+            for (item, lot) in s.lines {
+                balances.insert((cell.clone(), item), lot.qty);
+            }
+        }
+        assert_eq!(replayed, balances, "balances are what the movement log adds up to");
+    }
+}

@@ -245,4 +245,31 @@ mod tests {
         let Change::ExpectedReceiptUpsert(e) = &c[5] else { panic!() };
         assert_eq!(e.lines["I-1001"], dec!(120));
     }
+
+    proptest::proptest! {
+        /// Any data under a warehouse kind decodes or is refused, never panics, and what is
+        /// accepted keeps the rules: positive line quantities, valid addresses, no negative stock.
+        #[test]
+        fn arbitrary_warehouse_changes_never_panic(
+            kind in proptest::sample::select(vec!["cell", "stock", "pick_order", "expected_receipt", "item"]),
+            op in proptest::sample::select(vec!["upsert", "delete"]),
+            address in "[A-Z0-9-]{0,12}",
+            qty in "-?[0-9]{0,4}(\\.[0-9]{0,3})?",
+            id in "[A-Za-z0-9@-]{0,12}",
+        ) {
+            let data = serde_json::json!({
+                "address": address, "zone": "A", "item": "I-1", "cell": "C", "qty": qty, "name": "x",
+                "weight": qty, "lines": [{"item": "I-1", "qty": qty}],
+            });
+            let raw = RawChange { kind: kind.to_string(), op: op.to_string(), id, data: Some(data) };
+            let _ = item_storage(&raw);
+            match decode(&raw) {
+                Some(Ok(Change::CellUpsert(c))) => proptest::prop_assert!(valid_address(&c.address)),
+                Some(Ok(Change::StockUpsert { qty, .. })) => proptest::prop_assert!(qty >= Decimal::ZERO),
+                Some(Ok(Change::PickOrderUpsert(o))) => proptest::prop_assert!(o.lines.iter().all(|l| l.qty > Decimal::ZERO)),
+                Some(Ok(Change::ExpectedReceiptUpsert(e))) => proptest::prop_assert!(e.lines.values().all(|q| *q > Decimal::ZERO)),
+                _ => {}
+            }
+        }
+    }
 }
