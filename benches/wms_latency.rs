@@ -215,16 +215,6 @@ async fn main() {
     let base = format!("http://{}", running.addr);
 
     let b = base.clone();
-    let cashier = stats(
-        concurrent(ops, CASHIER, move |h, i| {
-            (
-                format!("{b}/api/v1/lanes/{h}/scan"),
-                serde_json::json!({"code": ean13(h * ops + i)}),
-            )
-        })
-        .await,
-    );
-    let b = base.clone();
     let picks = stats(
         concurrent(ops, KEEPER, move |h, i| {
             let n = h * ops + i;
@@ -242,6 +232,16 @@ async fn main() {
             (
                 format!("{b}/api/v1/wms/putaway"),
                 serde_json::json!({"id": format!("put-{n}"), "code": ean13(n), "qty": "10", "cell": home(n)}),
+            )
+        })
+        .await,
+    );
+    let b = base.clone();
+    let cashier = stats(
+        concurrent(ops, CASHIER, move |h, i| {
+            (
+                format!("{b}/api/v1/lanes/{h}/scan"),
+                serde_json::json!({"code": ean13(h * ops + i)}),
             )
         })
         .await,
