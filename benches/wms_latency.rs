@@ -24,7 +24,17 @@ use storeterm::sync::feed::Change;
 
 const CELLS: usize = 20_000;
 const ITEMS: usize = 50_000;
-const HANDHELDS: usize = 40;
+/// Concurrent handhelds (and lanes for the baseline): 40, or `--handhelds N`.
+fn handhelds() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::args()
+            .skip_while(|a| a != "--handhelds")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(40)
+    })
+}
 const KEEPER: &str = "bench-storekeeper-token";
 const CASHIER: &str = "bench-cashier-token";
 
@@ -124,7 +134,7 @@ async fn load(store: &Store, ops: usize) {
         });
     }
     // Each handheld picks its own order and puts away its own items from receiving.
-    for h in 0..HANDHELDS {
+    for h in 0..handhelds() {
         let lines = (0..ops)
             .map(|i| PickLine {
                 item: format!("I-{}", h * ops + i),
@@ -159,19 +169,19 @@ fn config(store: &Path) -> Config {
         "[http]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n[[tokens]]\ntoken = \"{KEEPER}\"\nrole = \"storekeeper\"\nname = \"Бенчмарк\"\n[[tokens]]\ntoken = \"{CASHIER}\"\nrole = \"cashier\"\nname = \"Касса\"\n",
         store.display()
     );
-    for lane in 0..HANDHELDS {
+    for lane in 0..handhelds() {
         text.push_str(&format!("[[lanes]]\nid = \"{lane}\"\n"));
     }
     Config::parse(&text, Path::new("bench.toml"), Path::new("/")).expect("bench config")
 }
 
-/// Run `HANDHELDS` clients at once, each making `ops` calls built by `call`; latencies in µs.
+/// Run `handhelds()` clients at once, each making `ops` calls built by `call`; latencies in µs.
 async fn concurrent<F>(ops: usize, token: &'static str, call: F) -> Vec<f64>
 where
     F: Fn(usize, usize) -> (String, serde_json::Value) + Send + Sync + Clone + 'static,
 {
     let mut tasks = Vec::new();
-    for h in 0..HANDHELDS {
+    for h in 0..handhelds() {
         let call = call.clone();
         tasks.push(tokio::spawn(async move {
             let http = reqwest::Client::new();
@@ -248,7 +258,7 @@ async fn main() {
     );
     running.stop().await;
 
-    println!("{HANDHELDS} concurrent clients × {ops} calls each; latency in µs");
+    println!("{} concurrent clients × {ops} calls each; latency in µs", handhelds());
     println!(
         "{:<36} {:>7} {:>10} {:>10} {:>10} {:>10}",
         "", "calls", "p50", "p99", "mean", "p50 ratio"
@@ -263,7 +273,7 @@ async fn main() {
             s.p50 / cashier.p50
         );
     };
-    row("cashier scan (baseline, 40 lanes)", &cashier);
+    row("cashier scan (baseline, one lane each)", &cashier);
     row("wms pick scan", &picks);
     row("wms putaway", &putaways);
     println!(
