@@ -74,6 +74,8 @@ pub struct Config {
     pub calls: CallsConfig,
     /// Where call events come from (`[[telephony]]`): AMI, Caller-ID modems, cloud-PBX webhooks.
     pub telephony: Vec<TelephonyConfig>,
+    /// The warehouse (`[wms]`): where received goods land.
+    pub wms: WmsConfig,
 }
 
 /// `[calls]`: settings of the operator's path.
@@ -91,6 +93,24 @@ impl Default for CallsConfig {
         CallsConfig {
             default_country: Default::default(),
             card_budget: std::time::Duration::from_millis(300),
+        }
+    }
+}
+
+/// `[wms]`: address storage on the storekeepers' handhelds.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WmsConfig {
+    /// The cell id received goods land in before putaway. Created as a cell of its own zone
+    /// when the CRM does not send one with this id.
+    #[serde(default = "default_receiving_cell")]
+    pub receiving_cell: String,
+}
+
+impl Default for WmsConfig {
+    fn default() -> Self {
+        WmsConfig {
+            receiving_cell: default_receiving_cell(),
         }
     }
 }
@@ -141,6 +161,10 @@ pub enum TelephonyConfig {
         /// Mango: the VPBX API key (`vpbx_api_key`).
         key: Option<String>,
     },
+}
+
+fn default_receiving_cell() -> String {
+    "RECEIVING".to_string()
 }
 
 #[derive(Debug, Clone)]
@@ -344,6 +368,8 @@ struct RawConfig {
     calls: RawCalls,
     #[serde(default)]
     telephony: Vec<RawTelephony>,
+    #[serde(default)]
+    wms: WmsConfig,
 }
 
 #[derive(Deserialize, Default)]
@@ -563,6 +589,17 @@ impl Validator<'_> {
             scanning,
             calls,
             telephony,
+            wms: self.wms(raw.wms)?,
+        })
+    }
+
+    fn wms(&self, raw: WmsConfig) -> Result<WmsConfig, ConfigError> {
+        let cell = raw.receiving_cell.trim();
+        if cell.is_empty() || cell.len() > 64 || cell.chars().any(char::is_control) {
+            return Err(self.invalid("wms.receiving_cell", "give a cell id of 1 to 64 printable characters"));
+        }
+        Ok(WmsConfig {
+            receiving_cell: cell.to_string(),
         })
     }
 

@@ -96,6 +96,8 @@ async fn run_demo(options: demo::DemoOptions) -> anyhow::Result<()> {
     println!("storeterm demo is running at {url}");
     println!("  cashier screen:  {url}/pos#token={}", d.tokens.cashier);
     println!("  admin page:      {url}/admin#token={}", d.tokens.admin);
+    println!("  handheld (ТСД):  {url}/tsd#token={}", d.tokens.storekeeper);
+    println!("  demo warehouse:  cells A-01-01-1 … B-01-01-2, pick order ZK-1012 (ЗК-1012), expected receipt PO-501");
     println!(
         "  tokens:          cashier {}  admin {}  storekeeper {}  operator {}",
         d.tokens.cashier, d.tokens.admin, d.tokens.storekeeper, d.tokens.operator

@@ -17,6 +17,8 @@ use std::path::PathBuf;
 const CATALOG: &str = include_str!("demo_catalog.json");
 /// Demo clients for caller cards, applied through the same feed path as a CRM's.
 const CLIENTS: &str = include_str!("demo_clients.json");
+/// Cells, starting stock, a pick order and an expected delivery for the handheld screen.
+const WAREHOUSE: &str = include_str!("demo_warehouse.json");
 const SCANNER: &str = "demo-scanner";
 const PRINTER: &str = "demo-printer";
 /// The demo operator's extension.
@@ -130,6 +132,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         scanning: Default::default(),
         calls: Default::default(),
         telephony: demo_telephony(),
+        wms: Default::default(),
     }
 }
 
@@ -150,25 +153,18 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     };
     let config = config(&options, data.clone(), &tokens);
 
-    // The catalog arrives through the same feed decoding and store path as a CRM's.
+    // The catalog, clients and warehouse arrive through the same feed decoding and store path
+    // as a CRM's.
     let store = Store::open(&data).map_err(StartError::from)?;
-    let page = feed::parse_page(CATALOG.as_bytes())
-        .map_err(|e| DemoError::Catalog(e.to_string()))?
-        .decode();
-    if let Some(rejected) = page.rejected.first() {
-        return Err(DemoError::Catalog(rejected.to_string()));
+    for text in [CATALOG, CLIENTS, WAREHOUSE] {
+        let page = feed::parse_page(text.as_bytes())
+            .map_err(|e| DemoError::Catalog(e.to_string()))?
+            .decode();
+        if let Some(rejected) = page.rejected.first() {
+            return Err(DemoError::Catalog(rejected.to_string()));
+        }
+        store.apply_feed(&page.changes, &page.cursor).await.map_err(StartError::from)?;
     }
-    store.apply_feed(&page.changes, &page.cursor).await.map_err(StartError::from)?;
-    let clients = feed::parse_page(CLIENTS.as_bytes())
-        .map_err(|e| DemoError::Catalog(e.to_string()))?
-        .decode();
-    if let Some(rejected) = clients.rejected.first() {
-        return Err(DemoError::Catalog(rejected.to_string()));
-    }
-    store
-        .apply_feed(&clients.changes, &clients.cursor)
-        .await
-        .map_err(StartError::from)?;
 
     let running = super::start_with_store(config, store).await?;
 

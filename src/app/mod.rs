@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod demo;
 pub mod lane;
+pub mod wms;
 
 use crate::config::{Config, DeviceConfig, DeviceKind, Transport};
 use crate::devices::printer::{PrinterWorker, VirtualPaper};
@@ -201,6 +202,9 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
     }
 
     let calls = start_telephony(&config, &store, &mut tasks, &shutdown)?;
+    wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms)
+        .ensure_receiving()
+        .await?;
     let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper, shutdown.clone()).with_calls(calls);
     let listener = tokio::net::TcpListener::bind(config.http.listen)
         .await

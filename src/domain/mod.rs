@@ -14,6 +14,7 @@ pub mod money;
 pub mod phone;
 pub mod receipt;
 pub mod shift;
+pub mod wms;
 
 use jiff::Timestamp;
 use uuid::Uuid;

@@ -9,6 +9,7 @@ mod lanes;
 mod printing;
 mod screens;
 pub mod views;
+mod wms;
 
 pub use auth::{Principal, Tokens};
 pub use calls::CallsState;
@@ -40,6 +41,7 @@ struct Inner {
     registry: DeviceRegistry,
     link: Arc<Link>,
     paper: VirtualPaper,
+    warehouse: crate::app::wms::Warehouse,
     /// Ends live event streams on shutdown, so the server can drain.
     shutdown: CancellationToken,
     /// The operator's path (caller cards, lookups, webhooks); set by [`AppState::with_calls`].
@@ -59,6 +61,7 @@ impl AppState {
         AppState {
             inner: Arc::new(Inner {
                 tokens: Tokens::new(&config.tokens),
+                warehouse: crate::app::wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms),
                 lanes,
                 lane_config: config.lanes.clone(),
                 store,
@@ -97,6 +100,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::routes())
         .merge(printing::routes())
         .merge(calls::routes())
+        .merge(wms::routes())
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })
         .with_state(state)
 }

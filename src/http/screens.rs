@@ -11,6 +11,7 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/", get(|| async { Redirect::to("/pos") }))
         .route("/pos", get(|| async { Html(include_str!("assets/pos.html")) }))
         .route("/admin", get(|| async { Html(include_str!("assets/admin.html")) }))
+        .route("/tsd", get(|| async { Html(include_str!("assets/tsd.html")) }))
         .route("/assets/{file}", get(asset))
 }
 
@@ -21,6 +22,8 @@ async fn asset(Path(file): Path<String>) -> Response {
         "pos_printer.js" => (include_str!("assets/pos_printer.js"), "text/javascript; charset=utf-8"),
         "admin.js" => (include_str!("assets/admin.js"), "text/javascript; charset=utf-8"),
         "style.css" => (include_str!("assets/style.css"), "text/css; charset=utf-8"),
+        "tsd.js" => (include_str!("assets/tsd.js"), "text/javascript; charset=utf-8"),
+        "tsd.css" => (include_str!("assets/tsd.css"), "text/css; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "no-cache")], body).into_response()

@@ -66,12 +66,20 @@ impl Store {
     /// whole page is in the catalog and the cursor moved past it, or neither.
     pub async fn apply_feed(&self, changes: &[Change], cursor: &str) -> Result<FeedApplied, StoreError> {
         let t = &self.trees;
-        let trees = [&t.meta, &t.items, &t.barcodes, &t.plus, &t.clients, &t.phones];
+        let mut trees = vec![&t.meta, &t.items, &t.barcodes, &t.plus, &t.clients, &t.phones];
+        trees.extend(t.wms.all());
+        let now = jiff::Timestamp::now();
         let applied = trees.as_slice().transaction(|tx| {
             let (meta, items, barcodes, plus) = (&tx[0], &tx[1], &tx[2], &tx[3]);
             let (clients, phones) = (&tx[4], &tx[5]);
+            let warehouse = super::wms::Tx::new(&tx[6..]);
             let mut applied = FeedApplied::default();
             for change in changes {
+                // Cells, stock, pick orders, expected receipts and item storage attributes.
+                if warehouse.apply_change(meta, change, now)? {
+                    applied.upserted += 1;
+                    continue;
+                }
                 match change {
                     Change::ItemUpsert(item) => {
                         remove_item(items, barcodes, plus, &item.id)?;
@@ -99,6 +107,15 @@ impl Store {
                         }
                     }
                     Change::Skipped { kind } => *applied.skipped.entry(kind.clone()).or_default() += 1,
+                    // Handled by the warehouse above.
+                    Change::ItemStorage { .. }
+                    | Change::CellUpsert(_)
+                    | Change::CellDelete(_)
+                    | Change::StockUpsert { .. }
+                    | Change::PickOrderUpsert(_)
+                    | Change::PickOrderDelete(_)
+                    | Change::ExpectedReceiptUpsert(_)
+                    | Change::ExpectedReceiptDelete(_) => {}
                 }
             }
             meta.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;

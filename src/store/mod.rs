@@ -16,11 +16,13 @@ mod clients;
 mod lanes;
 mod outbox;
 mod print_jobs;
+mod wms;
 
 pub use catalog::{FeedApplied, ItemLookup};
 pub use clients::PhoneMatch;
 pub use lanes::LaneCommit;
 pub use outbox::Parked;
+pub use wms::{CellView, Op, OpAnswer, OpTx, TxResult, WmsAbort, refuse};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -98,6 +100,7 @@ struct Trees {
     print_queue: sled::Tree,
     clients: sled::Tree,
     phones: sled::Tree,
+    wms: wms::WmsTrees,
 }
 
 impl Store {
@@ -129,6 +132,7 @@ impl Store {
             print_queue: tree("print_queue")?,
             clients: tree("clients")?,
             phones: tree("phones")?,
+            wms: wms::WmsTrees::open(&db).map_err(open_err)?,
         };
         let store = Store {
             db,

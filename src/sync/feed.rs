@@ -33,6 +33,23 @@ pub enum Change {
     ItemDelete(String),
     ClientUpsert(Client),
     ClientDelete(String),
+    /// An item's storage attributes (weight, volume, zone) for the warehouse.
+    ItemStorage {
+        item: String,
+        storage: crate::domain::wms::Storage,
+    },
+    CellUpsert(crate::domain::wms::Cell),
+    CellDelete(String),
+    /// A starting balance of an item in a cell.
+    StockUpsert {
+        item: String,
+        cell: String,
+        qty: Decimal,
+    },
+    PickOrderUpsert(crate::domain::wms::pick::PickOrder),
+    PickOrderDelete(String),
+    ExpectedReceiptUpsert(crate::domain::wms::receipt::ExpectedReceipt),
+    ExpectedReceiptDelete(String),
     /// A kind this build does not handle; counted, never fatal.
     Skipped {
         kind: String,
@@ -136,6 +153,9 @@ impl RawChange {
             id: self.id.clone(),
             reason,
         };
+        if let Some(change) = super::wms_feed::decode(&self) {
+            return change;
+        }
         match (self.kind.as_str(), self.op.as_str()) {
             ("item", "upsert") => {
                 let data = self.data.clone().ok_or_else(|| bad("upsert without data".into()))?;
@@ -185,8 +205,12 @@ impl FeedPage {
         let mut changes = Vec::with_capacity(self.changes.len());
         let mut rejected = Vec::new();
         for raw in self.changes {
+            let storage = super::wms_feed::item_storage(&raw);
             match raw.decode() {
-                Ok(change) => changes.push(change),
+                Ok(change) => {
+                    changes.push(change);
+                    changes.extend(storage);
+                }
                 Err(e) => rejected.push(e),
             }
         }

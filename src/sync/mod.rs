@@ -8,6 +8,7 @@ pub mod client;
 pub mod feed;
 mod puller;
 mod pusher;
+mod wms_feed;
 
 pub use client::{CrmClient, CrmError, PushOutcome};
 pub use puller::{PullReport, pull_until_current, run_puller};

@@ -14,6 +14,16 @@ pub struct Browser {
 impl Browser {
     /// Start chromedriver and a headless Chromium window of `width`×`height`.
     pub async fn start(width: u32, height: u32) -> Browser {
+        Browser::launch(width, height, false).await
+    }
+
+    /// A handheld: the viewport emulated at `width`×`height` CSS pixels with touch, since a
+    /// headless window cannot be narrower than 500 pixels.
+    pub async fn start_handheld(width: u32, height: u32) -> Browser {
+        Browser::launch(width, height, true).await
+    }
+
+    async fn launch(width: u32, height: u32, handheld: bool) -> Browser {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let driver = Command::new("/usr/bin/chromedriver")
             .arg(format!("--port={port}"))
@@ -37,6 +47,12 @@ impl Browser {
                 ]
             }
         });
+        let mut capabilities = capabilities;
+        if handheld {
+            capabilities["goog:chromeOptions"]["mobileEmulation"] = serde_json::json!({
+                "deviceMetrics": {"width": width, "height": height, "pixelRatio": 1.0, "touch": true}
+            });
+        }
         let capabilities = match capabilities {
             serde_json::Value::Object(map) => map,
             _ => unreachable!(),

@@ -8,6 +8,7 @@ pub mod crm;
 pub mod escpos_reader;
 pub mod office;
 pub mod printer;
+pub mod wms;
 
 use serde_json::Value;
 use std::future::Future;
