@@ -110,13 +110,7 @@ impl Store {
             path: path.to_path_buf(),
             source,
         };
-        let db = sled::Config::new()
-            .path(path)
-            // sled's own background flush is a safety net; correctness relies on explicit
-            // flushes before every acknowledgement.
-            .flush_every_ms(Some(500))
-            .open()
-            .map_err(open_err)?;
+        let db = open_db(path).map_err(open_err)?;
         let tree = |name: &str| db.open_tree(name).map_err(open_err);
         let trees = Trees {
             meta: tree("meta")?,
@@ -169,9 +163,23 @@ impl Store {
 
     /// Make every write so far durable. Call before telling anyone "done", and before any
     /// outside effect (a CRM request, a print) that depends on something just written.
+    ///
+    /// sled 0.34's `flush_async` deadlocks under concurrent load (spacejam/sled#1308, fixed
+    /// only on its unreleased main branch): the flushing futures occupy sled's I/O pool while
+    /// they wait for buffer writes that need that same pool, and every transaction then waits
+    /// on them. Seen here as hung tests and a hung 40-handheld benchmark. The blocking
+    /// `flush`, run on tokio's blocking pool, waits outside sled's pool and does not deadlock.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || db.flush()).await {
+            Ok(flushed) => {
+                flushed?;
+                Ok(())
+            }
+            Err(e) => Err(StoreError::Engine(sled::Error::ReportableBug(format!(
+                "the flush task failed: {e}"
+            )))),
+        }
     }
 
     /// Read client phones written without `+` by this country's conventions. Set before the
@@ -192,6 +200,29 @@ impl Store {
 
     fn signal(sender: &watch::Sender<u64>) {
         sender.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// Open sled's database, waiting briefly for its file lock. A store that was just closed in
+/// this process (a restart inside one test, an in-process reload) keeps the lock until sled's
+/// background flusher lets go of it, some milliseconds later; another live process holding it
+/// is still refused after the wait. sled reports a held lock only as an `io::Error` of kind
+/// `Other` with this text, so the text is what is matched.
+fn open_db(path: &Path) -> Result<sled::Db, sled::Error> {
+    let config = sled::Config::new()
+        .path(path)
+        // sled's own background flush is a safety net; correctness relies on explicit
+        // flushes before every acknowledgement.
+        .flush_every_ms(Some(500));
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if e.to_string().contains("could not acquire lock") && attempts < 40 => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 
