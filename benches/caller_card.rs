@@ -12,6 +12,10 @@
 // Wall-clock measurement is the point here; paused tokio time would measure nothing.
 #![allow(clippy::disallowed_types)]
 
+mod common;
+
+use common::stats;
+
 use std::path::Path;
 use std::time::Instant;
 use storeterm::config::Config;
@@ -67,22 +71,6 @@ async fn load(store: &Store, clients: usize) {
 fn picks(count: usize, clients: usize) -> Vec<usize> {
     let mut rng = fastrand::Rng::with_seed(7);
     (0..count).map(|_| rng.usize(..clients)).collect()
-}
-
-struct Stats {
-    p50: f64,
-    p99: f64,
-    mean: f64,
-}
-
-fn stats(mut v: Vec<f64>) -> Stats {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let at = |q: f64| v[((v.len() as f64 * q) as usize).min(v.len() - 1)];
-    Stats {
-        p50: at(0.50),
-        p99: at(0.99),
-        mean: v.iter().sum::<f64>() / v.len() as f64,
-    }
 }
 
 fn config(data: &Path, ami: std::net::SocketAddr) -> Config {

@@ -9,62 +9,20 @@
 // Wall-clock measurement is the point here; paused tokio time would measure nothing.
 #![allow(clippy::disallowed_types)]
 
+mod common;
+
+use common::{Stats, ean13, item, stats};
+
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 use storeterm::config::Config;
 use storeterm::domain::barcode;
-use storeterm::domain::catalog::Item;
 use storeterm::store::{ItemLookup, Store};
 use storeterm::sync::feed::Change;
 
 const ITEMS: usize = 100_000;
 const TOKEN: &str = "bench-cashier-token";
-
-fn ean13(n: usize) -> String {
-    let body = format!("46{n:010}");
-    let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
-    format!("{body}{}", barcode::check_digit(&digits))
-}
-
-fn item(n: usize) -> Item {
-    Item {
-        id: format!("I-{n}"),
-        sku: format!("SKU-{n}"),
-        name: format!("Товар №{n} — тестовый, 1 шт."),
-        unit: "pcs".into(),
-        vat: "20".into(),
-        weighted: false,
-        marked: false,
-        mark_group: None,
-        plu: None,
-        barcodes: vec![ean13(n)],
-        prices: BTreeMap::from([("retail".to_string(), Decimal::new(9990 + n as i64 % 1000, 2))]),
-    }
-}
-
-/// Percentile of sorted microsecond samples.
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
-struct Stats {
-    p50: f64,
-    p99: f64,
-    mean: f64,
-}
-
-fn stats(mut samples: Vec<f64>) -> Stats {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let mean = samples.iter().sum::<f64>() / samples.len() as f64;
-    Stats {
-        p50: pct(&samples, 0.50),
-        p99: pct(&samples, 0.99),
-        mean,
-    }
-}
 
 fn picks(count: usize) -> Vec<usize> {
     let mut rng = fastrand::Rng::with_seed(42);
@@ -72,7 +30,9 @@ fn picks(count: usize) -> Vec<usize> {
 }
 
 async fn load_catalog(store: &Store) {
-    let items: Vec<Change> = (0..ITEMS).map(|n| Change::ItemUpsert(item(n))).collect();
+    let items: Vec<Change> = (0..ITEMS)
+        .map(|n| Change::ItemUpsert(item(n, Decimal::new(9990 + n as i64 % 1000, 2))))
+        .collect();
     for (page, chunk) in items.chunks(1000).enumerate() {
         store.apply_feed(chunk, &format!("bench-{page}")).await.expect("catalog page");
     }

@@ -13,13 +13,14 @@
 // Wall-clock measurement is the point here; paused tokio time would measure nothing.
 #![allow(clippy::disallowed_types)]
 
+mod common;
+
+use common::{Stats, ean13, item, stats};
+
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 use storeterm::config::Config;
-use storeterm::domain::barcode;
-use storeterm::domain::catalog::Item;
 use storeterm::domain::wms::pick::{PickLine, PickOrder, PickStatus};
 use storeterm::domain::wms::{Cell, Storage};
 use storeterm::store::Store;
@@ -41,12 +42,6 @@ fn handhelds() -> usize {
 const KEEPER: &str = "bench-storekeeper-token";
 const CASHIER: &str = "bench-cashier-token";
 
-fn ean13(n: usize) -> String {
-    let body = format!("46{n:010}");
-    let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
-    format!("{body}{}", barcode::check_digit(&digits))
-}
-
 fn address(n: usize) -> String {
     // 4 lines × 50 racks × 10 tiers × 10 positions = 20 000 cells.
     format!(
@@ -58,46 +53,9 @@ fn address(n: usize) -> String {
     )
 }
 
-fn item(n: usize) -> Item {
-    Item {
-        id: format!("I-{n}"),
-        sku: format!("SKU-{n}"),
-        name: format!("Товар №{n} — тестовый, 1 шт."),
-        unit: "pcs".into(),
-        vat: "20".into(),
-        weighted: false,
-        marked: false,
-        mark_group: None,
-        plu: None,
-        barcodes: vec![ean13(n)],
-        prices: BTreeMap::from([("retail".to_string(), Decimal::new(9990, 2))]),
-    }
-}
-
 /// Item `n` is stored in cell `n % CELLS` (2–3 items per cell) with 1 000 units.
 fn home(n: usize) -> String {
     format!("CELL-{}", address(n % CELLS))
-}
-
-fn pct(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-struct Stats {
-    p50: f64,
-    p99: f64,
-    mean: f64,
-    n: usize,
-}
-
-fn stats(mut samples: Vec<f64>) -> Stats {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    Stats {
-        p50: pct(&samples, 0.5),
-        p99: pct(&samples, 0.99),
-        mean: samples.iter().sum::<f64>() / samples.len() as f64,
-        n: samples.len(),
-    }
 }
 
 async fn load(store: &Store, ops: usize) {
@@ -121,7 +79,7 @@ async fn load(store: &Store, ops: usize) {
         max_volume: None,
     }));
     for n in 0..ITEMS {
-        changes.push(Change::ItemUpsert(item(n)));
+        changes.push(Change::ItemUpsert(item(n, Decimal::new(9990, 2))));
         changes.push(Change::ItemStorage {
             item: format!("I-{n}"),
             storage: Storage {
