@@ -20,8 +20,8 @@ use std::path::Path;
 use std::time::Instant;
 use storeterm::config::Config;
 use storeterm::domain::client::Client;
+use storeterm::domain::feed::Change;
 use storeterm::store::Store;
-use storeterm::sync::feed::Change;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "bench-operator-token";

@@ -18,8 +18,8 @@ use std::path::Path;
 use std::time::Instant;
 use storeterm::config::Config;
 use storeterm::domain::barcode;
+use storeterm::domain::feed::Change;
 use storeterm::store::{ItemLookup, Store};
-use storeterm::sync::feed::Change;
 
 const ITEMS: usize = 100_000;
 const TOKEN: &str = "bench-cashier-token";

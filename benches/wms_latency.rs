@@ -21,10 +21,10 @@ use rust_decimal::Decimal;
 use std::path::Path;
 use std::time::Instant;
 use storeterm::config::Config;
+use storeterm::domain::feed::Change;
 use storeterm::domain::wms::pick::{PickLine, PickOrder, PickStatus};
 use storeterm::domain::wms::{Cell, Storage};
 use storeterm::store::Store;
-use storeterm::sync::feed::Change;
 
 const CELLS: usize = 20_000;
 const ITEMS: usize = 50_000;

@@ -13,7 +13,8 @@
 //! so the local card goes out at once; the CRM's live card is fetched in a separate task and
 //! arrives as an update only if it came within the budget.
 
-use crate::devices::telephony::calls::{CallBook, CallEvent, Direction, Signal};
+use crate::devices::telephony::calls::{CallBook, CallEvent, Signal};
+use crate::domain::call::Direction;
 use crate::domain::call_documents;
 use crate::domain::client::CallerCard;
 use crate::domain::phone::{self, Country, PhoneNumber};

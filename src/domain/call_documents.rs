@@ -1,6 +1,6 @@
 //! The `call` and `lead` documents (protocol section 3) the operator's path reports.
 
-use crate::devices::telephony::calls::{CallRecord, Direction};
+use crate::domain::call::{CallRecord, Direction};
 use crate::domain::document::{DocumentKind, NewDocument};
 use crate::domain::phone::PhoneNumber;
 use jiff::Timestamp;

@@ -5,13 +5,16 @@
 //! ([`Ctx`]), so every rule can be tested by feeding values and asserting on values.
 
 pub mod barcode;
+pub mod call;
 pub mod call_documents;
 pub mod catalog;
 pub mod client;
 pub mod document;
+pub mod feed;
 pub mod lane;
 pub mod money;
 pub mod phone;
+pub mod print_job;
 pub mod receipt;
 pub mod shift;
 pub mod wms;

@@ -3,7 +3,7 @@
 
 use super::{ApiError, AppState, Principal};
 use crate::config::Role;
-use crate::devices::printer::job::{JobError, PrintJob};
+use crate::domain::print_job::{JobError, PrintJob};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;

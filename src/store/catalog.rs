@@ -3,7 +3,7 @@
 use super::{Store, StoreError, abort, decode, encode, meta_key};
 use crate::domain::barcode;
 use crate::domain::catalog::Item;
-use crate::sync::feed::Change;
+use crate::domain::feed::Change;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 use std::collections::BTreeMap;

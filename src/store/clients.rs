@@ -111,8 +111,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use crate::domain::client::Client;
+    use crate::domain::feed::Change;
     use crate::store::test_support::temp_store;
-    use crate::sync::feed::Change;
 
     fn client(id: &str, phones: &[&str], activity: Option<&str>) -> Client {
         Client {

@@ -2,8 +2,8 @@
 //! jobs a lane operation produced.
 
 use super::{Store, StoreError, decode, encode, outbox, print_jobs};
-use crate::devices::printer::job::PrintJob;
 use crate::domain::lane::{Changes, Lane};
+use crate::domain::print_job::PrintJob;
 use crate::domain::receipt::ClosedReceipt;
 use crate::domain::shift::Shift;
 use sled::Transactional;

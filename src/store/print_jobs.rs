@@ -1,7 +1,7 @@
 //! Print jobs: the journal of every job and a queue index of those not finished yet.
 
 use super::{Store, StoreError, decode, encode};
-use crate::devices::printer::job::{JobError, JobState, PrintJob};
+use crate::domain::print_job::{JobError, JobState, PrintJob};
 use jiff::Timestamp;
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};

@@ -18,10 +18,10 @@
 
 use super::{Store, StoreError, decode, encode, outbox, read_u64};
 use crate::domain::document::NewDocument;
+use crate::domain::feed::Change;
 use crate::domain::wms::pick::PickOrder;
 use crate::domain::wms::receipt::ExpectedReceipt;
 use crate::domain::wms::{Cell, CellStock, Movement, MovementKind, Storage, WmsError};
-use crate::sync::feed::Change;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};

@@ -3,6 +3,7 @@
 
 use crate::domain::catalog::Item;
 use crate::domain::client::Client;
+use crate::domain::feed::Change;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -24,36 +25,6 @@ pub struct RawChange {
     pub id: String,
     #[serde(default)]
     pub data: Option<serde_json::Value>,
-}
-
-/// A change storeterm understands.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Change {
-    ItemUpsert(Item),
-    ItemDelete(String),
-    ClientUpsert(Client),
-    ClientDelete(String),
-    /// An item's storage attributes (weight, volume, zone) for the warehouse.
-    ItemStorage {
-        item: String,
-        storage: crate::domain::wms::Storage,
-    },
-    CellUpsert(crate::domain::wms::Cell),
-    CellDelete(String),
-    /// A starting balance of an item in a cell.
-    StockUpsert {
-        item: String,
-        cell: String,
-        qty: Decimal,
-    },
-    PickOrderUpsert(crate::domain::wms::pick::PickOrder),
-    PickOrderDelete(String),
-    ExpectedReceiptUpsert(crate::domain::wms::receipt::ExpectedReceipt),
-    ExpectedReceiptDelete(String),
-    /// A kind this build does not handle; counted, never fatal.
-    Skipped {
-        kind: String,
-    },
 }
 
 /// Why a page or a change in it is unusable.

@@ -2,7 +2,8 @@
 //! `expected_receipt`, and the optional storage attributes of an `item` (`weight`, `volume`,
 //! `zone`). Pure: a raw change in, a typed change (or the reason it is unusable) out.
 
-use super::feed::{Change, FeedError, RawChange};
+use super::feed::{FeedError, RawChange};
+use crate::domain::feed::Change;
 use crate::domain::wms::pick::{PickLine, PickOrder, PickStatus};
 use crate::domain::wms::receipt::ExpectedReceipt;
 use crate::domain::wms::{Cell, Storage, valid_address};

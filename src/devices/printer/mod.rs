@@ -4,7 +4,6 @@
 pub mod codepage;
 pub mod direct;
 pub mod escpos;
-pub mod job;
 pub mod layout;
 pub mod pages;
 pub mod preview;

@@ -1,7 +1,6 @@
 //! The printer worker: one task per printer that takes its queued jobs, oldest first, to the
 //! printer and records each job's fate durably.
 
-use super::job::{JobState, PrintJob};
 use super::layout::{self, Letterhead, SaleOptions};
 use super::pages;
 use super::preview;
@@ -11,6 +10,7 @@ use crate::config::{DeviceConfig, ShopConfig, Transport};
 use crate::devices::transport::{self, DeviceError, DeviceErrorKind};
 use crate::devices::{DeviceRegistry, DeviceState};
 use crate::domain::lane::PrintDocument;
+use crate::domain::print_job::{JobState, PrintJob};
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;

@@ -7,21 +7,10 @@
 //! phone and a softphone on 101), one `Answered` per call, `StoppedRinging` only when the last
 //! device of an extension stopped, and one [`CallRecord`] when the call ends.
 
+use crate::domain::call::{CallRecord, Direction};
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-
-/// Who called whom, as far as the PBX tells.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// From outside to the office.
-    Inbound,
-    /// From an office extension to outside.
-    Outbound,
-    /// Between two office extensions.
-    Internal,
-}
 
 /// What a source saw, for one call.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,27 +77,6 @@ impl CallEvent {
             CallEvent::Ended(r) => &r.call,
         }
     }
-}
-
-/// A finished call, as the `call` document reports it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CallRecord {
-    pub call: String,
-    pub direction: Direction,
-    /// The caller's number as the PBX sent it (`None`: hidden).
-    pub caller: Option<String>,
-    pub caller_name: Option<String>,
-    /// Extensions that rang, in the order they started.
-    pub rang: Vec<String>,
-    pub answered_by: Option<String>,
-    pub started_at: Timestamp,
-    pub answered_at: Option<Timestamp>,
-    pub ended_at: Timestamp,
-    /// From the first ring (or the start) to the answer, or to the end when nobody answered.
-    pub ring_seconds: i64,
-    pub talk_seconds: i64,
-    /// An inbound call nobody answered.
-    pub missed: bool,
 }
 
 #[derive(Debug, Clone)]

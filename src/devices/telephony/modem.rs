@@ -16,7 +16,8 @@
 //! rings stop for [`RING_SILENCE`]. The line parser and the ring state machine are pure; the
 //! reader at the bottom only moves bytes.
 
-use crate::devices::telephony::calls::{Direction, Signal, SignalKind};
+use crate::devices::telephony::calls::{Signal, SignalKind};
+use crate::domain::call::Direction;
 use jiff::Timestamp;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -11,7 +11,8 @@
 //!   `{url}/events/call` (and `{url}/events/summary` when the call is over);
 //!   `sign = hex(sha256(vpbx_api_key ‖ json ‖ vpbx_api_salt))`.
 
-use crate::devices::telephony::calls::{Direction, Signal, SignalKind};
+use crate::devices::telephony::calls::{Signal, SignalKind};
+use crate::domain::call::Direction;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;

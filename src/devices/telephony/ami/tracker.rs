@@ -20,7 +20,8 @@
 //! about unknown channels that carry nothing usable are ignored.
 
 use super::frame::Message;
-use crate::devices::telephony::calls::{Direction, Signal, SignalKind};
+use crate::devices::telephony::calls::{Signal, SignalKind};
+use crate::domain::call::Direction;
 use jiff::Timestamp;
 use std::collections::{HashMap, HashSet, VecDeque};
 
