@@ -1,5 +1,5 @@
 //! Ring → caller card latency with 1 000 000 clients, and phone lookups per second, against a
-//! bare sled `get` of the same numbers measured in the same run.
+//! bare redb `get` of the same numbers measured in the same run.
 //!
 //! Run: `cargo bench --bench caller_card` (add `-- --calls 2000` for a longer run, `--clients N`
 //! for another store size).
@@ -125,20 +125,17 @@ async fn main() {
     load(&store, clients).await;
     println!(
         "clients: {} loaded (phone index built) in {:.1} s",
-        store.client_count(),
+        store.client_count().expect("count"),
         started.elapsed().as_secs_f64()
     );
 
-    // Baseline: a bare sled get of the same E.164 keys in a tree holding as many keys.
+    // Baseline: a bare redb get of the same E.164 keys in a table holding as many keys.
     let raw_dir = tempfile::tempdir().expect("temp dir");
-    let raw = sled::open(raw_dir.path()).expect("sled");
-    for n in 0..clients {
-        raw.insert(e164(n).as_bytes(), format!("C-{n}").as_bytes()).expect("insert");
-    }
+    let raw = common::BareTable::fill(raw_dir.path(), (0..clients).map(|n| (e164(n), format!("C-{n}"))));
     let keys: Vec<String> = picks(lookups, clients).into_iter().map(e164).collect();
     let t = Instant::now();
     for key in &keys {
-        std::hint::black_box(raw.get(key.as_bytes()).expect("get").expect("present"));
+        std::hint::black_box(raw.get(key).expect("present"));
     }
     let bare_per_s = lookups as f64 / t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -224,7 +221,7 @@ async fn main() {
     println!("{calls} rings of random clients among {clients}: AMI Newstate(Ringing) written -> SSE `ringing` with the card read (ms)");
     println!("  p50 {:.3}  p99 {:.3}  mean {:.3}", ring.p50, ring.p99, ring.mean);
     println!("{lookups} phone lookups among {clients} clients (per second)");
-    println!("  {:<44} {:>12.0}", "bare sled get of the E.164 key (baseline)", bare_per_s);
+    println!("  {:<44} {:>12.0}", "bare redb get of the E.164 key (baseline)", bare_per_s);
     println!(
         "  {:<44} {:>12.0}   {:.2}x of baseline",
         "clients_by_phone (index scan + client decode)",

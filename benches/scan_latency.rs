@@ -61,17 +61,16 @@ async fn main() {
     println!("catalog: {ITEMS} items loaded in {:.1} s", started.elapsed().as_secs_f64());
     let keys: Vec<String> = picks(scans).into_iter().map(|n| barcode::catalog_key(&ean13(n))).collect();
 
-    // Baseline 1: a bare sled get of the same barcodes, in a tree holding the same keys.
+    // Baseline 1: a bare redb get of the same barcodes, in a table holding the same keys.
     let raw_dir = tempfile::tempdir().expect("temp dir");
-    let raw = sled::open(raw_dir.path()).expect("sled");
-    for n in 0..ITEMS {
-        raw.insert(barcode::catalog_key(&ean13(n)).as_bytes(), format!("I-{n}").as_bytes())
-            .expect("insert");
-    }
+    let raw = common::BareTable::fill(
+        raw_dir.path(),
+        (0..ITEMS).map(|n| (barcode::catalog_key(&ean13(n)), format!("I-{n}"))),
+    );
     let mut bare = Vec::with_capacity(scans);
     for key in &keys {
         let t = Instant::now();
-        std::hint::black_box(raw.get(key.as_bytes()).expect("get"));
+        std::hint::black_box(raw.get(key));
         bare.push(t.elapsed().as_secs_f64() * 1e6);
     }
     let bare = stats(bare);
@@ -153,7 +152,7 @@ async fn main() {
             s.p50 / bare.p50
         );
     };
-    row("bare sled get (baseline)", &bare);
+    row("bare redb get (baseline)", &bare);
     row("catalog lookup (index + item)", &lookup);
     row("commit + flush (fsync)", &flush);
     row("HTTP scan -> receipt", &http_stats);

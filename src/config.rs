@@ -175,6 +175,30 @@ pub struct HttpConfig {
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     pub path: PathBuf,
+    /// The database's page cache in MiB (`cache_mb`): the main part of storeterm's memory.
+    pub cache_mb: usize,
+    /// Days closed receipts and shifts are kept (`keep_receipts_days`).
+    pub keep_receipts_days: u32,
+    /// Days finished print jobs are kept (`keep_print_jobs_days`).
+    pub keep_print_jobs_days: u32,
+    /// Days the answers to handheld operations are kept for their retries (`keep_wms_answers_days`).
+    pub keep_wms_answers_days: u32,
+    /// Days the warehouse movement log is kept (`keep_wms_log_days`).
+    pub keep_wms_log_days: u32,
+}
+
+impl StoreConfig {
+    /// A store at `path` with every other setting at its default.
+    pub fn at(path: PathBuf) -> StoreConfig {
+        StoreConfig {
+            path,
+            cache_mb: 64,
+            keep_receipts_days: 180,
+            keep_print_jobs_days: 30,
+            keep_wms_answers_days: 7,
+            keep_wms_log_days: 365,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -463,6 +487,11 @@ struct RawHttp {
 #[serde(deny_unknown_fields)]
 struct RawStore {
     path: PathBuf,
+    cache_mb: Option<usize>,
+    keep_receipts_days: Option<u32>,
+    keep_print_jobs_days: Option<u32>,
+    keep_wms_answers_days: Option<u32>,
+    keep_wms_log_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -560,6 +589,14 @@ impl Validator<'_> {
         if path.is_absolute() { path } else { self.base.join(path) }
     }
 
+    /// A number that must lie within `min..=max`.
+    fn bounded<T: PartialOrd + std::fmt::Display + Copy>(&self, key: &str, value: T, min: T, max: T) -> Result<T, ConfigError> {
+        if value < min || value > max {
+            return Err(self.invalid(key, format!("{value} is outside {min}..={max}")));
+        }
+        Ok(value)
+    }
+
     fn config(&self, raw: RawConfig) -> Result<Config, ConfigError> {
         let listen = raw.http.listen.as_deref().unwrap_or("127.0.0.1:8080");
         let listen: SocketAddr = listen
@@ -579,6 +616,11 @@ impl Validator<'_> {
             http: HttpConfig { listen },
             store: StoreConfig {
                 path: self.resolve(raw.store.path),
+                cache_mb: self.bounded("store.cache_mb", raw.store.cache_mb.unwrap_or(64), 8, 8192)?,
+                keep_receipts_days: self.bounded("store.keep_receipts_days", raw.store.keep_receipts_days.unwrap_or(180), 1, 3650)?,
+                keep_print_jobs_days: self.bounded("store.keep_print_jobs_days", raw.store.keep_print_jobs_days.unwrap_or(30), 1, 3650)?,
+                keep_wms_answers_days: self.bounded("store.keep_wms_answers_days", raw.store.keep_wms_answers_days.unwrap_or(7), 1, 365)?,
+                keep_wms_log_days: self.bounded("store.keep_wms_log_days", raw.store.keep_wms_log_days.unwrap_or(365), 1, 36500)?,
             },
             crm,
             shop: raw.shop,

@@ -49,3 +49,34 @@ pub fn stats(mut samples: Vec<f64>) -> Stats {
         n: samples.len(),
     }
 }
+
+/// A bare redb table of text keys, as a baseline for the store's own lookups: what a single
+/// `get` costs with nothing of storeterm around it.
+pub struct BareTable {
+    db: redb::Database,
+}
+
+const BARE: redb::TableDefinition<&str, &str> = redb::TableDefinition::new("bare");
+
+impl BareTable {
+    /// A table at `dir` holding `entries`, written in one transaction.
+    pub fn fill(dir: &std::path::Path, entries: impl IntoIterator<Item = (String, String)>) -> BareTable {
+        let db = redb::Database::create(dir.join("bare.redb")).expect("bare redb");
+        let tx = db.begin_write().expect("write");
+        {
+            let mut table = tx.open_table(BARE).expect("table");
+            for (key, value) in entries {
+                table.insert(key.as_str(), value.as_str()).expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+        BareTable { db }
+    }
+
+    pub fn get(&self, key: &str) -> Option<String> {
+        use redb::{ReadableDatabase, ReadableTable};
+        let tx = self.db.begin_read().expect("read");
+        let table = tx.open_table(BARE).expect("table");
+        table.get(key).expect("get").map(|v| v.value().to_string())
+    }
+}

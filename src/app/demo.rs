@@ -91,7 +91,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
     };
     Config {
         http: HttpConfig { listen: options.listen },
-        store: StoreConfig { path: data },
+        store: StoreConfig::at(data),
         crm: None,
         shop: ShopConfig {
             name: "Магазин «Демо»".into(),

@@ -2,8 +2,10 @@
 //! one at a time — from the cashier's screen (HTTP) and from the lane's scanner alike, so a
 //! hardware scan and a click can never race each other.
 //!
-//! Every change is written to the store and flushed before the caller hears "done"; then the
-//! new receipt is broadcast to the screens.
+//! Every change is written to the store before the caller hears "done" — power-loss durable
+//! when it produced anything for the outside world (a sale, a shift, a document), through the
+//! lane journal when it only edited the open receipt (see `store::lanes`) — and then the new
+//! receipt is broadcast to the screens.
 
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
@@ -206,7 +208,10 @@ pub fn spawn(
     store: Store,
     shutdown: CancellationToken,
 ) -> Result<LaneHandle, StoreError> {
-    let lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
+    let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
+    // A new or restored store may have to number shifts past what the CRM holds; the change
+    // is committed with the lane's next commit, and made again on every load until then.
+    lane.continue_after(store.shift_floor());
     let (commands, command_rx) = mpsc::channel(64);
     let (scans, scan_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(64);
@@ -244,6 +249,9 @@ impl LaneActor {
     }
 
     async fn handle(&mut self, command: Command) {
+        // The CRM may have told the store its numbers since the last command (see
+        // `store::numbering`); the adjusted lane goes out with this command's commit.
+        self.lane.continue_after(self.store.shift_floor());
         // A caller that gave up (closed connection) just doesn't get the answer; the change,
         // if any, is committed all the same.
         match command {

@@ -12,7 +12,7 @@ use crate::devices::profiles::{ProfileError, Profiles};
 use crate::devices::scanner::{self, ScanEvent, ScannerSetup};
 use crate::devices::{DeviceRegistry, DeviceState};
 use crate::http::{self, AppState};
-use crate::store::{Store, StoreError};
+use crate::store::{Retention, Store, StoreError, StoreSettings};
 use crate::sync::{self, CrmClient, CrmError, Link};
 use lane::LaneHandle;
 use std::collections::BTreeMap;
@@ -96,15 +96,33 @@ fn endpoint(device: &DeviceConfig) -> String {
     }
 }
 
+/// How the store is opened for `config`.
+pub fn store_settings(config: &Config) -> StoreSettings {
+    StoreSettings {
+        cache_mb: config.store.cache_mb,
+        numbered_by_crm: config.crm.is_some(),
+    }
+}
+
+/// How long the store keeps what, for `config`.
+fn retention(config: &Config) -> Retention {
+    let s = &config.store;
+    Retention {
+        receipts_days: s.keep_receipts_days,
+        print_jobs_days: s.keep_print_jobs_days,
+        wms_answers_days: s.keep_wms_answers_days,
+        wms_log_days: s.keep_wms_log_days,
+    }
+}
+
 /// Start storeterm with `config`.
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let store = Store::open(&config.store.path)?;
+    let store = Store::open_with(&config.store.path, &store_settings(&config))?;
     start_with_store(config, store).await
 }
 
 /// Start storeterm on an already open store (the demo seeds its catalog first).
 pub async fn start_with_store(config: Config, store: Store) -> Result<Running, StartError> {
-    let mut store = store;
     store.set_phone_country(config.calls.default_country);
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -201,6 +219,7 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         tracing::warn!("no [crm] configured: documents stay in the outbox until one is");
     }
 
+    tasks.spawn(prune_regularly(store.clone(), retention(&config), shutdown.clone()));
     let calls = start_telephony(&config, &store, &mut tasks, &shutdown)?;
     wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms)
         .ensure_receiving()
@@ -225,6 +244,33 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         shutdown,
         tasks,
     })
+}
+
+/// How often the store's old records are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// Remove what the retention policy says is old, now and then every [`PRUNE_EVERY`], a chunk at
+/// a time so sales never wait behind it for long.
+async fn prune_regularly(store: Store, policy: Retention, shutdown: CancellationToken) {
+    loop {
+        loop {
+            match store.prune(jiff::Timestamp::now(), &policy).await {
+                Ok(pruned) if pruned.total() == 0 => break,
+                Ok(pruned) => tracing::info!(?pruned, "old records removed from the store"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "pruning the store failed; trying again later");
+                    break;
+                }
+            }
+            if shutdown.is_cancelled() {
+                return;
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(PRUNE_EVERY) => {}
+        }
+    }
 }
 
 /// Start the call hub and every `[[telephony]]` source; returns what the HTTP routes need.

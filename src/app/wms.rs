@@ -15,7 +15,7 @@ use crate::domain::wms::document::{self as doc, Against, CountLine, Header, Item
 use crate::domain::wms::pick::{self, PickOrder, PickStatus, Source};
 use crate::domain::wms::putaway::{self, Candidate, Suggestion};
 use crate::domain::wms::{self, Cell, CellStock, MovementKind, Storage, WmsError, count};
-use crate::store::{ItemLookup, Op, OpTx, Store, StoreError, TxResult, WmsAbort, refuse};
+use crate::store::{ItemLookup, Op, OpTx, Store, StoreError, WmsAbort, refuse};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Serialize;
@@ -256,14 +256,12 @@ impl Warehouse {
             return Ok(s);
         }
         // Empty cells in address order, a page at a time, so a full warehouse is not read at once.
-        let mut empty = self.store.wms_empty_cells(storage.zone.as_deref());
+        let mut after: Option<Cell> = None;
         loop {
-            let page: Vec<Cell> = empty
-                .by_ref()
-                .take(256)
-                .filter(|c| !matches!(c, Ok(c) if c.id == self.receiving))
-                .collect::<Result<_, _>>()?;
-            if page.is_empty() {
+            let page = self.store.wms_empty_cells(storage.zone.as_deref(), after.as_ref(), 256)?;
+            after = page.last().cloned();
+            let page: Vec<Cell> = page.into_iter().filter(|c| c.id != self.receiving).collect();
+            if after.is_none() {
                 return Err(WmsError::NoRoom {
                     item: item.name.clone(),
                     zone: storage.zone.clone().unwrap_or_else(|| "any".into()),
@@ -317,15 +315,16 @@ impl Warehouse {
         let document = Uuid::now_v7();
         let receiving = self.receiving.clone();
         let op = Op {
-            id,
+            id: id.to_string(),
             kind: "receipt",
-            request,
+            request: request.clone(),
             now: Timestamp::now(),
-            by,
+            by: by.to_string(),
         };
+        let (id, by, expected) = (id.to_string(), by.to_string(), expected.map(str::to_string));
         let answer = self
             .store
-            .wms_operation(op, |tx| {
+            .wms_operation(op, move |tx| {
                 let cell = tx.cell(&receiving)?;
                 let now = tx.now();
                 let mut totals: BTreeMap<String, Decimal> = BTreeMap::new();
@@ -334,7 +333,7 @@ impl Warehouse {
                     tx.log(MovementKind::Receipt, &item.id, None, Some(&receiving), *qty);
                     *totals.entry(item.id.clone()).or_default() += *qty;
                 }
-                let (against, differences) = match expected {
+                let (against, differences) = match &expected {
                     Some(e) => {
                         let e = tx.expected(e)?;
                         let diffs = e.receive(&totals);
@@ -352,8 +351,8 @@ impl Warehouse {
                     .collect();
                 let header = Header {
                     document,
-                    op: id,
-                    storekeeper: by,
+                    op: &id,
+                    storekeeper: &by,
                     at: now,
                 };
                 let d = doc::receipt(
@@ -368,7 +367,7 @@ impl Warehouse {
                     &differences,
                 );
                 let answer = json!({
-                    "id": id, "document": document, "cell": cell.id,
+                    "id": &id, "document": document, "cell": cell.id,
                     "expected": against.as_ref().map(|a| &a.0),
                     "lines": doc_lines.iter().map(|l| json!({"item": l.item.item, "name": l.item.name, "qty": l.qty})).collect::<Vec<_>>(),
                     "differences": differences.iter().map(|d| json!({
@@ -434,15 +433,16 @@ impl Warehouse {
             _ => ("move", MovementKind::Move),
         };
         let op = Op {
-            id,
+            id: id.to_string(),
             kind: op_kind,
-            request,
+            request: request.clone(),
             now: Timestamp::now(),
-            by,
+            by: by.to_string(),
         };
+        let (id, by) = (id.to_string(), by.to_string());
         let answer = self
             .store
-            .wms_operation(op, |tx| {
+            .wms_operation(op, move |tx| {
                 let now = tx.now();
                 tx.stock(&from.id)?.take(&from.address, &item.id, qty).map_err(refuse)?;
                 tx.stock(&to.id)?.put(&item.id, qty, now).map_err(refuse)?;
@@ -451,14 +451,14 @@ impl Warehouse {
                 tx.log(movement, &item.id, Some(&from.id), Some(&to.id), qty);
                 let header = Header {
                     document,
-                    op: id,
-                    storekeeper: by,
+                    op: &id,
+                    storekeeper: &by,
                     at: now,
                 };
                 let d = doc::transfer(kind, &header, &item, qty, &from, &to);
                 let left = tx.stock(&from.id)?.qty(&item.id);
                 let answer = json!({
-                    "id": id, "document": document, "item": item.id, "name": item.name, "qty": qty,
+                    "id": &id, "document": document, "item": item.id, "name": item.name, "qty": qty,
                     "from": {"cell": from.id, "address": from.address, "left": left},
                     "to": {"cell": to.id, "address": to.address, "now": after.qty(&item.id)},
                 });
@@ -547,25 +547,26 @@ impl Warehouse {
         let qty = self.qty(qty, &item)?;
         let document = Uuid::now_v7();
         let op = Op {
-            id,
+            id: id.to_string(),
             kind: "pick",
-            request,
+            request: request.clone(),
             now: Timestamp::now(),
-            by,
+            by: by.to_string(),
         };
+        let (id, by, order) = (id.to_string(), by.to_string(), order.to_string());
         let answer = self
             .store
-            .wms_operation(op, |tx| {
+            .wms_operation(op, move |tx| {
                 let now = tx.now();
-                let o = tx.order(order)?;
+                let o = tx.order(&order)?;
                 o.record(&item.id, qty).map_err(refuse)?;
                 let o = o.clone();
                 tx.stock(&cell.id)?.take(&cell.address, &item.id, qty).map_err(refuse)?;
                 tx.log(MovementKind::Pick, &item.id, Some(&cell.id), None, qty);
                 let header = Header {
                     document,
-                    op: id,
-                    storekeeper: by,
+                    op: &id,
+                    storekeeper: &by,
                     at: now,
                 };
                 let r = OrderRef {
@@ -576,7 +577,7 @@ impl Warehouse {
                 let d = doc::pick_scan(&header, &r, &item, qty, &cell);
                 let line = o.lines.iter().find(|l| l.item == item.id);
                 let answer = json!({
-                    "id": id, "document": document, "order": o.id, "number": o.number,
+                    "id": &id, "document": document, "order": o.id, "number": o.number,
                     "item": item.id, "name": item.name, "qty": qty, "cell": cell.id, "address": cell.address,
                     "line": line.map(|l| json!({"qty": l.qty, "picked": l.picked, "remaining": l.remaining()})),
                     "remaining": o.lines.iter().map(|l| l.remaining()).sum::<Decimal>(),
@@ -600,17 +601,18 @@ impl Warehouse {
         };
         let document = Uuid::now_v7();
         let op = Op {
-            id,
+            id: id.to_string(),
             kind: "pick_complete",
-            request,
+            request: request.clone(),
             now: Timestamp::now(),
-            by,
+            by: by.to_string(),
         };
+        let (id, by, order) = (id.to_string(), by.to_string(), order.to_string());
         let answer = self
             .store
-            .wms_operation(op, |tx| {
+            .wms_operation(op, move |tx| {
                 let now = tx.now();
-                let o = tx.order(order)?;
+                let o = tx.order(&order)?;
                 if o.status == PickStatus::Completed {
                     return Err(refuse(WmsError::OrderCompleted(o.number.clone())));
                 }
@@ -629,8 +631,8 @@ impl Warehouse {
                     .collect();
                 let header = Header {
                     document,
-                    op: id,
-                    storekeeper: by,
+                    op: &id,
+                    storekeeper: &by,
                     at: now,
                 };
                 let r = OrderRef {
@@ -640,7 +642,7 @@ impl Warehouse {
                 };
                 let d = doc::pick_complete(&header, &r, &lines);
                 let answer = json!({
-                    "id": id, "document": document, "order": o.id, "number": o.number, "status": o.status,
+                    "id": &id, "document": document, "order": o.id, "number": o.number, "status": o.status,
                     "complete": o.is_fully_picked(), "lines": lines,
                 });
                 Ok((answer, vec![d]))
@@ -675,15 +677,16 @@ impl Warehouse {
         }
         let document = Uuid::now_v7();
         let op = Op {
-            id,
+            id: id.to_string(),
             kind: "count",
-            request,
+            request: request.clone(),
             now: Timestamp::now(),
-            by,
+            by: by.to_string(),
         };
+        let (id, by) = (id.to_string(), by.to_string());
         let answer = self
             .store
-            .wms_operation(op, |tx| {
+            .wms_operation(op, move |tx| {
                 let now = tx.now();
                 let diffs = count::apply(tx.stock(&cell.id)?, &counted, now);
                 for d in &diffs {
@@ -707,13 +710,13 @@ impl Warehouse {
                     .collect();
                 let header = Header {
                     document,
-                    op: id,
-                    storekeeper: by,
+                    op: &id,
+                    storekeeper: &by,
                     at: now,
                 };
                 let d = doc::count(&header, &cell, &lines);
                 let answer = json!({
-                    "id": id, "document": document, "cell": cell.id, "address": cell.address,
+                    "id": &id, "document": document, "cell": cell.id, "address": cell.address,
                     "lines": lines.iter().map(|l| json!({
                         "item": l.item.item, "name": l.item.name, "system": l.counted.system,
                         "counted": l.counted.counted, "diff": l.counted.diff,
@@ -729,7 +732,7 @@ impl Warehouse {
 
 /// Check a cell's contents after a change against its limits, with the storage data of
 /// every item in it read inside the transaction.
-fn check_capacity(tx: &mut OpTx<'_>, cell: &Cell, after: &CellStock) -> TxResult<()> {
+fn check_capacity(tx: &mut OpTx<'_>, cell: &Cell, after: &CellStock) -> Result<(), WmsAbort> {
     let mut storages = BTreeMap::new();
     for item in after.lines.keys() {
         storages.insert(item.clone(), tx.storage(item)?);

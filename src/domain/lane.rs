@@ -106,6 +106,25 @@ impl Lane {
         }
     }
 
+    /// Continue shift numbering after `floor`: the store was new or restored and the CRM may
+    /// hold shifts up to that number (see `store::numbering`). A shift still open from the
+    /// restored state at or below the floor is not continued — the CRM may hold receipts of it
+    /// made after the backup — and its open receipt goes with it. Idempotent; returns whether
+    /// the lane changed.
+    pub fn continue_after(&mut self, floor: u32) -> bool {
+        let mut changed = false;
+        if self.shift.as_ref().is_some_and(|s| s.number <= floor) {
+            self.shift = None;
+            self.receipt = None;
+            changed = true;
+        }
+        if self.last_shift_number < floor {
+            self.last_shift_number = floor;
+            changed = true;
+        }
+        changed
+    }
+
     /// Open a shift. Opening an already open shift returns it unchanged: a cashier pressing
     /// the button twice is not an error.
     pub fn open_shift(&mut self, ctx: &mut Ctx<'_>) -> (Shift, Changes) {
@@ -389,6 +408,20 @@ mod tests {
         assert!(lane.shift.is_none());
         let (next, _) = lane.open_shift(&mut ctx);
         assert_eq!(next.number, 2);
+    }
+
+    #[test]
+    fn numbering_continues_after_the_floor_and_a_restored_shift_is_not_continued() {
+        let mut next_id = ids();
+        let mut ctx = Ctx::new(Timestamp::UNIX_EPOCH, "Анна", &mut next_id);
+        let mut lane = Lane::new("1");
+        lane.sell(&mut ctx, &item("A", dec!(100)), "a", dec!(1)).unwrap();
+        assert!(lane.continue_after(1042));
+        assert!(lane.shift.is_none() && lane.receipt.is_none());
+        let (shift, _) = lane.open_shift(&mut ctx);
+        assert_eq!(shift.number, 1043);
+        assert!(!lane.continue_after(1042), "the new shift is above the floor and stays");
+        assert_eq!(lane.shift.as_ref().unwrap().number, 1043);
     }
 
     #[test]

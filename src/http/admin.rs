@@ -34,9 +34,9 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
         "version": env!("CARGO_PKG_VERSION"),
         "devices": s.registry.all(),
         "crm": s.link.snapshot(),
-        "catalog": {"items": s.store.item_count()},
+        "catalog": {"items": s.store.item_count()?, "clients": s.store.client_count()?},
         "outbox": {
-            "waiting": s.store.outbox_len(),
+            "waiting": s.store.outbox_len()?,
             "delivered_seq": s.store.delivered_seq()?,
             "pending": pending,
             "parked": parked,

@@ -1,11 +1,14 @@
-//! The catalog as pulled from the CRM: items, the barcode index and the scale PLU index.
+//! The catalog as pulled from the CRM: items, the barcode index and the scale PLU index, and
+//! the application of a change-feed page to every table it touches.
 
-use super::{Store, StoreError, abort, decode, encode, meta_key};
+use super::engine::Durability;
+use super::tables::{BARCODES, CLIENTS, ITEMS, META, PHONES, PLUS, meta_key};
+use super::{Store, StoreError, clients, decode, encode, wms};
 use crate::domain::barcode;
 use crate::domain::catalog::Item;
 use crate::domain::feed::Change;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use crate::domain::phone::Country;
+use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use std::collections::BTreeMap;
 
 /// What applying one page of the change feed did.
@@ -24,127 +27,168 @@ pub trait ItemLookup {
 
 impl ItemLookup for Store {
     fn item_by_code(&self, catalog_key: &str) -> Result<Option<Item>, StoreError> {
-        let Some(id) = self.trees.barcodes.get(catalog_key.as_bytes())? else {
+        let tx = self.read()?;
+        let Some(id) = tx.open_table(BARCODES)?.get(catalog_key)?.map(|id| id.value().to_string()) else {
             return Ok(None);
         };
-        self.item(&String::from_utf8_lossy(&id))
+        read_item(&tx.open_table(ITEMS)?, &id)
     }
+}
+
+fn read_item(items: &impl ReadableTable<&'static str, &'static [u8]>, id: &str) -> Result<Option<Item>, StoreError> {
+    let row = items.get(id)?;
+    row.map(|v| decode("items", id, v.value())).transpose()
 }
 
 impl Store {
     /// An item by its CRM id.
     pub fn item(&self, id: &str) -> Result<Option<Item>, StoreError> {
-        self.trees
-            .items
-            .get(id.as_bytes())?
-            .map(|v| decode("items", id.as_bytes(), &v))
-            .transpose()
+        read_item(&self.read()?.open_table(ITEMS)?, id)
     }
 
     /// An item by its scale PLU.
     pub fn item_by_plu(&self, plu: &str) -> Result<Option<Item>, StoreError> {
-        let Some(id) = self.trees.plus.get(plu.as_bytes())? else {
+        let tx = self.read()?;
+        let Some(id) = tx.open_table(PLUS)?.get(plu)?.map(|id| id.value().to_string()) else {
             return Ok(None);
         };
-        self.item(&String::from_utf8_lossy(&id))
+        read_item(&tx.open_table(ITEMS)?, &id)
     }
 
-    pub fn item_count(&self) -> usize {
-        self.trees.items.len()
+    /// Items in the catalog (redb keeps the count; nothing is scanned).
+    pub fn item_count(&self) -> Result<u64, StoreError> {
+        Ok(self.read()?.open_table(ITEMS)?.len()?)
     }
 
     /// The cursor to continue the change feed from.
     pub fn feed_cursor(&self) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .trees
-            .meta
-            .get(meta_key::FEED_CURSOR)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        let tx = self.read()?;
+        let meta = tx.open_table(META)?;
+        let cursor = meta.get(meta_key::FEED_CURSOR)?;
+        Ok(cursor.map(|v| String::from_utf8_lossy(v.value()).into_owned()))
     }
 
-    /// Apply one page of the change feed and its cursor atomically, then flush: either the
-    /// whole page is in the catalog and the cursor moved past it, or neither.
+    /// Apply one page of the change feed and its cursor atomically: either the whole page is
+    /// in the catalog and the cursor moved past it, or neither. The commit is lazy (no fsync
+    /// of its own): a crash rolls back to an earlier page boundary and the feed is pulled
+    /// again from the cursor stored with it. Call [`Store::sync`] at the end of a pull.
     pub async fn apply_feed(&self, changes: &[Change], cursor: &str) -> Result<FeedApplied, StoreError> {
-        let t = &self.trees;
-        let mut trees = vec![&t.meta, &t.items, &t.barcodes, &t.plus, &t.clients, &t.phones];
-        trees.extend(t.wms.all());
+        self.submit_feed_page(changes.to_vec(), cursor.to_string()).await
+    }
+
+    /// Queue a page (and its cursor) for the writer now, and return the wait for it: the
+    /// puller fetches and parses the next page while this one is applied. Pages queued
+    /// together are applied in one transaction.
+    pub fn submit_feed_page(
+        &self,
+        changes: Vec<Change>,
+        cursor: String,
+    ) -> impl Future<Output = Result<FeedApplied, StoreError>> + Send + 'static {
+        let country = self.phone_country();
         let now = jiff::Timestamp::now();
-        let applied = trees.as_slice().transaction(|tx| {
-            let (meta, items, barcodes, plus) = (&tx[0], &tx[1], &tx[2], &tx[3]);
-            let (clients, phones) = (&tx[4], &tx[5]);
-            let warehouse = super::wms::Tx::new(&tx[6..]);
-            let mut applied = FeedApplied::default();
-            for change in changes {
-                // Cells, stock, pick orders, expected receipts and item storage attributes.
-                if warehouse.apply_change(meta, change, now)? {
-                    applied.upserted += 1;
-                    continue;
-                }
-                match change {
-                    Change::ItemUpsert(item) => {
-                        remove_item(items, barcodes, plus, &item.id)?;
-                        items.insert(item.id.as_bytes(), encode(item))?;
-                        for code in &item.barcodes {
-                            barcodes.insert(barcode::catalog_key(code).as_bytes(), item.id.as_bytes())?;
-                        }
-                        if let Some(p) = &item.plu {
-                            plus.insert(p.as_bytes(), item.id.as_bytes())?;
-                        }
-                        applied.upserted += 1;
-                    }
-                    Change::ItemDelete(id) => {
-                        if remove_item(items, barcodes, plus, id)? {
-                            applied.deleted += 1;
-                        }
-                    }
-                    Change::ClientUpsert(client) => {
-                        super::clients::upsert_client(clients, phones, client, self.phone_country)?;
-                        applied.upserted += 1;
-                    }
-                    Change::ClientDelete(id) => {
-                        if super::clients::remove_client(clients, phones, id, self.phone_country)? {
-                            applied.deleted += 1;
-                        }
-                    }
-                    Change::Skipped { kind } => *applied.skipped.entry(kind.clone()).or_default() += 1,
-                    // Handled by the warehouse above.
-                    Change::ItemStorage { .. }
-                    | Change::CellUpsert(_)
-                    | Change::CellDelete(_)
-                    | Change::StockUpsert { .. }
-                    | Change::PickOrderUpsert(_)
-                    | Change::PickOrderDelete(_)
-                    | Change::ExpectedReceiptUpsert(_)
-                    | Change::ExpectedReceiptDelete(_) => {}
-                }
-            }
-            meta.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;
-            Ok(applied)
-        })?;
-        self.flush().await?;
-        Ok(applied)
+        self.inner.engine.submit(Durability::Lazy, move |tx| {
+            let applied = apply_page(tx, &changes, country, now)?;
+            tx.open_table(META)?.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;
+            Ok(Ok::<_, StoreError>(applied))
+        })
     }
 }
 
-/// Remove an item and the index entries that still point at it. An index entry that another
-/// item has since claimed (a barcode moved between items) is left alone.
-fn remove_item(
-    items: &TransactionalTree,
-    barcodes: &TransactionalTree,
-    plus: &TransactionalTree,
-    id: &str,
-) -> ConflictableTransactionResult<bool, StoreError> {
-    let Some(old) = items.remove(id.as_bytes())? else {
-        return Ok(false);
-    };
-    let old: Item = decode("items", id.as_bytes(), &old).map_err(abort)?;
-    let keys = old.barcodes.iter().map(|c| (barcodes, barcode::catalog_key(c)));
-    for (tree, key) in keys.chain(old.plu.iter().map(|p| (plus, p.clone()))) {
-        if tree.get(key.as_bytes())?.as_deref() == Some(id.as_bytes()) {
-            tree.remove(key.as_bytes())?;
+/// The catalog tables open in one write transaction.
+pub(super) struct CatalogTables<'tx> {
+    items: Table<'tx, &'static str, &'static [u8]>,
+    barcodes: Table<'tx, &'static str, &'static str>,
+    plus: Table<'tx, &'static str, &'static str>,
+}
+
+impl<'tx> CatalogTables<'tx> {
+    fn open(tx: &'tx WriteTransaction) -> Result<Self, StoreError> {
+        Ok(CatalogTables {
+            items: tx.open_table(ITEMS)?,
+            barcodes: tx.open_table(BARCODES)?,
+            plus: tx.open_table(PLUS)?,
+        })
+    }
+
+    fn upsert(&mut self, item: &Item) -> Result<(), StoreError> {
+        self.remove(&item.id)?;
+        self.items.insert(item.id.as_str(), encode(item).as_slice())?;
+        for code in &item.barcodes {
+            self.barcodes.insert(barcode::catalog_key(code).as_str(), item.id.as_str())?;
+        }
+        if let Some(p) = &item.plu {
+            self.plus.insert(p.as_str(), item.id.as_str())?;
+        }
+        Ok(())
+    }
+
+    /// Remove an item and the index entries that still point at it. An index entry another
+    /// item has since claimed (a barcode moved between items) is left alone.
+    fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
+        let old: Item = match self.items.remove(id)? {
+            None => return Ok(false),
+            Some(row) => decode("items", id, row.value())?,
+        };
+        for code in &old.barcodes {
+            let key = barcode::catalog_key(code);
+            if self.barcodes.get(key.as_str())?.is_some_and(|v| v.value() == id) {
+                self.barcodes.remove(key.as_str())?;
+            }
+        }
+        if let Some(plu) = &old.plu {
+            if self.plus.get(plu.as_str())?.is_some_and(|v| v.value() == id) {
+                self.plus.remove(plu.as_str())?;
+            }
+        }
+        Ok(true)
+    }
+}
+
+/// Apply every change of a page inside one transaction, each table opened once.
+fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: jiff::Timestamp) -> Result<FeedApplied, StoreError> {
+    let mut catalog = CatalogTables::open(tx)?;
+    let mut clients_table = tx.open_table(CLIENTS)?;
+    let mut phones = tx.open_table(PHONES)?;
+    let mut warehouse = wms::WmsTables::open(tx)?;
+    let mut applied = FeedApplied::default();
+    for change in changes {
+        // Cells, stock, pick orders, expected receipts and item storage attributes.
+        if warehouse.apply_change(change, now)? {
+            applied.upserted += 1;
+            continue;
+        }
+        match change {
+            Change::ItemUpsert(item) => {
+                catalog.upsert(item)?;
+                applied.upserted += 1;
+            }
+            Change::ItemDelete(id) => {
+                if catalog.remove(id)? {
+                    applied.deleted += 1;
+                }
+            }
+            Change::ClientUpsert(client) => {
+                clients::upsert_client(&mut clients_table, &mut phones, client, country)?;
+                applied.upserted += 1;
+            }
+            Change::ClientDelete(id) => {
+                if clients::remove_client(&mut clients_table, &mut phones, id, country)? {
+                    applied.deleted += 1;
+                }
+            }
+            Change::Skipped { kind } => *applied.skipped.entry(kind.clone()).or_default() += 1,
+            // Handled by the warehouse above.
+            Change::ItemStorage { .. }
+            | Change::CellUpsert(_)
+            | Change::CellDelete(_)
+            | Change::StockUpsert { .. }
+            | Change::PickOrderUpsert(_)
+            | Change::PickOrderDelete(_)
+            | Change::ExpectedReceiptUpsert(_)
+            | Change::ExpectedReceiptDelete(_) => {}
         }
     }
-    Ok(true)
+    Ok(applied)
 }
 
 #[cfg(test)]
@@ -198,5 +242,6 @@ mod tests {
         store.apply_feed(&[Change::ItemDelete("I-1001".into())], "c3").await.unwrap();
         assert!(store.item_by_code("00036000291452").unwrap().is_none());
         assert!(store.item("I-1001").unwrap().is_none());
+        assert_eq!(store.item_count().unwrap(), 0);
     }
 }

@@ -1,14 +1,15 @@
 //! Clients from the CRM feed and the phone index over every number of every client.
 //!
-//! The `phones` tree's keys are `E.164 ‖ 0x00 ‖ client id` with an empty value, so all clients
+//! The `phones` table's keys are `E.164 ‖ 0x00 ‖ client id` with an empty value, so all clients
 //! on one number are one prefix scan and a number shared by a company and its director finds
 //! both. Numbers that do not normalize (hidden, internal, junk) are not indexed at all, so a
 //! call from `<unknown>` can never match a client whose phone field was garbage.
 
-use super::{Store, StoreError, abort, decode, encode};
+use super::tables::{CLIENTS, PHONES, joined, prefix_range};
+use super::{Store, StoreError, decode, encode};
 use crate::domain::client::Client;
 use crate::domain::phone::{self, Country};
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use redb::{ReadableTable, ReadableTableMetadata, Table};
 use std::cmp::Reverse;
 
 /// One client found by a number.
@@ -21,26 +22,21 @@ pub struct PhoneMatch {
     pub exact: bool,
 }
 
-fn index_key(e164: &str, client: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(e164.len() + 1 + client.len());
-    key.extend_from_slice(e164.as_bytes());
-    key.push(0);
-    key.extend_from_slice(client.as_bytes());
-    key
-}
+type ClientsTable<'tx> = Table<'tx, &'static str, &'static [u8]>;
+type PhonesTable<'tx> = Table<'tx, &'static [u8], ()>;
 
 /// Write (replace) a client and its index entries inside the feed transaction.
 pub(super) fn upsert_client(
-    clients: &TransactionalTree,
-    phones: &TransactionalTree,
+    clients: &mut ClientsTable<'_>,
+    phones: &mut PhonesTable<'_>,
     client: &Client,
     country: Country,
-) -> ConflictableTransactionResult<(), StoreError> {
+) -> Result<(), StoreError> {
     remove_client(clients, phones, &client.id, country)?;
-    clients.insert(client.id.as_bytes(), encode(client))?;
+    clients.insert(client.id.as_str(), encode(client).as_slice())?;
     for raw in &client.phones {
         if let Some(e164) = phone::lookup_key(raw, country) {
-            phones.insert(index_key(&e164, &client.id), &[])?;
+            phones.insert(joined(e164.as_bytes(), client.id.as_bytes()).as_slice(), ())?;
         }
     }
     Ok(())
@@ -48,18 +44,18 @@ pub(super) fn upsert_client(
 
 /// Remove a client and its index entries; true if it existed.
 pub(super) fn remove_client(
-    clients: &TransactionalTree,
-    phones: &TransactionalTree,
+    clients: &mut ClientsTable<'_>,
+    phones: &mut PhonesTable<'_>,
     id: &str,
     country: Country,
-) -> ConflictableTransactionResult<bool, StoreError> {
-    let Some(old) = clients.remove(id.as_bytes())? else {
-        return Ok(false);
+) -> Result<bool, StoreError> {
+    let old: Client = match clients.remove(id)? {
+        None => return Ok(false),
+        Some(row) => decode("clients", id, row.value())?,
     };
-    let old: Client = decode("clients", id.as_bytes(), &old).map_err(abort)?;
     for raw in &old.phones {
         if let Some(e164) = phone::lookup_key(raw, country) {
-            phones.remove(index_key(&e164, id))?;
+            phones.remove(joined(e164.as_bytes(), id.as_bytes()).as_slice())?;
         }
     }
     Ok(true)
@@ -68,15 +64,15 @@ pub(super) fn remove_client(
 impl Store {
     /// A client by CRM id.
     pub fn client(&self, id: &str) -> Result<Option<Client>, StoreError> {
-        self.trees
-            .clients
-            .get(id.as_bytes())?
-            .map(|v| decode("clients", id.as_bytes(), &v))
-            .transpose()
+        let tx = self.read()?;
+        let clients = tx.open_table(CLIENTS)?;
+        let row = clients.get(id)?;
+        row.map(|v| decode("clients", id, v.value())).transpose()
     }
 
-    pub fn client_count(&self) -> usize {
-        self.trees.clients.len()
+    /// Clients in the store (redb keeps the count; nothing is scanned).
+    pub fn client_count(&self) -> Result<u64, StoreError> {
+        Ok(self.read()?.open_table(CLIENTS)?.len()?)
     }
 
     /// Every client with this number, best first: entries that match the extension too, then
@@ -86,14 +82,17 @@ impl Store {
         if !e164.starts_with('+') || e164.len() < 9 {
             return Ok(Vec::new());
         }
-        let country = self.phone_country;
-        let mut prefix = e164.as_bytes().to_vec();
-        prefix.push(0);
+        let country = self.phone_country();
+        let (start, end) = prefix_range(e164.as_bytes());
+        let tx = self.read()?;
+        let phones = tx.open_table(PHONES)?;
+        let clients = tx.open_table(CLIENTS)?;
         let mut found = Vec::new();
-        for entry in self.trees.phones.scan_prefix(&prefix) {
+        for entry in phones.range(start.as_slice()..end.as_slice())? {
             let (key, _) = entry?;
-            let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            let Some(client) = self.client(&id)? else { continue };
+            let id = String::from_utf8_lossy(&key.value()[start.len()..]).into_owned();
+            let Some(row) = clients.get(id.as_str())? else { continue };
+            let client: Client = decode("clients", &id, row.value())?;
             // Which of the client's phones matched, to compare extensions.
             let hit = client.phones.iter().find_map(|raw| {
                 let n = phone::normalize(raw, country).ok()?;
@@ -144,7 +143,7 @@ mod tests {
             Change::ClientUpsert(client("C-4", &["мусор"], None)),
         ];
         store.apply_feed(&changes, "c1").await.unwrap();
-        assert_eq!(store.client_count(), 4);
+        assert_eq!(store.client_count().unwrap(), 4);
         let ids = |m: Vec<super::PhoneMatch>| m.into_iter().map(|m| m.client.id).collect::<Vec<_>>();
         assert_eq!(ids(store.clients_by_phone("+74951234567", None).unwrap()), ["C-2", "C-3", "C-1"]);
         assert_eq!(

@@ -1,15 +1,25 @@
 //! Lanes, their closed receipts and shifts, committed together with the documents and print
 //! jobs a lane operation produced.
+//!
+//! Two durability classes meet here. A lane operation that produced anything for the outside
+//! world — a document, a closed receipt, a shift record, a print job — is one fsync'd
+//! transaction before the cashier hears "done". An edit of the open receipt alone (a scan, a
+//! quantity, a void) goes to the lane's journal, which survives `kill -9` without an fsync
+//! (see [`super::journal`]). Every state carries a version, so the newer of the durable row
+//! and the journal wins when the lane is loaded.
 
+use super::engine::Durability;
+use super::journal::FOLD_AT;
+use super::tables::{LANES, RECEIPTS, SHIFTS};
 use super::{Store, StoreError, decode, encode, outbox, print_jobs};
 use crate::domain::lane::{Changes, Lane};
 use crate::domain::print_job::PrintJob;
 use crate::domain::receipt::ClosedReceipt;
 use crate::domain::shift::Shift;
-use sled::Transactional;
+use redb::ReadableTable;
 use uuid::Uuid;
 
-/// One lane operation's effects, written atomically by [`Store::commit_lane`].
+/// One lane operation's effects, written by [`Store::commit_lane`].
 pub struct LaneCommit<'a> {
     /// The lane's state after the operation.
     pub lane: &'a Lane,
@@ -18,36 +28,79 @@ pub struct LaneCommit<'a> {
     pub printer: Option<&'a str>,
 }
 
+/// A lane row: `version (u64 BE) ‖ encoded Lane`.
+fn lane_row(version: u64, lane: &Lane) -> Vec<u8> {
+    let mut row = version.to_be_bytes().to_vec();
+    row.extend(encode(lane));
+    row
+}
+
+fn read_lane_row(id: &str, row: &[u8]) -> Result<(u64, Lane), StoreError> {
+    let (version, lane) = row.split_at_checked(8).ok_or_else(|| StoreError::Corrupt {
+        table: "lanes",
+        key: id.to_string(),
+        reason: "row shorter than its version".into(),
+    })?;
+    let version = u64::from_be_bytes(version.try_into().unwrap_or_default());
+    Ok((version, decode("lanes", id, lane)?))
+}
+
 impl Store {
-    /// A lane's last committed state.
+    /// A lane's last state: its durable row, or the open-receipt edits in its journal when
+    /// those are newer (the till was killed mid-receipt).
     pub fn lane(&self, id: &str) -> Result<Option<Lane>, StoreError> {
-        self.trees
-            .lanes
-            .get(id.as_bytes())?
-            .map(|v| decode("lanes", id.as_bytes(), &v))
-            .transpose()
+        let durable = {
+            let tx = self.read()?;
+            let lanes = tx.open_table(LANES)?;
+            let row = lanes.get(id)?;
+            row.map(|row| read_lane_row(id, row.value())).transpose()?
+        };
+        let journal = self
+            .inner
+            .journals
+            .latest(id)
+            .map_err(|e| StoreError::Storage(format!("журнал кассы {id}: {e}")))?;
+        let (version, lane) = match (durable, journal) {
+            (Some((dv, _)), Some((jv, payload))) if jv > dv => (jv, Some(decode("lane journal", id, &payload)?)),
+            (None, Some((jv, payload))) => (jv, Some(decode("lane journal", id, &payload)?)),
+            (Some((dv, lane)), _) => (dv, Some(lane)),
+            (None, None) => (0, None),
+        };
+        self.lane_versions().insert(id.to_string(), version);
+        Ok(lane)
+    }
+
+    fn lane_versions(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.inner.lane_versions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn next_lane_version(&self, id: &str) -> u64 {
+        let mut versions = self.lane_versions();
+        let version = versions.entry(id.to_string()).or_insert(0);
+        *version += 1;
+        *version
     }
 
     /// A closed receipt by id.
     pub fn receipt(&self, id: Uuid) -> Result<Option<ClosedReceipt>, StoreError> {
-        self.trees
-            .receipts
-            .get(id.as_bytes())?
-            .map(|v| decode("receipts", id.as_bytes(), &v))
-            .transpose()
+        let tx = self.read()?;
+        let receipts = tx.open_table(RECEIPTS)?;
+        let row = receipts.get(id.as_u128())?;
+        row.map(|v| decode("receipts", id, v.value())).transpose()
     }
 
     /// The closed receipts of one shift, oldest first (for its X and Z reports). Scans the
     /// receipts from the shift's opening on: ids are UUIDv7, ordered by time.
     pub fn shift_receipts(&self, shift: &Shift) -> Result<Vec<ClosedReceipt>, StoreError> {
         // The smallest UUIDv7 of the opening millisecond (its first 48 bits are the time).
-        let ms = shift.opened_at.as_millisecond().max(0) as u64;
-        let mut start = [0u8; 16];
-        start[..6].copy_from_slice(&ms.to_be_bytes()[2..]);
+        let ms = shift.opened_at.as_millisecond().max(0) as u128;
+        let start = ms << 80;
+        let tx = self.read()?;
+        let table = tx.open_table(RECEIPTS)?;
         let mut receipts = Vec::new();
-        for entry in self.trees.receipts.range(start.to_vec()..) {
+        for entry in table.range(start..)? {
             let (key, value) = entry?;
-            let receipt: ClosedReceipt = decode("receipts", &key, &value)?;
+            let receipt: ClosedReceipt = decode("receipts", Uuid::from_u128(key.value()), value.value())?;
             if receipt.receipt.shift_id == shift.id {
                 receipts.push(receipt);
             }
@@ -57,44 +110,164 @@ impl Store {
 
     /// A shift from the journal by id.
     pub fn shift(&self, id: Uuid) -> Result<Option<Shift>, StoreError> {
-        self.trees
-            .shifts
-            .get(id.as_bytes())?
-            .map(|v| decode("shifts", id.as_bytes(), &v))
-            .transpose()
+        let tx = self.read()?;
+        let shifts = tx.open_table(SHIFTS)?;
+        let row = shifts.get(id.as_u128())?;
+        row.map(|v| decode("shifts", id, v.value())).transpose()
     }
 
-    /// Write a lane's new state with everything it produced in one transaction, and flush.
-    /// When this returns `Ok`, the change survives `kill -9`; only then may the cashier be
-    /// told. Returns the outbox sequence numbers given to the documents.
+    /// Make a lane's new state stick. With anything for the outside world in `changes`, the
+    /// lane, closed receipt, shift, outbox documents and print job are written in one
+    /// power-loss-durable transaction; an open-receipt edit alone goes to the lane journal
+    /// (kill -9-durable). Only when this returns `Ok` may the cashier be told. Returns the
+    /// outbox sequence numbers given to the documents.
     pub async fn commit_lane(&self, commit: LaneCommit<'_>) -> Result<Vec<u64>, StoreError> {
-        let t = &self.trees;
-        let trees = [&t.meta, &t.lanes, &t.receipts, &t.shifts, &t.outbox, &t.print_jobs, &t.print_queue];
-        let job = match (commit.changes.print.as_ref(), commit.printer) {
+        let id = commit.lane.id.clone();
+        let version = self.next_lane_version(&id);
+        let changes = commit.changes;
+        let edit_only =
+            changes.documents.is_empty() && changes.closed.is_none() && changes.shift_record.is_none() && changes.print.is_none();
+        if edit_only {
+            let size = self
+                .inner
+                .journals
+                .append(&id, version, &encode(commit.lane))
+                .await
+                .map_err(|e| journal_error(&id, e))?;
+            if size < FOLD_AT {
+                return Ok(Vec::new());
+            }
+        }
+        let job = match (changes.print.as_ref(), commit.printer) {
             (Some(request), Some(printer)) => Some(PrintJob::queued(request, printer)),
             _ => None,
         };
-        let seqs = trees.as_slice().transaction(|tx| {
-            let (meta, lanes, receipts, shifts, outbox_tree, jobs, queue) = (&tx[0], &tx[1], &tx[2], &tx[3], &tx[4], &tx[5], &tx[6]);
-            lanes.insert(commit.lane.id.as_bytes(), encode(commit.lane))?;
-            if let Some(closed) = &commit.changes.closed {
-                receipts.insert(closed.receipt.id.as_bytes(), encode(closed))?;
-            }
-            if let Some(shift) = &commit.changes.shift_record {
-                shifts.insert(shift.id.as_bytes(), encode(shift))?;
-            }
-            if let Some(job) = &job {
-                print_jobs::put(jobs, queue, job)?;
-            }
-            outbox::append(meta, outbox_tree, &commit.changes.documents)
-        })?;
-        self.flush().await?;
+        let queued = job.is_some();
+        let has_documents = !changes.documents.is_empty();
+        let row = lane_row(version, commit.lane);
+        let changes = changes.clone();
+        let seqs = self
+            .inner
+            .engine
+            .write(Durability::PowerLoss, move |tx| {
+                if has_documents {
+                    if let Err(refused) = outbox::may_number(tx)? {
+                        return Ok(Err(refused));
+                    }
+                }
+                tx.open_table(LANES)?.insert(id.as_str(), row.as_slice())?;
+                if let Some(closed) = &changes.closed {
+                    tx.open_table(RECEIPTS)?
+                        .insert(closed.receipt.id.as_u128(), encode(closed).as_slice())?;
+                }
+                if let Some(shift) = &changes.shift_record {
+                    tx.open_table(SHIFTS)?.insert(shift.id.as_u128(), encode(shift).as_slice())?;
+                }
+                if let Some(job) = &job {
+                    print_jobs::put(tx, job)?;
+                }
+                Ok(Ok(outbox::append(tx, &changes.documents)?))
+            })
+            .await?;
+        // The durable row is newer than anything in the journal now.
+        self.inner
+            .journals
+            .reset(&commit.lane.id)
+            .await
+            .map_err(|e| journal_error(&commit.lane.id, e))?;
         if !seqs.is_empty() {
-            Store::signal(&self.outbox_changed);
+            Store::signal(&self.inner.outbox_changed);
         }
-        if job.is_some() {
-            Store::signal(&self.print_queue_changed);
+        if queued {
+            Store::signal(&self.inner.print_queue_changed);
         }
         Ok(seqs)
+    }
+}
+
+fn journal_error(lane: &str, e: std::io::Error) -> StoreError {
+    if super::is_disk_full(&e) {
+        StoreError::DiskFull
+    } else {
+        StoreError::Storage(format!("журнал кассы {lane}: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Ctx;
+    use crate::domain::catalog::Item;
+    use crate::domain::receipt::PaymentMethod;
+    use crate::store::test_support::temp_store;
+    use rust_decimal_macros::dec;
+
+    fn milk() -> Item {
+        Item {
+            id: "I-1".into(),
+            sku: "A-1".into(),
+            name: "Молоко".into(),
+            unit: "pcs".into(),
+            vat: "20".into(),
+            weighted: false,
+            marked: false,
+            mark_group: None,
+            plu: None,
+            barcodes: vec![],
+            prices: [("retail".to_string(), dec!(89.90))].into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn edits_go_to_the_journal_and_the_newer_state_wins_on_reload() {
+        let (store, dir) = temp_store();
+        let mut ids = || Uuid::now_v7();
+        let mut ctx = Ctx::new(jiff::Timestamp::now(), "Анна", &mut ids);
+        let mut lane = store.lane("1").unwrap().unwrap_or_else(|| Lane::new("1"));
+        // The first scan opens the shift: durable, with its document.
+        let (_, changes) = lane.sell(&mut ctx, &milk(), "x", dec!(1)).unwrap();
+        let seqs = store
+            .commit_lane(LaneCommit {
+                lane: &lane,
+                changes: &changes,
+                printer: None,
+            })
+            .await
+            .unwrap();
+        assert_eq!(seqs, vec![1]);
+        // The second scan is an edit: journal only.
+        let (_, changes) = lane.sell(&mut ctx, &milk(), "x", dec!(1)).unwrap();
+        assert_eq!(changes, Changes::default());
+        store
+            .commit_lane(LaneCommit {
+                lane: &lane,
+                changes: &changes,
+                printer: None,
+            })
+            .await
+            .unwrap();
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        let reloaded = store.lane("1").unwrap().unwrap();
+        assert_eq!(reloaded, lane, "the journal's newer state wins");
+
+        // Paying is durable and empties the journal.
+        let mut lane = reloaded;
+        let (_, changes) = lane.pay(&mut ctx, PaymentMethod::Cash, dec!(200)).unwrap();
+        let seqs = store
+            .commit_lane(LaneCommit {
+                lane: &lane,
+                changes: &changes,
+                printer: Some("p1"),
+            })
+            .await
+            .unwrap();
+        assert_eq!(seqs, vec![2]);
+        assert_eq!(store.open_print_jobs("p1").unwrap().len(), 1);
+        drop(store);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.lane("1").unwrap().unwrap(), lane);
+        let closed = changes.closed.unwrap();
+        assert_eq!(store.receipt(closed.receipt.id).unwrap().unwrap(), closed);
     }
 }

@@ -1,10 +1,11 @@
 //! The outbox: documents waiting for the CRM, in `seq` order, and the parked ones it refused.
 
-use super::{Store, StoreError, abort, decode, encode, meta_key, read_u64};
+use super::engine::Durability;
+use super::tables::{self, META, OUTBOX, PARKED, meta_key};
+use super::{Store, StoreError, decode, encode};
 use crate::domain::document::{Document, NewDocument};
+use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 /// A document the CRM rejected with a 4xx: kept for the admin, not retried.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -14,112 +15,151 @@ pub struct Parked {
     pub parked_at: jiff::Timestamp,
 }
 
-/// Number documents and append them to the outbox inside a caller's transaction. `seq` grows
-/// by one per document with no gaps: it is read and advanced in the same transaction that
-/// writes the documents, so concurrent lanes cannot take the same number or skip one.
-pub(super) fn append(
-    meta: &TransactionalTree,
-    outbox: &TransactionalTree,
-    documents: &[NewDocument],
-) -> ConflictableTransactionResult<Vec<u64>, StoreError> {
+/// May this transaction number documents? A new or restored store waits for the CRM's last
+/// `seq` first (see `numbering`), so that no number the CRM already holds is given again.
+/// Call before writing anything: a refusal must leave no trace in the batch.
+pub(super) fn may_number(tx: &WriteTransaction) -> Result<Result<(), StoreError>, StoreError> {
+    let meta = tx.open_table(META)?;
+    Ok(match meta.get(meta_key::SEQ_BASE_PENDING)? {
+        Some(_) => Err(StoreError::AwaitingSeqBase),
+        None => Ok(()),
+    })
+}
+
+/// Number documents and append them to the outbox inside a caller's transaction (after
+/// [`may_number`] allowed it). `seq` grows by one per document with no gaps: the one writer
+/// reads and advances it in the transaction that writes the documents.
+pub(super) fn append(tx: &WriteTransaction, documents: &[NewDocument]) -> Result<Vec<u64>, StoreError> {
     if documents.is_empty() {
         return Ok(Vec::new());
     }
-    let mut seq = meta.get(meta_key::OUTBOX_SEQ)?.map(|v| read_u64(&v)).unwrap_or(0);
+    let mut meta = tx.open_table(META)?;
+    let mut outbox = tx.open_table(OUTBOX)?;
+    let mut seq = tables::meta_u64(&meta, meta_key::OUTBOX_SEQ)?;
     let mut seqs = Vec::with_capacity(documents.len());
     for doc in documents {
         seq += 1;
         let numbered = Document { seq, doc: doc.clone() };
-        outbox.insert(&seq.to_be_bytes(), encode(&numbered))?;
+        outbox.insert(seq, encode(&numbered).as_slice())?;
         seqs.push(seq);
     }
-    meta.insert(meta_key::OUTBOX_SEQ, &seq.to_be_bytes())?;
+    meta.insert(meta_key::OUTBOX_SEQ, seq.to_be_bytes().as_slice())?;
     Ok(seqs)
 }
 
 impl Store {
     /// Append documents that are not tied to other state (e.g. a lead typed by an operator),
-    /// then flush. Returns their sequence numbers.
+    /// durably. Returns their sequence numbers.
     pub async fn append_documents(&self, documents: &[NewDocument]) -> Result<Vec<u64>, StoreError> {
-        let t = &self.trees;
-        let seqs = [&t.meta, &t.outbox]
-            .as_slice()
-            .transaction(|tx| append(&tx[0], &tx[1], documents))?;
-        self.flush().await?;
-        Store::signal(&self.outbox_changed);
+        let documents = documents.to_vec();
+        let seqs = self
+            .inner
+            .engine
+            .write(Durability::PowerLoss, move |tx| {
+                if let Err(refused) = may_number(tx)? {
+                    return Ok(Err(refused));
+                }
+                Ok(Ok(append(tx, &documents)?))
+            })
+            .await?;
+        Store::signal(&self.inner.outbox_changed);
         Ok(seqs)
     }
 
     /// The oldest document not yet delivered.
     pub fn outbox_front(&self) -> Result<Option<Document>, StoreError> {
-        self.trees.outbox.first()?.map(|(k, v)| decode("outbox", &k, &v)).transpose()
+        let tx = self.read()?;
+        let outbox = tx.open_table(OUTBOX)?;
+        let first = outbox.first()?;
+        first.map(|(k, v)| decode("outbox", k.value(), v.value())).transpose()
     }
 
     /// Documents waiting for the CRM.
-    pub fn outbox_len(&self) -> usize {
-        self.trees.outbox.len()
+    pub fn outbox_len(&self) -> Result<u64, StoreError> {
+        self.table_len(OUTBOX)
     }
 
     /// The waiting documents, oldest first, at most `limit`.
     pub fn outbox_pending(&self, limit: usize) -> Result<Vec<Document>, StoreError> {
-        self.trees
-            .outbox
-            .iter()
+        let tx = self.read()?;
+        let outbox = tx.open_table(OUTBOX)?;
+        outbox
+            .iter()?
             .take(limit)
             .map(|r| {
                 let (k, v) = r?;
-                decode("outbox", &k, &v)
+                decode("outbox", k.value(), v.value())
             })
             .collect()
     }
 
     /// Highest sequence number the CRM confirmed.
     pub fn delivered_seq(&self) -> Result<u64, StoreError> {
-        Ok(self.trees.meta.get(meta_key::DELIVERED_SEQ)?.map(|v| read_u64(&v)).unwrap_or(0))
+        Ok(self.meta_u64(meta_key::DELIVERED_SEQ)?.unwrap_or(0))
+    }
+
+    /// The last sequence number given to a document.
+    pub fn last_seq(&self) -> Result<u64, StoreError> {
+        Ok(self.meta_u64(meta_key::OUTBOX_SEQ)?.unwrap_or(0))
     }
 
     /// The CRM stored the document (or already had it): drop it from the outbox, durably.
     pub async fn outbox_delivered(&self, seq: u64) -> Result<(), StoreError> {
-        let t = &self.trees;
-        [&t.meta, &t.outbox].as_slice().transaction(|tx| {
-            tx[1].remove(&seq.to_be_bytes())?;
-            tx[0].insert(meta_key::DELIVERED_SEQ, &seq.to_be_bytes())?;
-            Ok(())
-        })?;
-        self.flush().await
+        self.inner
+            .engine
+            .write(Durability::PowerLoss, move |tx| {
+                tx.open_table(OUTBOX)?.remove(seq)?;
+                let mut meta = tx.open_table(META)?;
+                let delivered = tables::meta_u64(&meta, meta_key::DELIVERED_SEQ)?.max(seq);
+                meta.insert(meta_key::DELIVERED_SEQ, delivered.to_be_bytes().as_slice())?;
+                Ok(Ok::<_, StoreError>(()))
+            })
+            .await
     }
 
     /// The CRM refused the document for good: move it aside with the reason, durably, so the
     /// documents behind it can go.
     pub async fn outbox_park(&self, seq: u64, reason: &str, now: jiff::Timestamp) -> Result<(), StoreError> {
-        let t = &self.trees;
-        [&t.outbox, &t.parked].as_slice().transaction(|tx| {
-            let key = seq.to_be_bytes();
-            let Some(value) = tx[0].remove(&key[..])? else {
-                return Ok(());
-            };
-            let document: Document = decode("outbox", &key, &value).map_err(abort)?;
-            let parked = Parked {
-                document,
-                reason: reason.to_string(),
-                parked_at: now,
-            };
-            tx[1].insert(&key, encode(&parked))?;
-            Ok(())
-        })?;
-        self.flush().await
+        let reason = reason.to_string();
+        self.inner
+            .engine
+            .write(Durability::PowerLoss, move |tx| {
+                let mut outbox = tx.open_table(OUTBOX)?;
+                let Some(value) = outbox.remove(seq)? else {
+                    return Ok(Ok(()));
+                };
+                let document: Document = match decode("outbox", seq, value.value()) {
+                    Ok(d) => d,
+                    Err(e) => return Ok(Err(e)),
+                };
+                drop(value);
+                let parked = Parked {
+                    document,
+                    reason,
+                    parked_at: now,
+                };
+                tx.open_table(PARKED)?.insert(seq, encode(&parked).as_slice())?;
+                Ok(Ok(()))
+            })
+            .await
     }
 
     /// Documents the CRM refused, oldest first.
     pub fn parked(&self) -> Result<Vec<Parked>, StoreError> {
-        self.trees
-            .parked
-            .iter()
+        let tx = self.read()?;
+        let parked = tx.open_table(PARKED)?;
+        parked
+            .iter()?
             .map(|r| {
                 let (k, v) = r?;
-                decode("outbox_parked", &k, &v)
+                decode("outbox_parked", k.value(), v.value())
             })
             .collect()
+    }
+
+    /// How many documents the CRM refused.
+    pub fn parked_len(&self) -> Result<u64, StoreError> {
+        Ok(self.read()?.open_table(PARKED)?.len()?)
     }
 }
 
@@ -152,6 +192,7 @@ mod tests {
         assert_eq!(store.append_documents(&[doc(3)]).await.unwrap(), vec![3]);
         assert_eq!(store.outbox_front().unwrap().unwrap().seq, 3);
         assert_eq!(store.delivered_seq().unwrap(), 1);
+        assert_eq!(store.outbox_len().unwrap(), 1);
         let parked = store.parked().unwrap();
         assert_eq!(parked[0].document.seq, 2);
         assert_eq!(parked[0].reason, "422: no such client");

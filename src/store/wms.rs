@@ -1,85 +1,36 @@
 //! Warehouse storage: cells, cell stock, the movement log, pick orders and expected
 //! receipts, and the handheld operations that change them.
 //!
-//! Trees:
-//! - `cells` (id → [`Cell`]), `cell_codes` (`a:ADDRESS` / `b:BARCODE` → id),
-//! - `cell_stock` (cell id → [`CellStock`]), `item_cells` (item id → set of cell ids holding it),
-//! - `empty_cells` (`zone \0 address` → id, cells holding nothing, for putaway suggestions),
-//! - `item_storage` (item id → [`Storage`]: weight, volume, zone from the item feed),
-//! - `wms_log` (big-endian seq → [`Movement`], append-only),
-//! - `wms_ops` (operation id → the request and the answer given, so a retry gets the same),
-//! - `pick_orders`, `expected_receipts` (id → record).
+//! Tables (see `tables`): `cells`, `cell_codes` (`a:ADDRESS` / `b:BARCODE` → id), `cell_stock`,
+//! `item_cells` (item id → set of cell ids holding it), `empty_cells` (`zone \0 address` → id,
+//! for putaway suggestions), `item_storage` (weight, volume, zone from the item feed),
+//! `wms_log` (append-only movements), `wms_ops` (operation id → request and answer, so a retry
+//! gets the same answer; `wms_ops_by_time` for retention), `pick_orders`, `expected_receipts`.
 //!
-//! Every operation runs as one sled transaction over these trees, the `meta` counter and the
-//! outbox: it reads the balances it needs, lets the domain decide, and writes balances, log,
-//! documents and the answer together. sled transactions are serializable, so two handhelds
-//! taking the last units of a cell cannot both commit: the one that loses re-runs on the new
-//! balance and is refused.
+//! Every operation is one job of the store's single writer: it reads the balances it needs
+//! inside the write transaction, lets the domain decide, and only then writes balances, log,
+//! documents and the answer together. Because one writer applies operations one after the
+//! other, two handhelds taking the last units of a cell are ordered, never in conflict: the
+//! second sees the first's result and is refused — no retries, no lost updates.
 
-use super::{Store, StoreError, decode, encode, outbox, read_u64};
+use super::engine::Durability;
+use super::tables::{
+    CELL_CODES, CELL_STOCK, CELLS, EMPTY_CELLS, EXPECTED, ITEM_CELLS, ITEM_STORAGE, META, PICK_ORDERS, WMS_LOG, WMS_OPS, WMS_OPS_BY_TIME,
+    joined, meta_key, prefix_range,
+};
+use super::{Store, StoreError, decode, encode, outbox, tables};
 use crate::domain::document::NewDocument;
 use crate::domain::feed::Change;
 use crate::domain::wms::pick::PickOrder;
 use crate::domain::wms::receipt::ExpectedReceipt;
 use crate::domain::wms::{Cell, CellStock, Movement, MovementKind, Storage, WmsError};
 use jiff::Timestamp;
+use redb::{ReadableTable, Table, WriteTransaction};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree, UnabortableTransactionError};
 use std::collections::{BTreeMap, BTreeSet};
 
-const LOG_SEQ: &[u8] = b"wms_log_seq";
-
-/// The warehouse trees, in the order transactions take them.
-#[derive(Clone)]
-pub(super) struct WmsTrees {
-    cells: sled::Tree,
-    cell_codes: sled::Tree,
-    cell_stock: sled::Tree,
-    item_cells: sled::Tree,
-    empty_cells: sled::Tree,
-    item_storage: sled::Tree,
-    log: sled::Tree,
-    ops: sled::Tree,
-    pick_orders: sled::Tree,
-    expected: sled::Tree,
-}
-
-impl WmsTrees {
-    pub(super) fn open(db: &sled::Db) -> Result<WmsTrees, sled::Error> {
-        Ok(WmsTrees {
-            cells: db.open_tree("cells")?,
-            cell_codes: db.open_tree("cell_codes")?,
-            cell_stock: db.open_tree("cell_stock")?,
-            item_cells: db.open_tree("item_cells")?,
-            empty_cells: db.open_tree("empty_cells")?,
-            item_storage: db.open_tree("item_storage")?,
-            log: db.open_tree("wms_log")?,
-            ops: db.open_tree("wms_ops")?,
-            pick_orders: db.open_tree("pick_orders")?,
-            expected: db.open_tree("expected_receipts")?,
-        })
-    }
-
-    /// The trees in transaction order (see [`Tx::new`]).
-    pub(super) fn all(&self) -> [&sled::Tree; 10] {
-        [
-            &self.cells,
-            &self.cell_codes,
-            &self.cell_stock,
-            &self.item_cells,
-            &self.empty_cells,
-            &self.item_storage,
-            &self.log,
-            &self.ops,
-            &self.pick_orders,
-            &self.expected,
-        ]
-    }
-}
-
-/// Why an operation's transaction stopped.
+/// Why an operation stopped; nothing changed.
 #[derive(Debug)]
 pub enum WmsAbort {
     Refused(WmsError),
@@ -92,36 +43,19 @@ impl From<StoreError> for WmsAbort {
     }
 }
 
-impl From<TransactionError<WmsAbort>> for WmsAbort {
-    fn from(e: TransactionError<WmsAbort>) -> Self {
-        match e {
-            TransactionError::Abort(e) => e,
-            TransactionError::Storage(e) => WmsAbort::Store(StoreError::Engine(e)),
-        }
+impl From<redb::StorageError> for WmsAbort {
+    fn from(e: redb::StorageError) -> Self {
+        WmsAbort::Store(e.into())
     }
 }
 
-/// Inside a transaction, an error is either the transaction's (conflict, storage) or ours.
-pub type TxResult<T, E = WmsAbort> = Result<T, ConflictableTransactionError<E>>;
-
-/// Re-type a transaction error whose abort value converts.
-fn lift<A, B: From<A>>(e: ConflictableTransactionError<A>) -> ConflictableTransactionError<B> {
-    match e {
-        ConflictableTransactionError::Abort(a) => ConflictableTransactionError::Abort(B::from(a)),
-        ConflictableTransactionError::Conflict => ConflictableTransactionError::Conflict,
-        ConflictableTransactionError::Storage(s) => ConflictableTransactionError::Storage(s),
-    }
-}
-
-fn un<E>(e: UnabortableTransactionError) -> ConflictableTransactionError<E> {
-    e.into()
+/// Turn a domain refusal into an abort (for `?` inside an operation).
+pub fn refuse(e: WmsError) -> WmsAbort {
+    WmsAbort::Refused(e)
 }
 
 fn empty_key(cell: &Cell) -> Vec<u8> {
-    let mut key = cell.zone.as_bytes().to_vec();
-    key.push(0);
-    key.extend_from_slice(cell.address.as_bytes());
-    key
+    joined(cell.zone.as_bytes(), cell.address.as_bytes())
 }
 
 fn address_key(address: &str) -> String {
@@ -132,139 +66,142 @@ fn barcode_key(barcode: &str) -> String {
     format!("b:{}", barcode.trim())
 }
 
-/// The warehouse trees inside one transaction.
-pub(super) struct Tx<'a> {
-    cells: &'a TransactionalTree,
-    cell_codes: &'a TransactionalTree,
-    cell_stock: &'a TransactionalTree,
-    item_cells: &'a TransactionalTree,
-    empty_cells: &'a TransactionalTree,
-    item_storage: &'a TransactionalTree,
-    log: &'a TransactionalTree,
-    ops: &'a TransactionalTree,
-    pick_orders: &'a TransactionalTree,
-    expected: &'a TransactionalTree,
+fn get<T: serde::de::DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    name: &'static str,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    let row = table.get(key)?;
+    row.map(|v| decode(name, key, v.value())).transpose()
 }
 
-impl<'a> Tx<'a> {
-    /// `trees` in the order of [`WmsTrees::all`].
-    pub(super) fn new(trees: &'a [TransactionalTree]) -> Tx<'a> {
-        Tx {
-            cells: &trees[0],
-            cell_codes: &trees[1],
-            cell_stock: &trees[2],
-            item_cells: &trees[3],
-            empty_cells: &trees[4],
-            item_storage: &trees[5],
-            log: &trees[6],
-            ops: &trees[7],
-            pick_orders: &trees[8],
-            expected: &trees[9],
-        }
+/// The warehouse tables open in one write transaction.
+pub(super) struct WmsTables<'tx> {
+    meta: Table<'tx, &'static str, &'static [u8]>,
+    cells: Table<'tx, &'static str, &'static [u8]>,
+    cell_codes: Table<'tx, &'static str, &'static str>,
+    cell_stock: Table<'tx, &'static str, &'static [u8]>,
+    item_cells: Table<'tx, &'static str, &'static [u8]>,
+    empty_cells: Table<'tx, &'static [u8], &'static str>,
+    item_storage: Table<'tx, &'static str, &'static [u8]>,
+    log: Table<'tx, u64, &'static [u8]>,
+    ops: Table<'tx, &'static str, &'static [u8]>,
+    ops_by_time: Table<'tx, (i64, &'static str), ()>,
+    pick_orders: Table<'tx, &'static str, &'static [u8]>,
+    expected: Table<'tx, &'static str, &'static [u8]>,
+}
+
+impl<'tx> WmsTables<'tx> {
+    pub(super) fn open(tx: &'tx WriteTransaction) -> Result<Self, StoreError> {
+        Ok(WmsTables {
+            meta: tx.open_table(META)?,
+            cells: tx.open_table(CELLS)?,
+            cell_codes: tx.open_table(CELL_CODES)?,
+            cell_stock: tx.open_table(CELL_STOCK)?,
+            item_cells: tx.open_table(ITEM_CELLS)?,
+            empty_cells: tx.open_table(EMPTY_CELLS)?,
+            item_storage: tx.open_table(ITEM_STORAGE)?,
+            log: tx.open_table(WMS_LOG)?,
+            ops: tx.open_table(WMS_OPS)?,
+            ops_by_time: tx.open_table(WMS_OPS_BY_TIME)?,
+            pick_orders: tx.open_table(PICK_ORDERS)?,
+            expected: tx.open_table(EXPECTED)?,
+        })
     }
 
-    fn get<T: serde::de::DeserializeOwned>(tree: &TransactionalTree, name: &'static str, key: &[u8]) -> TxResult<Option<T>, StoreError> {
-        match tree.get(key).map_err(un)? {
-            None => Ok(None),
-            Some(v) => decode(name, key, &v).map(Some).map_err(ConflictableTransactionError::Abort),
-        }
+    fn cell(&self, id: &str) -> Result<Option<Cell>, StoreError> {
+        get(&self.cells, "cells", id)
     }
 
-    fn cell(&self, id: &str) -> TxResult<Option<Cell>, StoreError> {
-        Tx::get(self.cells, "cells", id.as_bytes())
-    }
-
-    fn stock(&self, cell: &str) -> TxResult<CellStock, StoreError> {
-        Ok(Tx::get(self.cell_stock, "cell_stock", cell.as_bytes())?.unwrap_or_default())
+    fn stock(&self, cell: &str) -> Result<CellStock, StoreError> {
+        Ok(get(&self.cell_stock, "cell_stock", cell)?.unwrap_or_default())
     }
 
     /// Write a cell's new contents and keep the item→cells and empty-cell indexes in step.
-    fn write_stock(&self, cell: &Cell, before: &CellStock, after: &CellStock) -> TxResult<(), StoreError> {
-        self.cell_stock.insert(cell.id.as_bytes(), encode(after)).map_err(un)?;
+    fn write_stock(&mut self, cell: &Cell, before: &CellStock, after: &CellStock) -> Result<(), StoreError> {
+        self.cell_stock.insert(cell.id.as_str(), encode(after).as_slice())?;
         let gone = before.lines.keys().filter(|i| !after.lines.contains_key(*i));
         let came = after.lines.keys().filter(|i| !before.lines.contains_key(*i));
         for (item, present) in gone.map(|i| (i, false)).chain(came.map(|i| (i, true))) {
-            let mut set: BTreeSet<String> = Tx::get(self.item_cells, "item_cells", item.as_bytes())?.unwrap_or_default();
+            let mut set: BTreeSet<String> = get(&self.item_cells, "item_cells", item)?.unwrap_or_default();
             if present {
                 set.insert(cell.id.clone());
             } else {
                 set.remove(&cell.id);
             }
             if set.is_empty() {
-                self.item_cells.remove(item.as_bytes()).map_err(un)?;
+                self.item_cells.remove(item.as_str())?;
             } else {
-                self.item_cells.insert(item.as_bytes(), encode(&set)).map_err(un)?;
+                self.item_cells.insert(item.as_str(), encode(&set).as_slice())?;
             }
         }
         if after.is_empty() {
-            self.empty_cells.insert(empty_key(cell), cell.id.as_bytes()).map_err(un)?;
+            self.empty_cells.insert(empty_key(cell).as_slice(), cell.id.as_str())?;
         } else {
-            self.empty_cells.remove(empty_key(cell)).map_err(un)?;
+            self.empty_cells.remove(empty_key(cell).as_slice())?;
         }
         Ok(())
     }
 
-    fn append_log(&self, meta: &TransactionalTree, movements: &[Movement]) -> TxResult<(), StoreError> {
+    fn append_log(&mut self, movements: &[Movement]) -> Result<(), StoreError> {
         if movements.is_empty() {
             return Ok(());
         }
-        let mut seq = meta.get(LOG_SEQ).map_err(un)?.map(|v| read_u64(&v)).unwrap_or(0);
+        let mut seq = tables::meta_u64(&self.meta, meta_key::WMS_LOG_SEQ)?;
         for m in movements {
             seq += 1;
-            self.log.insert(&seq.to_be_bytes(), encode(m)).map_err(un)?;
+            self.log.insert(seq, encode(m).as_slice())?;
         }
-        meta.insert(LOG_SEQ, &seq.to_be_bytes()).map_err(un)?;
+        self.meta.insert(meta_key::WMS_LOG_SEQ, seq.to_be_bytes().as_slice())?;
         Ok(())
     }
 
-    fn put_cell(&self, cell: &Cell) -> TxResult<(), StoreError> {
+    fn put_cell(&mut self, cell: &Cell) -> Result<(), StoreError> {
         if let Some(old) = self.cell(&cell.id)? {
-            self.cell_codes.remove(address_key(&old.address).as_bytes()).map_err(un)?;
+            self.cell_codes.remove(address_key(&old.address).as_str())?;
             if let Some(b) = &old.barcode {
-                self.cell_codes.remove(barcode_key(b).as_bytes()).map_err(un)?;
+                self.cell_codes.remove(barcode_key(b).as_str())?;
             }
-            self.empty_cells.remove(empty_key(&old)).map_err(un)?;
+            self.empty_cells.remove(empty_key(&old).as_slice())?;
         }
-        self.cells.insert(cell.id.as_bytes(), encode(cell)).map_err(un)?;
-        self.cell_codes
-            .insert(address_key(&cell.address).as_bytes(), cell.id.as_bytes())
-            .map_err(un)?;
+        self.cells.insert(cell.id.as_str(), encode(cell).as_slice())?;
+        self.cell_codes.insert(address_key(&cell.address).as_str(), cell.id.as_str())?;
         if let Some(b) = &cell.barcode {
-            self.cell_codes.insert(barcode_key(b).as_bytes(), cell.id.as_bytes()).map_err(un)?;
+            self.cell_codes.insert(barcode_key(b).as_str(), cell.id.as_str())?;
         }
         if self.stock(&cell.id)?.is_empty() {
-            self.empty_cells.insert(empty_key(cell), cell.id.as_bytes()).map_err(un)?;
+            self.empty_cells.insert(empty_key(cell).as_slice(), cell.id.as_str())?;
         }
         Ok(())
     }
 
     /// Apply one warehouse change of the feed. Returns whether it was one.
-    pub(super) fn apply_change(&self, meta: &TransactionalTree, change: &Change, now: Timestamp) -> TxResult<bool, StoreError> {
+    pub(super) fn apply_change(&mut self, change: &Change, now: Timestamp) -> Result<bool, StoreError> {
         match change {
             Change::ItemUpsert(item) => {
                 // Storage attributes follow as their own change when the item has them.
-                self.item_storage.remove(item.id.as_bytes()).map_err(un)?;
+                self.item_storage.remove(item.id.as_str())?;
                 return Ok(false);
             }
             Change::ItemDelete(id) => {
-                self.item_storage.remove(id.as_bytes()).map_err(un)?;
+                self.item_storage.remove(id.as_str())?;
                 return Ok(false);
             }
             Change::ItemStorage { item, storage } => {
-                self.item_storage.insert(item.as_bytes(), encode(storage)).map_err(un)?;
+                self.item_storage.insert(item.as_str(), encode(storage).as_slice())?;
             }
             Change::CellUpsert(cell) => self.put_cell(cell)?,
             Change::CellDelete(id) => {
                 // A cell that still holds goods stays: its stock must be moved out first.
                 if let Some(old) = self.cell(id)? {
                     if self.stock(id)?.is_empty() {
-                        self.cells.remove(id.as_bytes()).map_err(un)?;
-                        self.cell_codes.remove(address_key(&old.address).as_bytes()).map_err(un)?;
+                        self.cells.remove(id.as_str())?;
+                        self.cell_codes.remove(address_key(&old.address).as_str())?;
                         if let Some(b) = &old.barcode {
-                            self.cell_codes.remove(barcode_key(b).as_bytes()).map_err(un)?;
+                            self.cell_codes.remove(barcode_key(b).as_str())?;
                         }
-                        self.empty_cells.remove(empty_key(&old)).map_err(un)?;
-                        self.cell_stock.remove(id.as_bytes()).map_err(un)?;
+                        self.empty_cells.remove(empty_key(&old).as_slice())?;
+                        self.cell_stock.remove(id.as_str())?;
                     } else {
                         tracing::warn!(cell = %id, "the CRM deleted a cell that still holds goods here; keeping it");
                     }
@@ -302,33 +239,31 @@ impl<'a> Tx<'a> {
                         at: now,
                         by: "crm".into(),
                     };
-                    self.append_log(meta, &[movement])?;
+                    self.append_log(&[movement])?;
                 }
             }
             Change::PickOrderUpsert(order) => {
-                let key = order.id.as_bytes();
-                let merged = match Tx::get::<PickOrder>(self.pick_orders, "pick_orders", key)? {
+                let merged = match get::<PickOrder>(&self.pick_orders, "pick_orders", &order.id)? {
                     Some(mut local) => {
                         local.merge_from_feed(order.clone());
                         local
                     }
                     None => order.clone(),
                 };
-                self.pick_orders.insert(key, encode(&merged)).map_err(un)?;
+                self.pick_orders.insert(order.id.as_str(), encode(&merged).as_slice())?;
             }
             Change::PickOrderDelete(id) => {
-                self.pick_orders.remove(id.as_bytes()).map_err(un)?;
+                self.pick_orders.remove(id.as_str())?;
             }
             Change::ExpectedReceiptUpsert(e) => {
-                let key = e.id.as_bytes();
                 let mut next = e.clone();
-                if let Some(local) = Tx::get::<ExpectedReceipt>(self.expected, "expected_receipts", key)? {
+                if let Some(local) = get::<ExpectedReceipt>(&self.expected, "expected_receipts", &e.id)? {
                     next.received = local.received;
                 }
-                self.expected.insert(key, encode(&next)).map_err(un)?;
+                self.expected.insert(e.id.as_str(), encode(&next).as_slice())?;
             }
             Change::ExpectedReceiptDelete(id) => {
-                self.expected.remove(id.as_bytes()).map_err(un)?;
+                self.expected.remove(id.as_str())?;
             }
             Change::Skipped { .. } | Change::ClientUpsert(_) | Change::ClientDelete(_) => return Ok(false),
         }
@@ -346,19 +281,20 @@ struct OpRecord {
 }
 
 /// One handheld operation, identified by the id the handheld chose.
-pub struct Op<'a> {
-    pub id: &'a str,
+pub struct Op {
+    pub id: String,
     pub kind: &'static str,
     /// The request as received, to tell a retry from a reused id.
-    pub request: &'a serde_json::Value,
+    pub request: serde_json::Value,
     pub now: Timestamp,
-    pub by: &'a str,
+    pub by: String,
 }
 
-/// What an operation does inside its transaction: read what it needs through here, change
-/// stock, orders and receipts, log movements. Everything is written when the closure returns.
+/// What an operation sees while it decides: the store as of this moment (including the
+/// operations committed just before it in the same batch), and the changes it made so far.
+/// Nothing is written until the operation returns `Ok`.
 pub struct OpTx<'a> {
-    tx: Tx<'a>,
+    tables: &'a WmsTables<'a>,
     now: Timestamp,
     by: String,
     op: String,
@@ -370,44 +306,45 @@ pub struct OpTx<'a> {
 
 impl OpTx<'_> {
     /// A cell by id.
-    pub fn cell(&mut self, id: &str) -> TxResult<Cell> {
+    pub fn cell(&mut self, id: &str) -> Result<Cell, WmsAbort> {
         if let Some((cell, _, _)) = self.stocks.get(id) {
             return Ok(cell.clone());
         }
-        let cell = self
-            .tx
-            .cell(id)
-            .map_err(lift)?
-            .ok_or_else(|| refuse(WmsError::UnknownCell(id.to_string())))?;
-        let stock = self.tx.stock(id).map_err(lift)?;
+        let cell = self.tables.cell(id)?.ok_or_else(|| refuse(WmsError::UnknownCell(id.to_string())))?;
+        let stock = self.tables.stock(id)?;
         self.stocks.insert(id.to_string(), (cell.clone(), stock.clone(), stock));
         Ok(cell)
     }
 
     /// A cell's contents as changed so far in this operation.
-    pub fn stock(&mut self, cell: &str) -> TxResult<&mut CellStock> {
+    pub fn stock(&mut self, cell: &str) -> Result<&mut CellStock, WmsAbort> {
         self.cell(cell)?;
-        Ok(&mut self.stocks.get_mut(cell).expect("loaded above").2)
+        match self.stocks.get_mut(cell) {
+            Some((_, _, after)) => Ok(after),
+            None => Err(refuse(WmsError::UnknownCell(cell.to_string()))),
+        }
     }
 
-    pub fn order(&mut self, id: &str) -> TxResult<&mut PickOrder> {
+    pub fn order(&mut self, id: &str) -> Result<&mut PickOrder, WmsAbort> {
         if !self.orders.contains_key(id) {
-            let order: PickOrder = Tx::get(self.tx.pick_orders, "pick_orders", id.as_bytes())
-                .map_err(lift)?
-                .ok_or_else(|| refuse(WmsError::UnknownOrder(id.to_string())))?;
+            let order: PickOrder =
+                get(&self.tables.pick_orders, "pick_orders", id)?.ok_or_else(|| refuse(WmsError::UnknownOrder(id.to_string())))?;
             self.orders.insert(id.to_string(), order);
         }
-        Ok(self.orders.get_mut(id).expect("loaded above"))
+        self.orders
+            .get_mut(id)
+            .ok_or_else(|| refuse(WmsError::UnknownOrder(id.to_string())))
     }
 
-    pub fn expected(&mut self, id: &str) -> TxResult<&mut ExpectedReceipt> {
+    pub fn expected(&mut self, id: &str) -> Result<&mut ExpectedReceipt, WmsAbort> {
         if !self.expected.contains_key(id) {
-            let e: ExpectedReceipt = Tx::get(self.tx.expected, "expected_receipts", id.as_bytes())
-                .map_err(lift)?
-                .ok_or_else(|| refuse(WmsError::UnknownExpected(id.to_string())))?;
+            let e: ExpectedReceipt =
+                get(&self.tables.expected, "expected_receipts", id)?.ok_or_else(|| refuse(WmsError::UnknownExpected(id.to_string())))?;
             self.expected.insert(id.to_string(), e);
         }
-        Ok(self.expected.get_mut(id).expect("loaded above"))
+        self.expected
+            .get_mut(id)
+            .ok_or_else(|| refuse(WmsError::UnknownExpected(id.to_string())))
     }
 
     /// Record a movement of this operation in the log.
@@ -424,11 +361,9 @@ impl OpTx<'_> {
         });
     }
 
-    /// An item's storage attributes, read inside the transaction.
-    pub fn storage(&mut self, item: &str) -> TxResult<Storage> {
-        Ok(Tx::get(self.tx.item_storage, "item_storage", item.as_bytes())
-            .map_err(lift)?
-            .unwrap_or_default())
+    /// An item's storage attributes.
+    pub fn storage(&mut self, item: &str) -> Result<Storage, WmsAbort> {
+        Ok(get(&self.tables.item_storage, "item_storage", item)?.unwrap_or_default())
     }
 
     pub fn now(&self) -> Timestamp {
@@ -436,9 +371,12 @@ impl OpTx<'_> {
     }
 }
 
-/// Turn a domain refusal into a transaction abort (for `?` inside an operation).
-pub fn refuse(e: WmsError) -> ConflictableTransactionError<WmsAbort> {
-    ConflictableTransactionError::Abort(WmsAbort::Refused(e))
+/// What an operation decided, taken out of its [`OpTx`] to be written.
+struct Decided {
+    stocks: Vec<(Cell, CellStock, CellStock)>,
+    orders: BTreeMap<String, PickOrder>,
+    expected: BTreeMap<String, ExpectedReceipt>,
+    movements: Vec<Movement>,
 }
 
 /// An operation's result: the answer, and whether it was given before (a retry).
@@ -455,130 +393,154 @@ pub struct CellView {
     pub stock: CellStock,
 }
 
+/// The body of a handheld operation: decides on what it reads, returns the answer and the
+/// documents to send.
+pub type OpBody = Box<dyn FnOnce(&mut OpTx<'_>) -> Result<(serde_json::Value, Vec<NewDocument>), WmsAbort> + Send>;
+
+/// Run one operation inside the writer's transaction: replay, or decide then write.
+fn run_op(tx: &WriteTransaction, op: &Op, apply: OpBody) -> Result<Result<OpAnswer, WmsAbort>, StoreError> {
+    let mut w = WmsTables::open(tx)?;
+    if let Some(record) = get::<OpRecord>(&w.ops, "wms_ops", &op.id)? {
+        if record.kind != op.kind || record.request != op.request {
+            return Ok(Err(refuse(WmsError::IdReused(op.id.clone()))));
+        }
+        return Ok(Ok(OpAnswer {
+            answer: record.answer,
+            replayed: true,
+        }));
+    }
+    let mut otx = OpTx {
+        tables: &w,
+        now: op.now,
+        by: op.by.clone(),
+        op: op.id.clone(),
+        stocks: BTreeMap::new(),
+        orders: BTreeMap::new(),
+        expected: BTreeMap::new(),
+        movements: Vec::new(),
+    };
+    // Everything up to here only read: a refusal leaves the batch untouched.
+    let (answer, documents) = match apply(&mut otx) {
+        Ok(decided) => decided,
+        Err(refused) => return Ok(Err(refused)),
+    };
+    let decided = Decided {
+        stocks: otx.stocks.into_values().collect(),
+        orders: otx.orders,
+        expected: otx.expected,
+        movements: otx.movements,
+    };
+    if !documents.is_empty() {
+        drop(w);
+        if let Err(refused) = outbox::may_number(tx)? {
+            return Ok(Err(WmsAbort::Store(refused)));
+        }
+        w = WmsTables::open(tx)?;
+    }
+    for (cell, before, after) in &decided.stocks {
+        if before != after {
+            w.write_stock(cell, before, after)?;
+        }
+    }
+    for (id, order) in &decided.orders {
+        w.pick_orders.insert(id.as_str(), encode(order).as_slice())?;
+    }
+    for (id, e) in &decided.expected {
+        w.expected.insert(id.as_str(), encode(e).as_slice())?;
+    }
+    w.append_log(&decided.movements)?;
+    let record = OpRecord {
+        kind: op.kind.to_string(),
+        request: op.request.clone(),
+        answer: answer.clone(),
+        at: op.now,
+    };
+    w.ops.insert(op.id.as_str(), encode(&record).as_slice())?;
+    w.ops_by_time.insert((op.now.as_millisecond(), op.id.as_str()), ())?;
+    drop(w);
+    outbox::append(tx, &documents)?;
+    Ok(Ok(OpAnswer { answer, replayed: false }))
+}
+
 impl Store {
     /// Run a handheld operation: applied once per id, atomically with its movements,
-    /// documents and answer, and flushed before returning. A retry with the same id and
-    /// request gets the first answer; the same id with another request is refused.
+    /// documents and answer, power-loss durable before returning. A retry with the same id
+    /// and request gets the first answer; the same id with another request is refused.
     ///
-    /// `apply` may run more than once (sled re-runs a transaction after a conflict) and must
-    /// read the store only through its [`OpTx`]: a plain sled read inside the transaction
-    /// waits for the transaction itself and never returns.
+    /// `apply` runs on the store's writer thread inside the write transaction; it reads only
+    /// through its [`OpTx`] and must not block.
     pub async fn wms_operation(
         &self,
-        op: Op<'_>,
-        apply: impl Fn(&mut OpTx<'_>) -> TxResult<(serde_json::Value, Vec<NewDocument>)>,
+        op: Op,
+        apply: impl FnOnce(&mut OpTx<'_>) -> Result<(serde_json::Value, Vec<NewDocument>), WmsAbort> + Send + 'static,
     ) -> Result<OpAnswer, WmsAbort> {
-        let t = &self.trees;
-        let mut trees = vec![&t.meta, &t.outbox];
-        trees.extend(t.wms.all());
-        let result = trees.as_slice().transaction(|tx| {
-            let (meta, outbox_tree) = (&tx[0], &tx[1]);
-            let w = Tx::new(&tx[2..]);
-            if let Some(record) = Tx::get::<OpRecord>(w.ops, "wms_ops", op.id.as_bytes()).map_err(lift)? {
-                if record.kind != op.kind || record.request != *op.request {
-                    return Err(refuse(WmsError::IdReused(op.id.to_string())));
-                }
-                return Ok(OpAnswer {
-                    answer: record.answer,
-                    replayed: true,
-                });
-            }
-            let mut otx = OpTx {
-                tx: Tx::new(&tx[2..]),
-                now: op.now,
-                by: op.by.to_string(),
-                op: op.id.to_string(),
-                stocks: BTreeMap::new(),
-                orders: BTreeMap::new(),
-                expected: BTreeMap::new(),
-                movements: Vec::new(),
-            };
-            let (answer, documents) = apply(&mut otx)?;
-            for (cell, before, after) in otx.stocks.values() {
-                if before != after {
-                    w.write_stock(cell, before, after).map_err(lift)?;
-                }
-            }
-            for (id, order) in &otx.orders {
-                w.pick_orders.insert(id.as_bytes(), encode(order)).map_err(un)?;
-            }
-            for (id, e) in &otx.expected {
-                w.expected.insert(id.as_bytes(), encode(e)).map_err(un)?;
-            }
-            w.append_log(meta, &otx.movements).map_err(lift)?;
-            outbox::append(meta, outbox_tree, &documents).map_err(lift)?;
-            let record = OpRecord {
-                kind: op.kind.to_string(),
-                request: op.request.clone(),
-                answer: answer.clone(),
-                at: op.now,
-            };
-            w.ops.insert(op.id.as_bytes(), encode(&record)).map_err(un)?;
-            Ok(OpAnswer { answer, replayed: false })
-        });
-        let answer = result.map_err(WmsAbort::from)?;
+        let answer = self
+            .inner
+            .engine
+            .write(Durability::PowerLoss, move |tx| run_op(tx, &op, Box::new(apply)))
+            .await?;
         if !answer.replayed {
-            self.flush().await?;
-            Store::signal(&self.outbox_changed);
+            Store::signal(&self.inner.outbox_changed);
         }
         Ok(answer)
     }
 
     /// Make sure a cell exists (the receiving area, which the CRM may not send as a cell).
     pub async fn wms_ensure_cell(&self, cell: &Cell) -> Result<(), StoreError> {
-        if self.trees.wms.cells.contains_key(cell.id.as_bytes())? {
+        if self.wms_cell(&cell.id)?.is_some() {
             return Ok(());
         }
-        let t = &self.trees;
-        let mut trees = vec![&t.meta];
-        trees.extend(t.wms.all());
-        trees.as_slice().transaction(|tx| Tx::new(&tx[1..]).put_cell(cell))?;
-        self.flush().await
+        let cell = cell.clone();
+        self.inner
+            .engine
+            .write(Durability::PowerLoss, move |tx| {
+                let mut w = WmsTables::open(tx)?;
+                if w.cell(&cell.id)?.is_none() {
+                    w.put_cell(&cell)?;
+                }
+                Ok(Ok::<_, StoreError>(()))
+            })
+            .await
     }
 
     /// A cell by id, address (any letter case) or label barcode.
     pub fn wms_find_cell(&self, text: &str) -> Result<Option<Cell>, StoreError> {
-        let w = &self.trees.wms;
         let text = text.trim();
-        let id = match w.cells.get(text.as_bytes())? {
-            Some(_) => Some(text.as_bytes().to_vec()),
-            None => match w.cell_codes.get(address_key(text).as_bytes())? {
-                Some(id) => Some(id.to_vec()),
-                None => w.cell_codes.get(barcode_key(text).as_bytes())?.map(|id| id.to_vec()),
-            },
+        let tx = self.read()?;
+        let cells = tx.open_table(CELLS)?;
+        if let Some(cell) = get(&cells, "cells", text)? {
+            return Ok(Some(cell));
+        }
+        let codes = tx.open_table(CELL_CODES)?;
+        let id = match codes.get(address_key(text).as_str())? {
+            Some(id) => Some(id.value().to_string()),
+            None => codes.get(barcode_key(text).as_str())?.map(|id| id.value().to_string()),
         };
-        let Some(id) = id else { return Ok(None) };
-        w.cells.get(&id)?.map(|v| decode("cells", &id, &v)).transpose()
+        match id {
+            Some(id) => get(&cells, "cells", &id),
+            None => Ok(None),
+        }
     }
 
     pub fn wms_cell(&self, id: &str) -> Result<Option<Cell>, StoreError> {
-        let w = &self.trees.wms;
-        w.cells.get(id.as_bytes())?.map(|v| decode("cells", id.as_bytes(), &v)).transpose()
+        get(&self.read()?.open_table(CELLS)?, "cells", id)
     }
 
     pub fn wms_cell_stock(&self, id: &str) -> Result<CellStock, StoreError> {
-        let w = &self.trees.wms;
-        Ok(w.cell_stock
-            .get(id.as_bytes())?
-            .map(|v| decode("cell_stock", id.as_bytes(), &v))
-            .transpose()?
-            .unwrap_or_default())
+        Ok(get(&self.read()?.open_table(CELL_STOCK)?, "cell_stock", id)?.unwrap_or_default())
     }
 
     /// The cells holding an item, with their contents.
     pub fn wms_cells_holding(&self, item: &str) -> Result<Vec<CellView>, StoreError> {
-        let w = &self.trees.wms;
-        let ids: BTreeSet<String> = w
-            .item_cells
-            .get(item.as_bytes())?
-            .map(|v| decode("item_cells", item.as_bytes(), &v))
-            .transpose()?
-            .unwrap_or_default();
+        let tx = self.read()?;
+        let ids: BTreeSet<String> = get(&tx.open_table(ITEM_CELLS)?, "item_cells", item)?.unwrap_or_default();
+        let cells = tx.open_table(CELLS)?;
+        let stock = tx.open_table(CELL_STOCK)?;
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(cell) = self.wms_cell(&id)? {
+            if let Some(cell) = get(&cells, "cells", &id)? {
                 out.push(CellView {
-                    stock: self.wms_cell_stock(&id)?,
+                    stock: get(&stock, "cell_stock", &id)?.unwrap_or_default(),
                     cell,
                 });
             }
@@ -586,89 +548,92 @@ impl Store {
         Ok(out)
     }
 
-    /// Empty cells of a zone (all zones when `None`), by address, lazily.
-    pub fn wms_empty_cells(&self, zone: Option<&str>) -> impl Iterator<Item = Result<Cell, StoreError>> + '_ {
-        let w = &self.trees.wms;
-        let iter = match zone {
+    /// Empty cells of a zone (all zones when `None`) by address, at most `limit`, starting
+    /// after the cell `after` of a previous page.
+    pub fn wms_empty_cells(&self, zone: Option<&str>, after: Option<&Cell>, limit: usize) -> Result<Vec<Cell>, StoreError> {
+        let tx = self.read()?;
+        let empty = tx.open_table(EMPTY_CELLS)?;
+        let cells = tx.open_table(CELLS)?;
+        let (start, end) = match zone {
             Some(z) => {
-                let mut prefix = z.as_bytes().to_vec();
-                prefix.push(0);
-                w.empty_cells.scan_prefix(prefix)
+                let (s, e) = prefix_range(z.as_bytes());
+                (s, Some(e))
             }
-            None => w.empty_cells.iter(),
+            None => (Vec::new(), None),
         };
-        iter.filter_map(move |r| match r {
-            Err(e) => Some(Err(StoreError::from(e))),
-            Ok((_, id)) => self.wms_cell(&String::from_utf8_lossy(&id)).transpose(),
-        })
+        let from = match after {
+            Some(cell) => {
+                let mut key = empty_key(cell);
+                key.push(0);
+                key.max(start)
+            }
+            None => start,
+        };
+        let range = match &end {
+            Some(end) => empty.range(from.as_slice()..end.as_slice())?,
+            None => empty.range(from.as_slice()..)?,
+        };
+        let mut page = Vec::new();
+        for entry in range {
+            if page.len() >= limit {
+                break;
+            }
+            let (_, id) = entry?;
+            if let Some(cell) = get(&cells, "cells", id.value())? {
+                page.push(cell);
+            }
+        }
+        Ok(page)
     }
 
     /// An item's storage attributes; all unknown when the feed sent none.
     pub fn wms_storage(&self, item: &str) -> Result<Storage, StoreError> {
-        let w = &self.trees.wms;
-        Ok(w.item_storage
-            .get(item.as_bytes())?
-            .map(|v| decode("item_storage", item.as_bytes(), &v))
-            .transpose()?
-            .unwrap_or_default())
+        Ok(get(&self.read()?.open_table(ITEM_STORAGE)?, "item_storage", item)?.unwrap_or_default())
     }
 
     pub fn wms_pick_order(&self, id: &str) -> Result<Option<PickOrder>, StoreError> {
-        let w = &self.trees.wms;
-        w.pick_orders
-            .get(id.as_bytes())?
-            .map(|v| decode("pick_orders", id.as_bytes(), &v))
-            .transpose()
+        get(&self.read()?.open_table(PICK_ORDERS)?, "pick_orders", id)
     }
 
     pub fn wms_pick_orders(&self) -> Result<Vec<PickOrder>, StoreError> {
-        self.trees
-            .wms
-            .pick_orders
-            .iter()
+        let tx = self.read()?;
+        let orders = tx.open_table(PICK_ORDERS)?;
+        orders
+            .iter()?
             .map(|r| {
                 let (k, v) = r?;
-                decode("pick_orders", &k, &v)
+                decode("pick_orders", k.value(), v.value())
             })
             .collect()
     }
 
     pub fn wms_expected(&self, id: &str) -> Result<Option<ExpectedReceipt>, StoreError> {
-        let w = &self.trees.wms;
-        w.expected
-            .get(id.as_bytes())?
-            .map(|v| decode("expected_receipts", id.as_bytes(), &v))
-            .transpose()
+        get(&self.read()?.open_table(EXPECTED)?, "expected_receipts", id)
     }
 
     /// The movement log, oldest first.
     pub fn wms_log(&self) -> Result<Vec<Movement>, StoreError> {
-        self.trees
-            .wms
-            .log
-            .iter()
+        let tx = self.read()?;
+        let log = tx.open_table(WMS_LOG)?;
+        log.iter()?
             .map(|r| {
                 let (k, v) = r?;
-                decode("wms_log", &k, &v)
+                decode("wms_log", k.value(), v.value())
             })
             .collect()
     }
 
     /// Every cell's contents, for checks against the log.
     pub fn wms_all_stock(&self) -> Result<Vec<(String, CellStock)>, StoreError> {
-        self.trees
-            .wms
-            .cell_stock
-            .iter()
+        let tx = self.read()?;
+        let stock = tx.open_table(CELL_STOCK)?;
+        stock
+            .iter()?
             .map(|r| {
                 let (k, v) = r?;
-                Ok((String::from_utf8_lossy(&k).into_owned(), decode("cell_stock", &k, &v)?))
+                Ok((k.value().to_string(), decode("cell_stock", k.value(), v.value())?))
             })
             .collect()
-    }
-
-    pub fn wms_cell_count(&self) -> usize {
-        self.trees.wms.cells.len()
     }
 }
 
@@ -699,17 +664,16 @@ mod tests {
     }
 
     async fn take(store: &Store, id: &str, address: &str, qty: Decimal) -> Result<OpAnswer, WmsAbort> {
-        let request = serde_json::json!({"id": id, "qty": qty});
         let op = Op {
-            id,
+            id: id.to_string(),
             kind: "pick",
-            request: &request,
+            request: serde_json::json!({"id": id, "qty": qty}),
             now: Timestamp::UNIX_EPOCH,
-            by: "test",
+            by: "test".into(),
         };
         let cell_id = format!("CELL-{address}");
         store
-            .wms_operation(op, |tx| {
+            .wms_operation(op, move |tx| {
                 let c = tx.cell(&cell_id)?;
                 tx.stock(&cell_id)?.take(&c.address, "I-1", qty).map_err(refuse)?;
                 tx.log(MovementKind::Pick, "I-1", Some(&cell_id), None, qty);
@@ -748,7 +712,12 @@ mod tests {
         ));
         take(&store, "op-3", "A-01-01-2", dec!(4)).await.unwrap();
         assert_eq!(store.wms_cells_holding("I-1").unwrap().len(), 1, "an emptied cell leaves the index");
-        let empty: Vec<String> = store.wms_empty_cells(Some("A")).map(|c| c.unwrap().address).collect();
+        let empty: Vec<String> = store
+            .wms_empty_cells(Some("A"), None, 10)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.address)
+            .collect();
         assert_eq!(empty, vec!["A-01-01-2"]);
 
         // The cell was worked here: a later stock row from the CRM no longer overrides it.

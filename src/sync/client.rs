@@ -155,6 +155,31 @@ impl CrmClient {
         }
     }
 
+    /// `GET /v1/sites/{site}/documents/last` (protocol v1.1): the highest `seq` the CRM holds
+    /// for this site. A `404` means the CRM does not offer the route.
+    pub async fn last_document(&self) -> Result<crate::store::SeqBase, CrmError> {
+        #[derive(serde::Deserialize)]
+        struct Last {
+            seq: u64,
+        }
+        let url = format!("{}/v1/sites/{}/documents/last", self.base, self.site);
+        let (status, body) = send(self.http.get(url).bearer_auth(self.token.expose())).await?;
+        if status == StatusCode::NOT_FOUND {
+            return Ok(crate::store::SeqBase::NotOffered);
+        }
+        if status != StatusCode::OK {
+            return Err(CrmError::Status {
+                status: status.as_u16(),
+                body: snippet(&body),
+            });
+        }
+        let last: Last = serde_json::from_slice(&body).map_err(|_| CrmError::NotJson {
+            status: status.as_u16(),
+            body: snippet(&body),
+        })?;
+        Ok(crate::store::SeqBase::Crm { last: last.seq })
+    }
+
     /// `GET /v1/ping`: is the CRM there?
     pub async fn ping(&self) -> Result<(), CrmError> {
         let request = self.http.get(format!("{}/v1/ping", self.base)).bearer_auth(self.token.expose());

@@ -22,6 +22,9 @@ pub fn retry_delay(failures: u32, cap: Duration, jitter: f64) -> Duration {
 /// The pusher task. Documents go strictly in `seq` order; a document the CRM refuses with a
 /// 4xx is parked so it cannot block the shop, anything else is retried.
 pub async fn run_pusher(client: CrmClient, store: Store, link: Arc<Link>, retry_cap: Duration, shutdown: CancellationToken) {
+    if !establish_seq_base(&client, &store, &link, retry_cap, &shutdown).await {
+        return;
+    }
     let mut wake = store.watch_outbox();
     let mut failures = 0u32;
     loop {
@@ -45,45 +48,76 @@ pub async fn run_pusher(client: CrmClient, store: Store, link: Arc<Link>, retry_
                 continue;
             }
         };
-        // Only a durable document may leave the building: if it were sent and then lost in a
-        // crash, the till would redo the sale under a new id and the CRM would count it twice.
-        if let Err(e) = store.flush().await {
-            tracing::error!(error = %e, "cannot flush the store before sending");
-            failures += 1;
-        } else {
-            let outcome = tokio::select! {
-                _ = shutdown.cancelled() => return,
-                outcome = client.push(&document) => outcome,
-            };
-            let seq = document.seq;
-            let kind = document.doc.kind;
-            let result = match outcome {
-                PushOutcome::Stored | PushOutcome::Duplicate => {
-                    tracing::debug!(seq, ?kind, "document delivered");
-                    link.pushed(Timestamp::now());
-                    failures = 0;
-                    store.outbox_delivered(seq).await
-                }
-                PushOutcome::Rejected(reason) => {
-                    tracing::warn!(seq, ?kind, %reason, "CRM refused the document; parked for the admin");
-                    link.pushed(Timestamp::now());
-                    failures = 0;
-                    store.outbox_park(seq, &reason, Timestamp::now()).await
-                }
-                PushOutcome::Retry(reason) => {
-                    tracing::warn!(seq, ?kind, %reason, "document not delivered; will retry");
-                    link.push_failed(reason);
-                    failures += 1;
-                    Ok(())
-                }
-            };
-            if let Err(e) = result {
-                tracing::error!(error = %e, seq, "cannot record the delivery");
-                failures += 1;
+        // Every document in the outbox is power-loss durable already (it was appended in a
+        // commit that fsync'd before anyone was told), so it may leave at once: a document
+        // sent and then lost in a crash would be redone under a new id and counted twice.
+        let outcome = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            outcome = client.push(&document) => outcome,
+        };
+        let seq = document.seq;
+        let kind = document.doc.kind;
+        let result = match outcome {
+            PushOutcome::Stored | PushOutcome::Duplicate => {
+                tracing::debug!(seq, ?kind, "document delivered");
+                link.pushed(Timestamp::now());
+                failures = 0;
+                store.outbox_delivered(seq).await
             }
+            PushOutcome::Rejected(reason) => {
+                tracing::warn!(seq, ?kind, %reason, "CRM refused the document; parked for the admin");
+                link.pushed(Timestamp::now());
+                failures = 0;
+                store.outbox_park(seq, &reason, Timestamp::now()).await
+            }
+            PushOutcome::Retry(reason) => {
+                tracing::warn!(seq, ?kind, %reason, "document not delivered; will retry");
+                link.push_failed(reason);
+                failures += 1;
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, seq, "cannot record the delivery");
+            failures += 1;
         }
         if failures > 0 && !pause(failures, retry_cap, &shutdown).await {
             return;
+        }
+    }
+}
+
+/// A new or restored store numbers nothing until the CRM said which `seq` it holds last (see
+/// `store::numbering`): ask until it answers. False when shutdown came first.
+async fn establish_seq_base(client: &CrmClient, store: &Store, link: &Link, retry_cap: Duration, shutdown: &CancellationToken) -> bool {
+    let mut failures = 0u32;
+    loop {
+        match store.seq_base_pending() {
+            Ok(false) => return true,
+            Ok(true) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the store's numbering state"),
+        }
+        match client.last_document().await {
+            Ok(base) => match store.confirm_seq_base(base).await {
+                Ok(dropped) => {
+                    tracing::info!(
+                        ?base,
+                        already_at_crm = dropped,
+                        "document numbering continues after the CRM's last document"
+                    );
+                    link.pushed(Timestamp::now());
+                    return true;
+                }
+                Err(e) => tracing::error!(error = %e, "cannot record the CRM's last document number"),
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "the CRM did not say its last document number; documents wait");
+                link.push_failed(format!("номер последнего документа в CRM неизвестен: {e}"));
+            }
+        }
+        failures += 1;
+        if !pause(failures, retry_cap, shutdown).await {
+            return false;
         }
     }
 }

@@ -1,0 +1,461 @@
+//! The one writer: a dedicated thread that owns every write transaction and group-commits.
+//!
+//! Callers hand it a job (a closure over a redb write transaction) and wait for the answer.
+//! The thread takes the first job waiting, drains everything queued behind it, applies each
+//! job in turn inside **one** transaction, commits once and then answers every waiter. Twenty
+//! lanes and forty handhelds acknowledging at the same moment therefore share one fsync instead
+//! of queueing behind forty.
+//!
+//! Isolation inside a batch: every job reads and decides first and writes only after it has
+//! decided (validate, then apply). A refusal therefore leaves no trace and the batch goes on;
+//! a failure *while writing* (disk full, an I/O error) aborts the whole batch, and every job in
+//! it is answered with that failure — none of them was acknowledged, so nothing is lost.
+//!
+//! Durability per job ([`Durability`]): if any job of a batch needs power-loss durability the
+//! commit is an fsync'd one (`redb::Durability::Immediate`); a batch of only lazy jobs (feed
+//! pages, retention) commits without an fsync, and such commits become durable with the next
+//! fsync'd commit — the writer makes one itself when lazy commits have waited [`LAZY_FLUSH`].
+//! A crash loses a lazy commit whole, never half of it, because redb's commit is atomic.
+//!
+//! After an I/O error redb refuses further writes until the database is reopened (its repair
+//! runs on open). The writer then closes and reopens it, retrying until the disk has room
+//! again, and reports its state through [`StoreHealth`] meanwhile.
+
+use super::StoreError;
+use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+
+/// What a write must survive before its caller is told "done".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// A real fsync of the store file before the answer: a closed sale, a payment, a shift
+    /// open or close, a cash operation, a warehouse operation, a call or lead document, an
+    /// outbox delivery mark, a print job about to be sent.
+    PowerLoss,
+    /// Committed atomically but synced later (with the next power-loss commit, or by the
+    /// writer within [`LAZY_FLUSH`]): data the shop can fetch again, such as feed pages with
+    /// their cursor, and retention deletes. A crash rolls such a commit back whole.
+    Lazy,
+}
+
+/// How long lazy commits may stay un-synced when nothing else asks for an fsync.
+pub const LAZY_FLUSH: Duration = Duration::from_secs(2);
+
+/// Jobs taken into one transaction at most, so one batch cannot hold every waiter for long.
+const MAX_BATCH: usize = 256;
+
+/// How often the writer retries reopening a database that failed with an I/O error.
+const REOPEN_RETRY: Duration = Duration::from_millis(500);
+
+/// Whether the store can take writes, for `/healthz` and `/admin`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum StoreHealth {
+    Ok,
+    /// Writes fail (disk full, I/O error); the writer keeps trying and recovers by itself.
+    CannotWrite {
+        reason: String,
+    },
+}
+
+/// One unit of work for the writer.
+pub(super) trait Job: Send {
+    fn durability(&self) -> Durability;
+    /// Apply inside the batch's transaction. `Err` means a write failed and the whole batch
+    /// must be rolled back; a refusal is not an error here (the job keeps it for its answer).
+    fn apply(&mut self, tx: &WriteTransaction) -> Result<(), StoreError>;
+    /// Answer the caller once the batch is committed (or failed).
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>);
+}
+
+/// A closure job answering through a oneshot channel.
+struct ClosureJob<F, T, E> {
+    durability: Durability,
+    op: Option<F>,
+    result: Option<Result<T, E>>,
+    reply: oneshot::Sender<Result<T, E>>,
+}
+
+impl<F, T, E> Job for ClosureJob<F, T, E>
+where
+    F: FnOnce(&WriteTransaction) -> Result<Result<T, E>, StoreError> + Send,
+    T: Send,
+    E: From<StoreError> + Send,
+{
+    fn durability(&self) -> Durability {
+        self.durability
+    }
+
+    fn apply(&mut self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        let op = self.op.take().ok_or_else(|| StoreError::Storage("a write job ran twice".into()))?;
+        self.result = Some(op(tx)?);
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, committed: Result<(), StoreError>) {
+        let answer = match (committed, self.result) {
+            // A refusal computed inside a batch that failed may rest on writes that were rolled
+            // back: the caller gets the failure, not a refusal that might be wrong.
+            (Err(e), _) => Err(E::from(e)),
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(E::from(StoreError::Storage("a write job was not applied".into()))),
+        };
+        // A caller that stopped waiting (a dropped connection) just misses the answer; what it
+        // asked for is committed all the same.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// Opens the database file; the writer calls it again to reopen after an I/O error.
+pub(super) type Opener = Box<dyn Fn(&Path) -> Result<Database, StoreError> + Send + Sync>;
+
+/// The database handle shared by readers and the writer.
+struct Shared {
+    /// `None` while the writer reopens the database after an I/O error.
+    db: RwLock<Option<Arc<Database>>>,
+    path: PathBuf,
+    opener: Opener,
+    health: watch::Sender<StoreHealth>,
+}
+
+impl Shared {
+    fn current(&self) -> Option<Arc<Database>> {
+        self.db.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, db: Option<Arc<Database>>) {
+        *self.db.write().unwrap_or_else(|e| e.into_inner()) = db;
+    }
+
+    fn report(&self, health: StoreHealth) {
+        self.health.send_if_modified(|h| {
+            let changed = *h != health;
+            *h = health;
+            changed
+        });
+    }
+}
+
+/// The writer thread and the handle readers use.
+pub(super) struct Engine {
+    shared: Arc<Shared>,
+    jobs: Mutex<Option<mpsc::Sender<Work>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Engine {
+    pub(super) fn start(db: Database, path: &Path, opener: Opener) -> Result<Engine, StoreError> {
+        let shared = Arc::new(Shared {
+            db: RwLock::new(Some(Arc::new(db))),
+            path: path.to_path_buf(),
+            opener,
+            health: watch::channel(StoreHealth::Ok).0,
+        });
+        let (jobs, queue) = mpsc::channel();
+        let writer = Writer {
+            shared: shared.clone(),
+            lazy_pending: false,
+        };
+        let thread = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || writer.run(queue))
+            .map_err(|e| StoreError::Storage(format!("cannot start the store's writer thread: {e}")))?;
+        Ok(Engine {
+            shared,
+            jobs: Mutex::new(Some(jobs)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// A read transaction on the last committed state.
+    pub(super) fn read(&self) -> Result<ReadTransaction, StoreError> {
+        let db = self.shared.current().ok_or_else(unavailable)?;
+        db.begin_read().map_err(StoreError::from_engine)
+    }
+
+    /// Run `op` in the writer's next batch and wait for the commit. The outer `Result` of
+    /// `op` is a storage failure (aborts the batch); the inner one is the operation's own
+    /// answer, a refusal included.
+    pub(super) async fn write<T, E>(
+        &self,
+        durability: Durability,
+        op: impl FnOnce(&WriteTransaction) -> Result<Result<T, E>, StoreError> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        self.submit(durability, op).await
+    }
+
+    /// Queue `op` now and return the wait for its answer, so a caller can prepare the next
+    /// write (parse the next feed page) while this one is applied.
+    pub(super) fn submit<T, E>(
+        &self,
+        durability: Durability,
+        op: impl FnOnce(&WriteTransaction) -> Result<Result<T, E>, StoreError> + Send + 'static,
+    ) -> impl Future<Output = Result<T, E>> + Send + 'static
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(ClosureJob {
+            durability,
+            op: Some(op),
+            result: None,
+            reply,
+        });
+        let sent = self.send(Work::Job(job));
+        async move {
+            sent.map_err(E::from)?;
+            answer
+                .await
+                .map_err(|_| E::from(StoreError::Storage("the store's writer stopped".into())))?
+        }
+    }
+
+    fn send(&self, work: Work) -> Result<(), StoreError> {
+        let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let sender = jobs.as_ref().ok_or_else(|| StoreError::Storage("the store is closed".into()))?;
+        sender
+            .send(work)
+            .map_err(|_| StoreError::Storage("the store's writer stopped".into()))
+    }
+
+    pub(super) fn health(&self) -> watch::Receiver<StoreHealth> {
+        self.shared.health.subscribe()
+    }
+
+    /// Let the writer finish what is queued, make lazy commits durable and close the file.
+    pub(super) fn close(&self) {
+        drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
+        if let Some(thread) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = thread.join();
+        }
+        self.shared.set(None);
+    }
+
+    /// Run `f` with the database to itself — no batch and no reader holds it meanwhile —
+    /// after everything queued before it. Used to compact the file after a large ingest.
+    pub(super) async fn alone<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Database) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let work = Work::Alone(Box::new(move |db: Option<&mut Database>| {
+            let result = match db {
+                Some(db) => f(db),
+                None => Err(unavailable()),
+            };
+            let _ = reply.send(result);
+        }));
+        self.send(work)?;
+        answer.await.map_err(|_| StoreError::Storage("the store's writer stopped".into()))?
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn unavailable() -> StoreError {
+    StoreError::Unavailable("хранилище переоткрывается после ошибки записи; повторите через несколько секунд".into())
+}
+
+/// A job that needs the database to itself; it gets `None` when the database is unavailable.
+type AloneFn = Box<dyn FnOnce(Option<&mut Database>) + Send>;
+
+/// What the writer's queue carries.
+enum Work {
+    Job(Box<dyn Job>),
+    Alone(AloneFn),
+}
+
+/// Wait (briefly) until no reader holds a clone of the handle.
+fn wait_until_unique(mut db: Arc<Database>) -> Result<Database, Arc<Database>> {
+    for _ in 0..2000 {
+        match Arc::try_unwrap(db) {
+            Ok(db) => return Ok(db),
+            Err(shared) => {
+                db = shared;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+    }
+    Err(db)
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    /// A lazy commit is not yet covered by an fsync.
+    lazy_pending: bool,
+}
+
+impl Writer {
+    fn run(mut self, queue: mpsc::Receiver<Work>) {
+        let mut next: Option<Work> = None;
+        loop {
+            let first = match next.take() {
+                Some(work) => work,
+                None => {
+                    let waiting = self.lazy_pending || self.shared.current().is_none();
+                    let received = if waiting {
+                        let timeout = if self.lazy_pending { LAZY_FLUSH } else { REOPEN_RETRY };
+                        queue.recv_timeout(timeout)
+                    } else {
+                        queue.recv().map_err(|_| RecvTimeoutError::Disconnected)
+                    };
+                    match received {
+                        Ok(work) => work,
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.idle();
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
+                }
+            };
+            let mut batch = match first {
+                Work::Job(job) => vec![job],
+                Work::Alone(f) => {
+                    self.alone(f);
+                    continue;
+                }
+            };
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(Work::Job(job)) => batch.push(job),
+                    Ok(alone) => {
+                        // Runs after this batch, as queued.
+                        next = Some(alone);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit(batch);
+        }
+        if self.lazy_pending {
+            self.sync();
+        }
+    }
+
+    /// Give the database to `f` alone: out of the shared slot, once readers let go of it.
+    fn alone(&mut self, f: AloneFn) {
+        if self.lazy_pending {
+            self.sync();
+        }
+        let Some(db) = self.shared.current().or_else(|| self.reopen()) else {
+            f(None);
+            return;
+        };
+        self.shared.set(None);
+        match wait_until_unique(db) {
+            Ok(mut db) => {
+                f(Some(&mut db));
+                self.shared.set(Some(Arc::new(db)));
+            }
+            Err(db) => {
+                tracing::warn!("readers held the store too long; a maintenance step was skipped");
+                self.shared.set(Some(db));
+                f(None);
+            }
+        }
+    }
+
+    /// Nothing queued: make lazy commits durable, or retry a reopen.
+    fn idle(&mut self) {
+        if self.shared.current().is_none() {
+            self.reopen();
+        } else if self.lazy_pending {
+            self.sync();
+        }
+    }
+
+    /// An empty fsync'd commit, which also makes every earlier lazy commit durable.
+    fn sync(&mut self) {
+        let Some(db) = self.shared.current() else { return };
+        let result = db.begin_write().map_err(StoreError::from_engine).and_then(|mut tx| {
+            tx.set_durability(redb::Durability::Immediate).map_err(StoreError::from_engine)?;
+            tx.commit().map_err(StoreError::from_engine)
+        });
+        match result {
+            Ok(()) => self.lazy_pending = false,
+            Err(e) => self.failed(db, &e),
+        }
+    }
+
+    fn commit(&mut self, mut batch: Vec<Box<dyn Job>>) {
+        let Some(db) = self.shared.current().or_else(|| self.reopen()) else {
+            let e = unavailable();
+            for job in batch {
+                job.finish(Err(e.clone()));
+            }
+            return;
+        };
+        let durable = batch.iter().any(|j| j.durability() == Durability::PowerLoss);
+        let result = (|| {
+            let mut tx = db.begin_write().map_err(StoreError::from_engine)?;
+            let level = if durable {
+                redb::Durability::Immediate
+            } else {
+                redb::Durability::None
+            };
+            tx.set_durability(level).map_err(StoreError::from_engine)?;
+            for job in batch.iter_mut() {
+                // An error drops the transaction, which rolls the whole batch back.
+                job.apply(&tx)?;
+            }
+            tx.commit().map_err(StoreError::from_engine)
+        })();
+        match &result {
+            Ok(()) => {
+                self.lazy_pending = !durable;
+                self.shared.report(StoreHealth::Ok);
+            }
+            Err(e) => self.failed(db, e),
+        }
+        for job in batch {
+            job.finish(result.clone());
+        }
+    }
+
+    /// A write failed: after an I/O error redb must be reopened before it writes again.
+    fn failed(&mut self, db: Arc<Database>, e: &StoreError) {
+        tracing::error!(error = %e, "store write failed");
+        if e.needs_reopen() {
+            self.shared.report(StoreHealth::CannotWrite { reason: e.to_string() });
+            self.shared.set(None);
+            drop(db);
+            self.lazy_pending = false;
+            self.reopen();
+        }
+    }
+
+    fn reopen(&mut self) -> Option<Arc<Database>> {
+        if let Some(db) = self.shared.current() {
+            return Some(db);
+        }
+        match (self.shared.opener)(&self.shared.path) {
+            Ok(db) => {
+                let db = Arc::new(db);
+                self.shared.set(Some(db.clone()));
+                self.shared.report(StoreHealth::Ok);
+                tracing::info!("store reopened after a write failure; writes work again");
+                Some(db)
+            }
+            Err(e) => {
+                self.shared.report(StoreHealth::CannotWrite { reason: e.to_string() });
+                None
+            }
+        }
+    }
+}
