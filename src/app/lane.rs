@@ -49,6 +49,9 @@ impl LaneFailure {
             LaneFailure::UnknownItem(_) | LaneFailure::UnknownPlu { .. } => "unknown_item",
             LaneFailure::NotAnItem(_) => "not_an_item",
             LaneFailure::Lane(e) => e.code(),
+            LaneFailure::Storage(StoreError::DiskFull) => "disk_full",
+            LaneFailure::Storage(StoreError::Unavailable(_)) => "storage_unavailable",
+            LaneFailure::Storage(StoreError::AwaitingSeqBase) => "awaiting_crm_numbering",
             LaneFailure::Storage(_) => "storage_error",
             LaneFailure::Stopped => "unavailable",
         }

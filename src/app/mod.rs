@@ -115,10 +115,46 @@ fn retention(config: &Config) -> Retention {
     }
 }
 
-/// Start storeterm with `config`.
+/// Start storeterm with `config`. A damaged store does not stop the daemon: it serves its
+/// screens and answers every call with what happened and what to do (see [`start_refusing`]).
 pub async fn start(config: Config) -> Result<Running, StartError> {
-    let store = Store::open_with(&config.store.path, &store_settings(&config))?;
-    start_with_store(config, store).await
+    match Store::open_with(&config.store.path, &store_settings(&config)) {
+        Ok(store) => start_with_store(config, store).await,
+        Err(damaged @ StoreError::Damaged { .. }) => start_refusing(&config, &damaged).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Run without trading: the store is damaged. Restarting would not mend it, so the daemon stays
+/// up and says so on `/healthz` (503), on `/admin` and in every API answer, until the admin
+/// restores a backup.
+pub async fn start_refusing(config: &Config, damaged: &StoreError) -> Result<Running, StartError> {
+    tracing::error!(error = %damaged, "the store is damaged; storeterm refuses to trade until a backup is restored");
+    let shutdown = CancellationToken::new();
+    let listener = bind(config.http.listen).await?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.http.listen,
+        source,
+    })?;
+    let mut tasks = JoinSet::new();
+    tasks.spawn(http::serve_router(
+        listener,
+        http::refusing_router(damaged.to_string()),
+        shutdown.clone(),
+    ));
+    Ok(Running {
+        addr,
+        lanes: BTreeMap::new(),
+        registry: DeviceRegistry::default(),
+        shutdown,
+        tasks,
+    })
+}
+
+async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, StartError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 /// Start storeterm on an already open store (the demo seeds its catalog first).
@@ -225,12 +261,7 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         .ensure_receiving()
         .await?;
     let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper, shutdown.clone()).with_calls(calls);
-    let listener = tokio::net::TcpListener::bind(config.http.listen)
-        .await
-        .map_err(|source| StartError::Bind {
-            addr: config.http.listen,
-            source,
-        })?;
+    let listener = bind(config.http.listen).await?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.http.listen,
         source,

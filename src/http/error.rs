@@ -52,7 +52,7 @@ impl From<LaneFailure> for ApiError {
             "unknown_item" | "unknown_line" => StatusCode::NOT_FOUND,
             "no_receipt" | "receipt_open" | "payment_started" | "shift_closed" | "card_paid" => StatusCode::CONFLICT,
             "storage_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable" | "disk_full" | "storage_unavailable" | "awaiting_crm_numbering" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,
         };
         if status.is_server_error() {
@@ -64,8 +64,15 @@ impl From<LaneFailure> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
+        use crate::store::StoreError;
         tracing::error!(error = %e, "store failure");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", e.to_string())
+        let (status, code) = match &e {
+            StoreError::DiskFull => (StatusCode::SERVICE_UNAVAILABLE, "disk_full"),
+            StoreError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "storage_unavailable"),
+            StoreError::AwaitingSeqBase => (StatusCode::SERVICE_UNAVAILABLE, "awaiting_crm_numbering"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
+        };
+        ApiError::new(status, code, e.to_string())
     }
 }
 

@@ -90,10 +90,41 @@ impl AppState {
     }
 }
 
+/// `/healthz`: 200 while every part works, 503 with what is down otherwise.
+async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let store = state.inner.store.health().borrow().clone();
+    let ok = store == crate::store::StoreHealth::Ok;
+    let status = if ok {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({"status": if ok { "ok" } else { "degraded" }, "store": store});
+    (status, axum::Json(body)).into_response()
+}
+
+/// The routes of a storeterm that refuses to trade because its store is damaged: the screens
+/// load, `/healthz` and every API call answer 503 with what happened and what to do.
+pub fn refusing_router(reason: String) -> Router {
+    let reason = std::sync::Arc::new(reason);
+    let health = reason.clone();
+    Router::new()
+        .route(
+            "/healthz",
+            get(move || async move {
+                let body = serde_json::json!({"status": "refusing", "store": {"state": "damaged", "reason": *health}});
+                (axum::http::StatusCode::SERVICE_UNAVAILABLE, axum::Json(body))
+            }),
+        )
+        .merge(screens::routes())
+        .fallback(move || async move { ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "store_damaged", reason.as_str()) })
+}
+
 /// All routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/healthz", get(healthz))
         .route("/api/v1/whoami", get(auth::whoami))
         .merge(screens::routes())
         .merge(lanes::routes())
@@ -107,7 +138,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Serve until `shutdown`, then finish in-flight requests.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: CancellationToken) {
-    let app = router(state);
+    serve_router(listener, router(state), shutdown).await
+}
+
+/// Serve `app` until `shutdown`, then finish in-flight requests.
+pub async fn serve_router(listener: tokio::net::TcpListener, app: Router, shutdown: CancellationToken) {
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await;

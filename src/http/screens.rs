@@ -1,12 +1,11 @@
 //! The web screens, embedded in the binary: no files to install, no Node build step.
 
-use super::AppState;
 use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 
-pub fn routes() -> axum::Router<AppState> {
+pub fn routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
     axum::Router::new()
         .route("/", get(|| async { Redirect::to("/pos") }))
         .route("/pos", get(|| async { Html(include_str!("assets/pos.html")) }))

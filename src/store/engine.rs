@@ -49,6 +49,9 @@ pub const LAZY_FLUSH: Duration = Duration::from_secs(2);
 /// Jobs taken into one transaction at most, so one batch cannot hold every waiter for long.
 const MAX_BATCH: usize = 256;
 
+/// The room a probe asks for before the store reports it can write again.
+const PROBE_BYTES: usize = 256 * 1024;
+
 /// How often the writer retries reopening a database that failed with an I/O error.
 const REOPEN_RETRY: Duration = Duration::from_millis(500);
 
@@ -232,6 +235,14 @@ impl Engine {
         self.shared.health.subscribe()
     }
 
+    /// A write outside the database (the lane journal) failed: report it, and let the writer
+    /// find out when writing works again.
+    pub(super) fn write_failed(&self, e: &StoreError) {
+        self.shared.report(StoreHealth::CannotWrite { reason: e.to_string() });
+        // The writer may be waiting without a timeout; it must start probing.
+        let _ = self.send(Work::Wake);
+    }
+
     /// Let the writer finish what is queued, make lazy commits durable and close the file.
     pub(super) fn close(&self) {
         drop(self.jobs.lock().unwrap_or_else(|e| e.into_inner()).take());
@@ -277,6 +288,8 @@ type AloneFn = Box<dyn FnOnce(Option<&mut Database>) + Send>;
 enum Work {
     Job(Box<dyn Job>),
     Alone(AloneFn),
+    /// Nothing to do but look at the store's health again.
+    Wake,
 }
 
 /// Wait (briefly) until no reader holds a clone of the handle.
@@ -306,9 +319,9 @@ impl Writer {
             let first = match next.take() {
                 Some(work) => work,
                 None => {
-                    let waiting = self.lazy_pending || self.shared.current().is_none();
-                    let received = if waiting {
-                        let timeout = if self.lazy_pending { LAZY_FLUSH } else { REOPEN_RETRY };
+                    let troubled = self.shared.current().is_none() || *self.shared.health.borrow() != StoreHealth::Ok;
+                    let received = if troubled || self.lazy_pending {
+                        let timeout = if troubled { REOPEN_RETRY } else { LAZY_FLUSH };
                         queue.recv_timeout(timeout)
                     } else {
                         queue.recv().map_err(|_| RecvTimeoutError::Disconnected)
@@ -329,10 +342,12 @@ impl Writer {
                     self.alone(f);
                     continue;
                 }
+                Work::Wake => continue,
             };
             while batch.len() < MAX_BATCH {
                 match queue.try_recv() {
                     Ok(Work::Job(job)) => batch.push(job),
+                    Ok(Work::Wake) => {}
                     Ok(alone) => {
                         // Runs after this batch, as queued.
                         next = Some(alone);
@@ -375,8 +390,26 @@ impl Writer {
     fn idle(&mut self) {
         if self.shared.current().is_none() {
             self.reopen();
+        } else if *self.shared.health.borrow() != StoreHealth::Ok {
+            self.probe();
         } else if self.lazy_pending {
             self.sync();
+        }
+    }
+
+    /// After a failed write (here or in the lane journal): is there room again? A small file
+    /// written and synced in the store's directory says so without touching the database.
+    fn probe(&mut self) {
+        let dir = self.shared.path.parent().unwrap_or(&self.shared.path);
+        let probe = dir.join(".space-probe");
+        let written = std::fs::write(&probe, [0u8; PROBE_BYTES]).and_then(|()| std::fs::File::open(&probe)?.sync_all());
+        let _ = std::fs::remove_file(&probe);
+        if written.is_ok() {
+            self.sync();
+            if self.shared.current().is_some() {
+                self.shared.report(StoreHealth::Ok);
+                tracing::info!("the store can write again");
+            }
         }
     }
 
@@ -448,8 +481,8 @@ impl Writer {
             Ok(db) => {
                 let db = Arc::new(db);
                 self.shared.set(Some(db.clone()));
-                self.shared.report(StoreHealth::Ok);
-                tracing::info!("store reopened after a write failure; writes work again");
+                // Open is not write: the health turns back to Ok with the next commit or probe.
+                tracing::info!("store reopened after a write failure");
                 Some(db)
             }
             Err(e) => {

@@ -133,7 +133,7 @@ impl Store {
                 .journals
                 .append(&id, version, &encode(commit.lane))
                 .await
-                .map_err(|e| journal_error(&id, e))?;
+                .map_err(|e| self.journal_failed(&id, e))?;
             if size < FOLD_AT {
                 return Ok(Vec::new());
             }
@@ -174,7 +174,7 @@ impl Store {
             .journals
             .reset(&commit.lane.id)
             .await
-            .map_err(|e| journal_error(&commit.lane.id, e))?;
+            .map_err(|e| self.journal_failed(&commit.lane.id, e))?;
         if !seqs.is_empty() {
             Store::signal(&self.inner.outbox_changed);
         }
@@ -185,11 +185,15 @@ impl Store {
     }
 }
 
-fn journal_error(lane: &str, e: std::io::Error) -> StoreError {
-    if super::is_disk_full(&e) {
-        StoreError::DiskFull
-    } else {
-        StoreError::Storage(format!("журнал кассы {lane}: {e}"))
+impl Store {
+    fn journal_failed(&self, lane: &str, e: std::io::Error) -> StoreError {
+        let e = if super::is_disk_full(&e) {
+            StoreError::DiskFull
+        } else {
+            StoreError::Storage(format!("журнал кассы {lane}: {e}"))
+        };
+        self.inner.engine.write_failed(&e);
+        e
     }
 }
 

@@ -49,6 +49,8 @@ struct Inner {
     /// Live client cards (protocol section 2) and how long to wait before answering them.
     cards: HashMap<String, Value>,
     card_delay: Duration,
+    /// Answer `documents/last` with 404, as a CRM without protocol v1.1 does.
+    no_last_route: bool,
 }
 
 #[derive(Clone)]
@@ -67,6 +69,7 @@ impl TestCrm {
         let app = axum::Router::new()
             .route("/v1/sites/{site}/changes", get(changes))
             .route("/v1/sites/{site}/documents", post(documents))
+            .route("/v1/sites/{site}/documents/last", get(last_document))
             .route("/v1/ping", get(|| async { Json(json!({"ok": true})) }))
             .route("/v1/clients/{id}/card", get(card))
             .with_state(inner.clone());
@@ -127,6 +130,11 @@ impl TestCrm {
         let mut inner = self.inner.lock().unwrap();
         inner.cards.insert(id.to_string(), card);
         inner.card_delay = delay;
+    }
+
+    /// Stop offering `documents/last` (a CRM that speaks protocol 1.0 only).
+    pub fn without_last_route(&self) {
+        self.inner.lock().unwrap().no_last_route = true;
     }
 
     pub fn feed_requests(&self) -> usize {
@@ -225,6 +233,26 @@ async fn documents(
         tokio::time::sleep(delay).await;
     }
     answer.into_response()
+}
+
+/// `GET …/documents/last` (protocol v1.1): the highest `seq` stored.
+async fn last_document(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
+    if !authorized(&headers) {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad token"}))).into_response();
+    }
+    let inner = inner.lock().unwrap();
+    if inner.no_last_route {
+        return (StatusCode::NOT_FOUND, Json(json!({"error": "no such route"}))).into_response();
+    }
+    let last = inner
+        .stored
+        .iter()
+        .filter_map(|d| Some((d.body["seq"].as_u64()?, d.key.clone())))
+        .max();
+    match last {
+        Some((seq, id)) => Json(json!({"seq": seq, "id": id})).into_response(),
+        None => Json(json!({"seq": 0})).into_response(),
+    }
 }
 
 async fn card(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<String>) -> Response {
