@@ -5,51 +5,11 @@
 mod common;
 
 use common::crm::{Mode, TestCrm};
-use common::{ADMIN, Api, CASHIER, config_text, eventually};
+use common::daemon::{free_port, start, try_post};
+use common::{Api, config_text, eventually};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
-use tokio::process::{Child, Command};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-struct Daemon {
-    child: Child,
-    api: Api,
-    admin: Api,
-}
-
-async fn start(config: &Path, port: u16) -> Daemon {
-    let child = Command::new(env!("CARGO_BIN_EXE_storeterm"))
-        .args(["run", "--config"])
-        .arg(config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("storeterm binary starts");
-    let base = format!("http://127.0.0.1:{port}");
-    let api = Api::new(&base, CASHIER);
-    let admin = Api::new(&base, ADMIN);
-    let health = reqwest::Client::new();
-    eventually("storeterm answers /healthz", Duration::from_secs(20), || {
-        let url = format!("{base}/healthz");
-        let health = health.clone();
-        async move { health.get(url).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
-    })
-    .await;
-    Daemon { child, api, admin }
-}
-
-async fn kill9(daemon: &mut Daemon) {
-    daemon.child.start_kill().expect("SIGKILL");
-    daemon.child.wait().await.expect("reaped");
-}
 
 /// Sell until the daemon dies under us; returns the receipts it acknowledged as paid.
 async fn sell_until_killed(api: &Api) -> Vec<String> {
@@ -57,32 +17,18 @@ async fn sell_until_killed(api: &Api) -> Vec<String> {
     loop {
         // A kill may have left a receipt open (even part-paid); paying 1000 in cash closes
         // whatever is there.
-        if try_call(api, "/api/v1/lanes/1/scan", json!({"code": "4601234567893"}))
+        if try_post(api, "/api/v1/lanes/1/scan", json!({"code": "4601234567893"}))
             .await
             .is_err()
         {
             return acknowledged;
         }
-        match try_call(api, "/api/v1/lanes/1/payments", json!({"method": "cash", "amount": "1000"})).await {
+        match try_post(api, "/api/v1/lanes/1/payments", json!({"method": "cash", "amount": "1000"})).await {
             Ok((200, body)) if body["status"] == "closed" => acknowledged.push(body["receipt"]["id"].as_str().unwrap().to_string()),
             Ok(_) => {}
             Err(()) => return acknowledged,
         }
     }
-}
-
-async fn try_call(api: &Api, path: &str, body: serde_json::Value) -> Result<(u16, serde_json::Value), ()> {
-    let response = reqwest::Client::new()
-        .post(format!("{}{path}", api.base))
-        .bearer_auth(&api.token)
-        .json(&body)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .map_err(|_| ())?;
-    let status = response.status().as_u16();
-    let body = response.json().await.map_err(|_| ())?;
-    Ok((status, body))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +67,7 @@ async fn kill_9_loses_nothing_and_doubles_nothing() {
         let api = daemon.api.clone();
         let selling = tokio::spawn(async move { sell_until_killed(&api).await });
         tokio::time::sleep(delay).await;
-        kill9(&mut daemon).await;
+        daemon.kill9().await;
         acknowledged.extend(selling.await.unwrap());
     }
     assert!(
@@ -139,7 +85,7 @@ async fn kill_9_loses_nothing_and_doubles_nothing() {
     let (status, _) = daemon.api.scan("1", "4601234567893").await;
     assert_eq!(status, 200);
     let open = daemon.api.receipt("1").await;
-    kill9(&mut daemon).await;
+    daemon.kill9().await;
 
     crm.set_mode(Mode::Normal);
     let daemon = start(&config, port).await;

@@ -432,7 +432,7 @@ impl LaneActor {
         let mut next = self.lane.clone();
         let mut ids = new_id;
         let (paid, changes) = next.pay(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), method, amount)?;
-        self.commit(next, changes).await?;
+        self.commit_as(next, changes, true).await?;
         if let Paid::Closed { receipt } = &paid {
             let _ = self.events.send(LaneEvent::Closed(receipt.clone()));
         }
@@ -455,11 +455,18 @@ impl LaneActor {
 
     /// Make `next` the lane's state: durably first, in memory second.
     async fn commit(&mut self, next: Lane, changes: Changes) -> Result<(), LaneFailure> {
+        self.commit_as(next, changes, false).await
+    }
+
+    /// [`Self::commit`] for a change that took money: power-loss durable even when the receipt
+    /// stays open.
+    async fn commit_as(&mut self, next: Lane, changes: Changes, money: bool) -> Result<(), LaneFailure> {
         self.store
             .commit_lane(LaneCommit {
                 lane: &next,
                 changes: &changes,
                 printer: self.printer.as_deref(),
+                money,
             })
             .await?;
         self.lane = next;

@@ -100,7 +100,12 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
     } else {
         axum::http::StatusCode::SERVICE_UNAVAILABLE
     };
-    let body = serde_json::json!({"status": if ok { "ok" } else { "degraded" }, "store": store});
+    let opened_ms = state.inner.store.opened_in().as_millis() as u64;
+    let body = serde_json::json!({
+        "status": if ok { "ok" } else { "degraded" },
+        "store": store,
+        "store_opened_ms": opened_ms,
+    });
     (status, axum::Json(body)).into_response()
 }
 

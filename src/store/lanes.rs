@@ -26,6 +26,10 @@ pub struct LaneCommit<'a> {
     pub changes: &'a Changes,
     /// The printer device to queue a print request for; `None` drops it (no printer).
     pub printer: Option<&'a str>,
+    /// Money changed hands (a payment, even one that leaves the receipt open): power-loss
+    /// durable, documents or not. A card charged and then forgotten by the till after a power
+    /// cut would be charged again.
+    pub money: bool,
 }
 
 /// A lane row: `version (u64 BE) ‖ encoded Lane`.
@@ -116,17 +120,20 @@ impl Store {
         row.map(|v| decode("shifts", id, v.value())).transpose()
     }
 
-    /// Make a lane's new state stick. With anything for the outside world in `changes`, the
-    /// lane, closed receipt, shift, outbox documents and print job are written in one
-    /// power-loss-durable transaction; an open-receipt edit alone goes to the lane journal
-    /// (kill -9-durable). Only when this returns `Ok` may the cashier be told. Returns the
+    /// Make a lane's new state stick. With money taken or anything for the outside world in
+    /// `changes`, the lane, closed receipt, shift, outbox documents and print job are written
+    /// in one power-loss-durable transaction; an open-receipt edit alone goes to the lane
+    /// journal (kill -9-durable). Only when this returns `Ok` may the cashier be told. Returns the
     /// outbox sequence numbers given to the documents.
     pub async fn commit_lane(&self, commit: LaneCommit<'_>) -> Result<Vec<u64>, StoreError> {
         let id = commit.lane.id.clone();
         let version = self.next_lane_version(&id);
         let changes = commit.changes;
-        let edit_only =
-            changes.documents.is_empty() && changes.closed.is_none() && changes.shift_record.is_none() && changes.print.is_none();
+        let edit_only = !commit.money
+            && changes.documents.is_empty()
+            && changes.closed.is_none()
+            && changes.shift_record.is_none()
+            && changes.print.is_none();
         if edit_only {
             let size = self
                 .inner
@@ -235,6 +242,7 @@ mod tests {
                 lane: &lane,
                 changes: &changes,
                 printer: None,
+                money: false,
             })
             .await
             .unwrap();
@@ -247,6 +255,7 @@ mod tests {
                 lane: &lane,
                 changes: &changes,
                 printer: None,
+                money: false,
             })
             .await
             .unwrap();
@@ -263,6 +272,7 @@ mod tests {
                 lane: &lane,
                 changes: &changes,
                 printer: Some("p1"),
+                money: false,
             })
             .await
             .unwrap();

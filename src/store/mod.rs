@@ -156,6 +156,8 @@ struct Inner {
     phone_country: RwLock<Country>,
     /// See [`Store::shift_floor`]; kept here because every lane command asks for it.
     shift_floor: std::sync::atomic::AtomicU32,
+    /// How long opening took, checksum verification and crash repair included.
+    opened_in: std::time::Duration,
 }
 
 impl Store {
@@ -168,6 +170,7 @@ impl Store {
     /// empty, missing next to its identity file, truncated or with a bad page checksum — is
     /// refused with [`StoreError::Damaged`].
     pub fn open_with(dir: &Path, settings: &StoreSettings) -> Result<Store, StoreError> {
+        let started = tokio::time::Instant::now();
         let open_err = |detail: String| StoreError::Open {
             path: dir.to_path_buf(),
             detail,
@@ -218,6 +221,7 @@ impl Store {
                 print_queue_changed: watch::channel(0).0,
                 phone_country: RwLock::new(Country::default()),
                 shift_floor: Default::default(),
+                opened_in: started.elapsed(),
             }),
         };
         store.load_shift_floor()?;
@@ -232,6 +236,11 @@ impl Store {
 
     fn phone_country(&self) -> Country {
         *self.inner.phone_country.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// How long opening the store took (verifying every page, repairing after a crash).
+    pub fn opened_in(&self) -> std::time::Duration {
+        self.inner.opened_in
     }
 
     /// The store directory.

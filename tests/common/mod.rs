@@ -5,6 +5,7 @@
 pub mod ami;
 pub mod browser;
 pub mod crm;
+pub mod daemon;
 pub mod escpos_reader;
 pub mod office;
 pub mod printer;
