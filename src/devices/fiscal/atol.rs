@@ -23,8 +23,8 @@
 //! digits — kopecks up to ten trillion rubles.
 
 use super::{
-    CashDirection, CashOperation, FiscalDocument, FiscalInputError, FiscalReceipt, MarkedItemStatus, MarkingCode,
-    MeasurementUnit, Operator, PaymentKind, PaymentMethod, PaymentObject, ReceiptKind, TaxationType, VatRate,
+    CashDirection, CashOperation, FiscalDocument, FiscalInputError, FiscalReceipt, MarkedItemStatus, MarkingCode, MeasurementUnit,
+    Operator, PaymentKind, PaymentMethod, PaymentObject, ReceiptKind, TaxationType, VatRate,
 };
 use base64::Engine;
 use jiff::Timestamp;
@@ -117,7 +117,11 @@ fn task_json(task: &Task<'_>) -> Result<J, FiscalInputError> {
                 CashDirection::In => "cashIn",
                 CashDirection::Out => "cashOut",
             };
-            J::obj(vec![("type", J::str(kind)), ("operator", operator_json(&cash.operator)), ("cashSum", J::Num(cash.sum))])
+            J::obj(vec![
+                ("type", J::str(kind)),
+                ("operator", operator_json(&cash.operator)),
+                ("cashSum", J::Num(cash.sum)),
+            ])
         }
         Task::OpenShift(operator) | Task::CloseShift(operator) | Task::ReportX(operator) => {
             if operator.name.trim().is_empty() {
@@ -163,7 +167,10 @@ fn imc_fields(code: &MarkingCode) -> Vec<(&'static str, J)> {
     };
     vec![
         ("imcType", J::str("auto")),
-        ("imc", J::str(base64::engine::general_purpose::STANDARD.encode(code.code.as_bytes()))),
+        (
+            "imc",
+            J::str(base64::engine::general_purpose::STANDARD.encode(code.code.as_bytes())),
+        ),
         ("itemEstimatedStatus", J::str(status)),
         ("imcModeProcessing", J::Int(0)),
     ]
@@ -403,17 +410,26 @@ pub fn parse_answer(bytes: &[u8]) -> Result<TaskAnswer, AnswerError> {
         .get("results")
         .ok_or(AnswerError::Missing("results"))?
         .as_array()
-        .ok_or(AnswerError::Wrong { field: "results", expected: "an array" })?;
+        .ok_or(AnswerError::Wrong {
+            field: "results",
+            expected: "an array",
+        })?;
     let mut reports = Vec::with_capacity(results.len());
     for entry in results {
         let status = entry
             .get("status")
             .ok_or(AnswerError::Missing("status"))?
             .as_str()
-            .ok_or(AnswerError::Wrong { field: "status", expected: "a string" })?;
+            .ok_or(AnswerError::Wrong {
+                field: "status",
+                expected: "a string",
+            })?;
         let code = match entry.get("errorCode") {
             None | Some(Value::Null) => 0,
-            Some(v) => v.as_u64().ok_or(AnswerError::Wrong { field: "errorCode", expected: "a whole number" })?,
+            Some(v) => v.as_u64().ok_or(AnswerError::Wrong {
+                field: "errorCode",
+                expected: "a whole number",
+            })?,
         };
         let description = entry.get("errorDescription").and_then(Value::as_str).unwrap_or("");
         let error = (code != 0).then(|| register_error(code, description));
@@ -429,7 +445,12 @@ pub fn parse_answer(bytes: &[u8]) -> Result<TaskAnswer, AnswerError> {
 /// The body of a refusal from the web server itself (400, 409, …): its `error.description`
 /// or a short quote of the text. Never panics.
 pub fn refusal_text(bytes: &[u8]) -> String {
-    let quoted = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).take(200).collect::<String>();
+    let quoted = |s: &str| {
+        s.chars()
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .take(200)
+            .collect::<String>()
+    };
     match serde_json::from_slice::<Value>(bytes) {
         Ok(v) => match v.pointer("/error/description").and_then(Value::as_str) {
             Some(d) => quoted(d),
@@ -449,7 +470,9 @@ fn decimal_of(v: &Value) -> Option<Decimal> {
                 Some(Decimal::from(i))
             } else {
                 // Shortest round-trip text of the f64, e.g. 390.75 → "390.75".
-                n.as_f64().filter(|f| f.is_finite()).and_then(|f| Decimal::from_str(&f.to_string()).ok())
+                n.as_f64()
+                    .filter(|f| f.is_finite())
+                    .and_then(|f| Decimal::from_str(&f.to_string()).ok())
             }
         }
         _ => None,
@@ -494,7 +517,10 @@ pub fn fiscal_document(result: &Value) -> Result<FiscalDocument, AnswerError> {
         .and_then(text_of)
         .filter(|s| s.len() <= 20 && s.bytes().all(|b| b.is_ascii_digit()))
         .ok_or(AnswerError::Missing("fiscalParams.fiscalDocumentSign"))?;
-    let shift = params.get("shiftNumber").and_then(u32_of).ok_or(AnswerError::Missing("fiscalParams.shiftNumber"))?;
+    let shift = params
+        .get("shiftNumber")
+        .and_then(u32_of)
+        .ok_or(AnswerError::Missing("fiscalParams.shiftNumber"))?;
     Ok(FiscalDocument {
         fd,
         fp,
@@ -532,7 +558,10 @@ fn shift_state(v: Option<&Value>) -> Result<ShiftState, AnswerError> {
         Some("closed") => Ok(ShiftState::Closed),
         Some("opened") => Ok(ShiftState::Opened),
         Some("expired") => Ok(ShiftState::Expired),
-        Some(_) => Err(AnswerError::Wrong { field: "state", expected: "closed, opened or expired" }),
+        Some(_) => Err(AnswerError::Wrong {
+            field: "state",
+            expected: "closed, opened or expired",
+        }),
         None => Err(AnswerError::Missing("state")),
     }
 }
@@ -550,7 +579,10 @@ pub fn shift_status(result: &Value) -> Result<ShiftStatus, AnswerError> {
     let status = result.get("shiftStatus").ok_or(AnswerError::Missing("shiftStatus"))?;
     Ok(ShiftStatus {
         state: shift_state(status.get("state"))?,
-        number: status.get("number").and_then(u32_of).ok_or(AnswerError::Missing("shiftStatus.number"))?,
+        number: status
+            .get("number")
+            .and_then(u32_of)
+            .ok_or(AnswerError::Missing("shiftStatus.number"))?,
         expires_at: status.get("expiredTime").and_then(time_of),
     })
 }
@@ -608,13 +640,19 @@ pub struct FnInfo {
 impl FnInfo {
     /// Whole days of validity left at `now` (negative once expired).
     pub fn days_left(&self, now: Timestamp) -> Option<i64> {
-        self.valid_until.map(|until| (until.as_second() - now.as_second()).div_euclid(86_400))
+        self.valid_until
+            .map(|until| (until.as_second() - now.as_second()).div_euclid(86_400))
     }
 }
 
 pub fn fn_info(result: &Value) -> Result<FnInfo, AnswerError> {
     let info = result.get("fnInfo").ok_or(AnswerError::Missing("fnInfo"))?;
-    let warn = |name: &str| info.get("warnings").and_then(|w| w.get(name)).and_then(Value::as_bool).unwrap_or(false);
+    let warn = |name: &str| {
+        info.get("warnings")
+            .and_then(|w| w.get(name))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
     Ok(FnInfo {
         serial: info.get("serial").and_then(text_of).ok_or(AnswerError::Missing("fnInfo.serial"))?,
         valid_until: info.get("validityDate").and_then(time_of),
@@ -651,7 +689,10 @@ impl OfdBacklog {
 pub fn ofd_backlog(result: &Value) -> Result<OfdBacklog, AnswerError> {
     let status = result.get("status").ok_or(AnswerError::Missing("status"))?;
     Ok(OfdBacklog {
-        unsent: status.get("notSentCount").and_then(u64_of).ok_or(AnswerError::Missing("status.notSentCount"))?,
+        unsent: status
+            .get("notSentCount")
+            .and_then(u64_of)
+            .ok_or(AnswerError::Missing("status.notSentCount"))?,
         first_unsent_number: status.get("notSentFirstDocNumber").and_then(u64_of).filter(|n| *n > 0),
         first_unsent_at: status.get("notSentFirstDocDateTime").and_then(time_of),
     })
@@ -1053,7 +1094,10 @@ mod tests {
         let code = "0104607428679090216eKIjoWH54DdU\u{1d}91ffd0\u{1d}92sz6k";
         let receipt = FiscalReceipt {
             kind: ReceiptKind::SellReturn,
-            operator: Operator { name: "Анна".into(), inn: None },
+            operator: Operator {
+                name: "Анна".into(),
+                inn: None,
+            },
             taxation: TaxationType::Osn,
             items: vec![FiscalItem {
                 name: "Кроссовки \"Бег\"".into(),
@@ -1081,7 +1125,10 @@ mod tests {
         let imc = base64::engine::general_purpose::STANDARD.encode(code);
         assert!(text.contains(r#""type":"sellReturn""#), "{text}");
         assert!(text.contains(r#""name":"Кроссовки \"Бег\"""#), "{text}");
-        assert!(text.contains(r#""paymentObject":"commodityWithMarking","tax":{"type":"vat22"}"#), "{text}");
+        assert!(
+            text.contains(r#""paymentObject":"commodityWithMarking","tax":{"type":"vat22"}"#),
+            "{text}"
+        );
         assert!(
             text.contains(&format!(
                 r#""imcParams":{{"imcType":"auto","imc":"{imc}","itemEstimatedStatus":"itemPieceReturn","imcModeProcessing":0}}"#
@@ -1110,13 +1157,23 @@ mod tests {
             r#"{"uuid":"6f1c2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b","request":[{"type":"openShift","operator":{"name":"Анна Петрова","vatin":"500100732259"}}]}"#
         );
         assert_eq!(
-            body(&[Task::FnStatus, Task::ShiftStatus, Task::FnDocument(42), Task::OfdExchangeStatus, Task::FnInfo, Task::DeviceStatus]),
+            body(&[
+                Task::FnStatus,
+                Task::ShiftStatus,
+                Task::FnDocument(42),
+                Task::OfdExchangeStatus,
+                Task::FnInfo,
+                Task::DeviceStatus
+            ]),
             concat!(
                 r#"{"uuid":"6f1c2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a4b","request":[{"type":"getFnStatus"},{"type":"getShiftStatus"},"#,
                 r#"{"type":"getFnDocument","fiscalDocumentNumber":42},{"type":"ofdExchangeStatus"},{"type":"getFnInfo"},{"type":"getDeviceStatus"}]}"#
             )
         );
-        let closing = Operator { name: "  ".into(), inn: None };
+        let closing = Operator {
+            name: "  ".into(),
+            inn: None,
+        };
         assert_eq!(request_body(UUID, &[Task::CloseShift(&closing)]), Err(FiscalInputError::NoOperator));
     }
 
@@ -1203,13 +1260,20 @@ mod tests {
     #[test]
     fn no_document_without_fd_and_fp() {
         let missing_fp = serde_json::json!({"fiscalParams": {"fiscalDocumentNumber": 71, "shiftNumber": 1}});
-        assert_eq!(fiscal_document(&missing_fp), Err(AnswerError::Missing("fiscalParams.fiscalDocumentSign")));
+        assert_eq!(
+            fiscal_document(&missing_fp),
+            Err(AnswerError::Missing("fiscalParams.fiscalDocumentSign"))
+        );
         let zero_fd = serde_json::json!({"fiscalParams": {"fiscalDocumentNumber": 0, "fiscalDocumentSign": "1", "shiftNumber": 1}});
-        assert_eq!(fiscal_document(&zero_fd), Err(AnswerError::Missing("fiscalParams.fiscalDocumentNumber")));
+        assert_eq!(
+            fiscal_document(&zero_fd),
+            Err(AnswerError::Missing("fiscalParams.fiscalDocumentNumber"))
+        );
         let letters = serde_json::json!({"fiscalParams": {"fiscalDocumentNumber": 3, "fiscalDocumentSign": "12ab", "shiftNumber": 1}});
         assert!(fiscal_document(&letters).is_err());
         // A numeric ФП (some firmware) is kept as its digits.
-        let numeric = serde_json::json!({"fiscalParams": {"fiscalDocumentNumber": 3, "fiscalDocumentSign": 4021117931u64, "shiftNumber": 1}});
+        let numeric =
+            serde_json::json!({"fiscalParams": {"fiscalDocumentNumber": 3, "fiscalDocumentSign": 4021117931u64, "shiftNumber": 1}});
         assert_eq!(fiscal_document(&numeric).unwrap().fp, "4021117931");
     }
 
@@ -1234,12 +1298,16 @@ mod tests {
             ]
         );
         assert!(!answer.is_final());
-        let paper = parse_answer(r#"{"results":[{"status":"error","errorCode":44,"errorDescription":"Нет бумаги","result":null}]}"#.as_bytes())
-            .unwrap();
+        let paper =
+            parse_answer(r#"{"results":[{"status":"error","errorCode":44,"errorDescription":"Нет бумаги","result":null}]}"#.as_bytes())
+                .unwrap();
         let error = paper.last().unwrap().error.clone().unwrap();
         assert_eq!(error, RegisterError::PaperOut);
         assert_eq!(error.code(), "kkt_paper_out");
-        assert_eq!(error.to_string(), "В кассе закончилась бумага. Вставьте новый рулон, закройте крышку и повторите.");
+        assert_eq!(
+            error.to_string(),
+            "В кассе закончилась бумага. Вставьте новый рулон, закройте крышку и повторите."
+        );
         assert!(!error.before_document());
     }
 
@@ -1280,8 +1348,16 @@ mod tests {
         assert_eq!(parse_answer(b"{}"), Err(AnswerError::Missing("results")));
         assert_eq!(parse_answer(br#"{"results":{}}"#).unwrap_err().code(), "atol_answer_wrong_field");
         assert_eq!(parse_answer(br#"{"results":[{}]}"#), Err(AnswerError::Missing("status")));
-        assert_eq!(parse_answer(br#"{"results":[{"status":"ready","errorCode":-1}]}"#).unwrap_err().code(), "atol_answer_wrong_field");
-        assert_eq!(parse_answer(&vec![b' '; MAX_ANSWER + 1]), Err(AnswerError::TooLarge(MAX_ANSWER + 1)));
+        assert_eq!(
+            parse_answer(br#"{"results":[{"status":"ready","errorCode":-1}]}"#)
+                .unwrap_err()
+                .code(),
+            "atol_answer_wrong_field"
+        );
+        assert_eq!(
+            parse_answer(&vec![b' '; MAX_ANSWER + 1]),
+            Err(AnswerError::TooLarge(MAX_ANSWER + 1))
+        );
         assert_eq!(refusal_text(br#"{"error":{"code":409,"description":"exists"}}"#), "exists");
         assert_eq!(refusal_text(b"\x00oops\n"), "oops");
     }
@@ -1296,8 +1372,10 @@ mod tests {
             "blocked": false, "coverOpened": false, "paperPresent": false, "fiscal": true, "fnFiscal": true, "fnPresent": true, "cashDrawerOpened": false}}))
         .unwrap();
         assert!(!device.paper_present && device.fiscal && device.shift == ShiftState::Opened);
-        let info = fn_info(&serde_json::json!({"fnInfo": {"serial": "9999078900000961", "validityDate": "2026-04-01T00:00:00+03:00",
-            "registrationsRemaining": 11, "warnings": {"needReplacement": true, "memoryOverflow": false}}}))
+        let info = fn_info(
+            &serde_json::json!({"fnInfo": {"serial": "9999078900000961", "validityDate": "2026-04-01T00:00:00+03:00",
+            "registrationsRemaining": 11, "warnings": {"needReplacement": true, "memoryOverflow": false}}}),
+        )
         .unwrap();
         assert!(info.warnings.need_replacement && !info.warnings.resource_exhausted);
         assert_eq!(info.days_left("2026-03-02T21:00:00Z".parse().unwrap()), Some(29));
@@ -1306,8 +1384,17 @@ mod tests {
         .unwrap();
         assert_eq!(ofd.days_waiting("2026-03-02T09:00:00Z".parse().unwrap()), Some(29));
         let counters = fn_counters(&serde_json::json!({"fnStatus": {"fiscalDocumentNumber": 71, "fiscalReceiptNumber": 5}})).unwrap();
-        assert_eq!(counters, FnCounters { last_fd: 71, last_receipt: Some(5) });
-        assert_eq!(cash_in_drawer(&serde_json::json!({"counters": {"cashSum": 1345.1}})), Some(dec!(1345.1)));
+        assert_eq!(
+            counters,
+            FnCounters {
+                last_fd: 71,
+                last_receipt: Some(5)
+            }
+        );
+        assert_eq!(
+            cash_in_drawer(&serde_json::json!({"counters": {"cashSum": 1345.1}})),
+            Some(dec!(1345.1))
+        );
         assert!(shift_status(&serde_json::json!({"shiftStatus": {"state": "weird", "number": 1}})).is_err());
     }
 
@@ -1325,7 +1412,11 @@ mod tests {
         assert_eq!(doc.total, Some(dec!(390.75)));
         assert_eq!(doc.shift, Some(12));
         assert_eq!(doc.at, Some("2026-03-02T13:52:00Z".parse().unwrap()));
-        let close = archived_document(&serde_json::json!({"documentTLV": {"fiscalDocumentType": "closeShift", "1040": 72, "1077": "2222"}}), 72).unwrap();
+        let close = archived_document(
+            &serde_json::json!({"documentTLV": {"fiscalDocumentType": "closeShift", "1040": 72, "1077": "2222"}}),
+            72,
+        )
+        .unwrap();
         assert_eq!(close.kind, ArchivedKind::CloseShift);
         assert_eq!(close.fp.as_deref(), Some("2222"));
         assert!(archived_document(&serde_json::json!({}), 1).is_err());
@@ -1341,7 +1432,12 @@ mod tests {
         let stopped = serde_json::json!({"ready": true, "onlineValidation": {"markOperatorItemStatus": "itemSaleStopped", "markOperatorResponseResult": "correct"}});
         assert!(matches!(mark_check(&stopped), MarkCheck::Invalid { .. }));
         let offline = serde_json::json!({"ready": true, "driverError": {"code": 401, "description": "Нет связи с ОИСМ"}});
-        assert_eq!(mark_check(&offline), MarkCheck::Unconfirmed { reason: "Нет связи с ОИСМ".into() });
+        assert_eq!(
+            mark_check(&offline),
+            MarkCheck::Unconfirmed {
+                reason: "Нет связи с ОИСМ".into()
+            }
+        );
     }
 
     proptest::proptest! {

@@ -9,9 +9,9 @@
 //! After any failure of [`AtolLink::submit`] other than bad input, the lane goes through
 //! [`AtolLink::recover`] before it sends anything again.
 
+use super::FiscalInputError;
 use super::atol::{self, AnswerError, ArchivedDocument, FnCounters, RegisterError, Task, TaskAnswer};
 use super::recovery::{self, Decision, Observation, PendingTask};
-use super::FiscalInputError;
 use reqwest::StatusCode;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -41,11 +41,15 @@ impl Default for LinkSettings {
 /// Why a round trip to the web server gave no usable answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LinkError {
-    #[error("Нет связи с веб-сервером драйвера ККТ ({address}): он не запущен или недоступен. Продажа ждёт; проверьте службу веб-сервера ДТО.")]
+    #[error(
+        "Нет связи с веб-сервером драйвера ККТ ({address}): он не запущен или недоступен. Продажа ждёт; проверьте службу веб-сервера ДТО."
+    )]
     Refused { address: String },
     #[error("Веб-сервер драйвера ККТ ({address}) не ответил вовремя. storeterm проверит, выполнено ли задание, прежде чем повторять.")]
     Timeout { address: String },
-    #[error("Соединение с веб-сервером драйвера ККТ ({address}) оборвалось ({detail}). storeterm проверит, выполнено ли задание, прежде чем повторять.")]
+    #[error(
+        "Соединение с веб-сервером драйвера ККТ ({address}) оборвалось ({detail}). storeterm проверит, выполнено ли задание, прежде чем повторять."
+    )]
     Dropped { address: String, detail: String },
     #[error("Веб-сервер драйвера ККТ ответил ошибкой {status}: {detail}")]
     ServerError { status: u16, detail: String },
@@ -258,19 +262,28 @@ impl AtolLink {
         Ok(atol::fn_counters(results[0])?)
     }
 
-    /// The register's last fiscal document (`getFnStatus` + `getShiftStatus`, then
-    /// `getFnDocument` of that number).
-    pub async fn last_document(&self, deadline: Instant) -> Result<LastDocument, LinkError> {
+    /// The register's counters and current shift number (`getFnStatus` + `getShiftStatus`).
+    async fn counters_and_shift(&self, deadline: Instant) -> Result<(FnCounters, Option<u32>), LinkError> {
         let answer = self.query(&[Task::FnStatus, Task::ShiftStatus], deadline).await?;
         let results = Self::results(&answer, 2)?;
         let counters = atol::fn_counters(results[0])?;
-        let shift = atol::shift_status(results[1]).ok().map(|s| s.number);
-        let document = if counters.last_fd == 0 {
-            None
-        } else {
-            let answer = self.query(&[Task::FnDocument(counters.last_fd)], deadline).await?;
-            let results = Self::results(&answer, 1)?;
-            Some(atol::archived_document(results[0], counters.last_fd)?)
+        Ok((counters, atol::shift_status(results[1]).ok().map(|s| s.number)))
+    }
+
+    /// One document from the ФН's archive (`getFnDocument`).
+    pub async fn archived(&self, fd: u64, deadline: Instant) -> Result<ArchivedDocument, LinkError> {
+        let answer = self.query(&[Task::FnDocument(fd)], deadline).await?;
+        let results = Self::results(&answer, 1)?;
+        Ok(atol::archived_document(results[0], fd)?)
+    }
+
+    /// The register's last fiscal document (`getFnStatus` + `getShiftStatus`, then
+    /// `getFnDocument` of that number), e.g. for `/admin`.
+    pub async fn last_document(&self, deadline: Instant) -> Result<LastDocument, LinkError> {
+        let (counters, shift) = self.counters_and_shift(deadline).await?;
+        let document = match counters.last_fd {
+            0 => None,
+            fd => Some(self.archived(fd, deadline).await?),
         };
         Ok(LastDocument { counters, document, shift })
     }
@@ -286,13 +299,19 @@ impl AtolLink {
         if decision != Decision::CheckLastDocument {
             return Ok(decision);
         }
-        let last = self.last_document(deadline).await?;
+        let (counters, shift) = self.counters_and_shift(deadline).await?;
+        // The document itself matters only when exactly one appeared since `fd_before`; any
+        // other count decides without it.
+        let document = match pending.fd_before {
+            Some(before) if counters.last_fd == before + 1 => Some(self.archived(counters.last_fd, deadline).await?),
+            _ => None,
+        };
         Ok(recovery::decide(
             pending,
             Observation::LastDocument {
-                counters: last.counters,
-                document: last.document.as_ref(),
-                shift: last.shift,
+                counters,
+                document: document.as_ref(),
+                shift,
             },
         ))
     }

@@ -433,7 +433,11 @@ impl FiscalReceipt {
                 .map(|m| m.round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero))
                 .ok_or(FiscalInputError::NotPositive { name: name.clone() })?;
             if item.amount > max {
-                return Err(FiscalInputError::AmountAbovePrice { name, amount: item.amount, max });
+                return Err(FiscalInputError::AmountAbovePrice {
+                    name,
+                    amount: item.amount,
+                    max,
+                });
             }
             if item.vat.usn_only() && !matches!(self.taxation, TaxationType::UsnIncome | TaxationType::UsnIncomeOutcome) {
                 return Err(FiscalInputError::WrongVat { name });
@@ -443,7 +447,10 @@ impl FiscalReceipt {
                 return Err(FiscalInputError::WrongVat { name });
             }
             if let Some(marking) = &item.marking {
-                if !matches!(item.payment_object, PaymentObject::CommodityWithMarking | PaymentObject::ExciseWithMarking) {
+                if !matches!(
+                    item.payment_object,
+                    PaymentObject::CommodityWithMarking | PaymentObject::ExciseWithMarking
+                ) {
                     return Err(FiscalInputError::MarkingObjectMismatch { name });
                 }
                 let piece = matches!(marking.status, MarkedItemStatus::PieceSold | MarkedItemStatus::PieceReturned);
@@ -473,7 +480,10 @@ impl FiscalReceipt {
         // Change is given from cash only; the register refuses otherwise (driver error 52,
         // «Сумма не наличных платежей превышает сумму чека»).
         if non_cash > self.total {
-            return Err(FiscalInputError::NonCashAboveTotal { non_cash, total: self.total });
+            return Err(FiscalInputError::NonCashAboveTotal {
+                non_cash,
+                total: self.total,
+            });
         }
         if self.electronically && self.client_contact.as_deref().is_none_or(|c| c.trim().is_empty()) {
             return Err(FiscalInputError::NoContact);

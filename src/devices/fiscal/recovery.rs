@@ -275,7 +275,9 @@ fn from_last_document(pending: &PendingTask, counters: FnCounters, document: Opt
             fd: doc.fd,
             fp,
             shift,
-            receipt_number: doc.receipt_number.or(if is_receipt(pending.kind) { counters.last_receipt } else { None }),
+            receipt_number: doc
+                .receipt_number
+                .or(if is_receipt(pending.kind) { counters.last_receipt } else { None }),
             fn_number: None,
             registration_number: None,
             at: doc.at,
@@ -346,7 +348,10 @@ mod tests {
         let p = pending(TaskKind::Sell, Some(70));
         match decide(&p, Observation::Task(&ready_sell(179.8))) {
             Decision::Done(Completion::Document { document, not_printed }) => {
-                assert_eq!((document.fd, document.fp.as_str(), document.shift, document.receipt_number), (71, "1494325660", 12, Some(3)));
+                assert_eq!(
+                    (document.fd, document.fp.as_str(), document.shift, document.receipt_number),
+                    (71, "1494325660", 12, Some(3))
+                );
                 assert!(!not_printed);
             }
             other => panic!("{other:?}"),
@@ -356,9 +361,19 @@ mod tests {
     #[test]
     fn ready_without_fp_or_with_another_total_needs_a_person() {
         let p = pending(TaskKind::Sell, Some(70));
-        let no_fp = report(TaskStatus::Ready, None, json!({"fiscalParams": {"fiscalDocumentNumber": 71, "shiftNumber": 1}}));
-        assert!(matches!(decide(&p, Observation::Task(&no_fp)), Decision::NeedsPerson(Ambiguity::AnswerWithoutDocument { .. })));
-        assert!(matches!(decide(&p, Observation::Task(&ready_sell(180.0))), Decision::NeedsPerson(Ambiguity::TotalMismatch { .. })));
+        let no_fp = report(
+            TaskStatus::Ready,
+            None,
+            json!({"fiscalParams": {"fiscalDocumentNumber": 71, "shiftNumber": 1}}),
+        );
+        assert!(matches!(
+            decide(&p, Observation::Task(&no_fp)),
+            Decision::NeedsPerson(Ambiguity::AnswerWithoutDocument { .. })
+        ));
+        assert!(matches!(
+            decide(&p, Observation::Task(&ready_sell(180.0))),
+            Decision::NeedsPerson(Ambiguity::TotalMismatch { .. })
+        ));
     }
 
     #[test]
@@ -369,7 +384,10 @@ mod tests {
             (TaskStatus::InProgress, Waiting::InProgress),
             (TaskStatus::Blocked, Waiting::Blocked),
         ] {
-            assert_eq!(decide(&p, Observation::Task(&report(status, None, json!(null)))), Decision::AskAgainLater(waiting));
+            assert_eq!(
+                decide(&p, Observation::Task(&report(status, None, json!(null)))),
+                Decision::AskAgainLater(waiting)
+            );
         }
     }
 
@@ -377,10 +395,16 @@ mod tests {
     fn never_started_tasks_are_resent() {
         let p = pending(TaskKind::Sell, Some(70));
         for status in [TaskStatus::Interrupted, TaskStatus::Canceled] {
-            assert_eq!(decide(&p, Observation::Task(&report(status, None, json!(null)))), Decision::Resend { refusal: None });
+            assert_eq!(
+                decide(&p, Observation::Task(&report(status, None, json!(null)))),
+                Decision::Resend { refusal: None }
+            );
         }
         let odd = report(TaskStatus::Other("zzz".into()), None, json!(null));
-        assert_eq!(decide(&p, Observation::Task(&odd)), Decision::NeedsPerson(Ambiguity::UnknownStatus("zzz".into())));
+        assert_eq!(
+            decide(&p, Observation::Task(&odd)),
+            Decision::NeedsPerson(Ambiguity::UnknownStatus("zzz".into()))
+        );
     }
 
     #[test]
@@ -408,7 +432,10 @@ mod tests {
 
     #[test]
     fn a_forgotten_uuid_checks_the_register() {
-        assert_eq!(decide(&pending(TaskKind::Sell, Some(70)), Observation::UuidUnknown), Decision::CheckLastDocument);
+        assert_eq!(
+            decide(&pending(TaskKind::Sell, Some(70)), Observation::UuidUnknown),
+            Decision::CheckLastDocument
+        );
         assert_eq!(
             decide(&pending(TaskKind::CashIn, None), Observation::UuidUnknown),
             Decision::NeedsPerson(Ambiguity::CashOperationUncertain)
@@ -433,7 +460,10 @@ mod tests {
             }
         );
         let paper = report(TaskStatus::Error, Some(register_error(44, "")), json!(null));
-        assert_eq!(decide(&p, Observation::Task(&paper)), Decision::NeedsPerson(Ambiguity::CashOperationUncertain));
+        assert_eq!(
+            decide(&p, Observation::Task(&paper)),
+            Decision::NeedsPerson(Ambiguity::CashOperationUncertain)
+        );
         assert_eq!(last(&p, 5, None), Decision::NeedsPerson(Ambiguity::CashOperationUncertain));
     }
 
@@ -449,7 +479,10 @@ mod tests {
         let doc = archived(71, ArchivedKind::Receipt(1), dec!(179.80));
         match last(&p, 71, Some(&doc)) {
             Decision::Done(Completion::Document { document, .. }) => {
-                assert_eq!((document.fd, document.fp.as_str(), document.shift, document.receipt_number), (71, "2000000001", 12, Some(4)));
+                assert_eq!(
+                    (document.fd, document.fp.as_str(), document.shift, document.receipt_number),
+                    (71, "2000000001", 12, Some(4))
+                );
             }
             other => panic!("{other:?}"),
         }
@@ -465,25 +498,49 @@ mod tests {
     fn anything_else_needs_a_person() {
         let p = pending(TaskKind::Sell, Some(70));
         let doc = archived(71, ArchivedKind::Receipt(1), dec!(179.80));
-        assert_eq!(last(&p, 72, Some(&doc)), Decision::NeedsPerson(Ambiguity::OtherDocuments { count: 2 }));
-        assert_eq!(last(&p, 69, None), Decision::NeedsPerson(Ambiguity::CountersWentBack { before: 70, now: 69 }));
-        assert!(matches!(last(&p, 71, None), Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })));
+        assert_eq!(
+            last(&p, 72, Some(&doc)),
+            Decision::NeedsPerson(Ambiguity::OtherDocuments { count: 2 })
+        );
+        assert_eq!(
+            last(&p, 69, None),
+            Decision::NeedsPerson(Ambiguity::CountersWentBack { before: 70, now: 69 })
+        );
+        assert!(matches!(
+            last(&p, 71, None),
+            Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })
+        ));
         let other_total = archived(71, ArchivedKind::Receipt(1), dec!(10));
-        assert!(matches!(last(&p, 71, Some(&other_total)), Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })));
+        assert!(matches!(
+            last(&p, 71, Some(&other_total)),
+            Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })
+        ));
         let a_return = archived(71, ArchivedKind::Receipt(2), dec!(179.80));
-        assert!(matches!(last(&p, 71, Some(&a_return)), Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })));
+        assert!(matches!(
+            last(&p, 71, Some(&a_return)),
+            Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })
+        ));
         let no_fp = ArchivedDocument { fp: None, ..doc.clone() };
-        assert!(matches!(last(&p, 71, Some(&no_fp)), Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })));
+        assert!(matches!(
+            last(&p, 71, Some(&no_fp)),
+            Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })
+        ));
         let no_shift = decide(
             &p,
             Observation::LastDocument {
-                counters: FnCounters { last_fd: 71, last_receipt: None },
+                counters: FnCounters {
+                    last_fd: 71,
+                    last_receipt: None,
+                },
                 document: Some(&doc),
                 shift: None,
             },
         );
         assert!(matches!(no_shift, Decision::NeedsPerson(Ambiguity::DocumentMismatch { .. })));
-        assert_eq!(last(&pending(TaskKind::Sell, None), 71, Some(&doc)), Decision::NeedsPerson(Ambiguity::NoBaseline));
+        assert_eq!(
+            last(&pending(TaskKind::Sell, None), 71, Some(&doc)),
+            Decision::NeedsPerson(Ambiguity::NoBaseline)
+        );
     }
 
     #[test]
