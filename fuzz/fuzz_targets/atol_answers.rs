@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
             let doc = atol::archived_document(result, counters.last_fd).ok();
             let _ = recovery::decide(
                 &pending,
-                Observation::LastDocument { counters, document: doc.as_ref(), shift: None },
+                Observation::LastDocument {
+                    counters,
+                    document: doc.as_ref(),
+                    shift: None,
+                },
             );
         }
         let _ = recovery::decide(&pending, Observation::Task(report));
