@@ -668,7 +668,8 @@ pub fn fn_info(result: &Value) -> Result<FnInfo, AnswerError> {
 }
 
 /// Documents the ФН still has to send to the ОФД (`ofdExchangeStatus` → `result.status`).
-/// After 30 days unsent the ФН stops signing (54-ФЗ art. 4.1 p. 2): the shop cannot sell.
+/// After 30 days unsent the ФН stops signing (the ФН's own rule under 54-ФЗ): the shop
+/// cannot sell until the backlog reaches the ОФД.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OfdBacklog {
     pub unsent: u64,
@@ -742,8 +743,8 @@ pub struct ArchivedDocument {
 }
 
 /// Parse `getFnDocument` → `result.documentTLV`. The receipt's fields come from the FNS QR
-/// string (`t=…&s=…&fn=…&i=…&fp=…&n=…`, the format every Russian receipt prints, ФНС order
-/// ММВ-7-20/229@ appendix) and, where present, from the numbered ФФД tags (1040 ФД, 1077 ФП,
+/// string (`t=…&s=…&fn=…&i=…&fp=…&n=…`, the QR code every Russian receipt prints for the
+/// ФНС check service) and, where present, from the numbered ФФД tags (1040 ФД, 1077 ФП,
 /// 1020 total, 1038 shift, 1042 receipt number, 1054 operation).
 pub fn archived_document(result: &Value, asked_fd: u64) -> Result<ArchivedDocument, AnswerError> {
     let tlv = result.get("documentTLV").ok_or(AnswerError::Missing("documentTLV"))?;

@@ -65,9 +65,9 @@ pub enum TaxationType {
 
 /// The VAT rate of one position (ФФД 1.2 tag 1199).
 ///
-/// The base rate became 22 % on 2026-01-01 (Federal Law 425-ФЗ of 28.11.2025 amending
-/// art. 164 of the Tax Code); 5 % and 7 % exist since 2025 for УСН taxpayers who passed the
-/// income threshold (176-ФЗ of 12.07.2024). The "/1xx" rates are the computed ones (the tax
+/// The base rate became 22 % on 2026-01-01 (the 2025 amendment of Tax Code art. 164 p. 3);
+/// 5 % and 7 % exist since 2025 for УСН taxpayers past the income threshold (art. 164 p. 8,
+/// added by 176-ФЗ of 12.07.2024). The "/1xx" rates are the computed ones (the tax
 /// inside a price that already includes it, e.g. prepayments): 22/122, 20/120, 10/110,
 /// 7/107, 5/105. 20 % and 20/120 stay for returns and corrections of sales made before 2026.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
