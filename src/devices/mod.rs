@@ -6,6 +6,7 @@
 //! after it fails (`supervisor`). Device tasks decode and forward; they never touch business
 //! state.
 
+pub mod fiscal;
 pub mod inventory;
 pub mod printer;
 pub mod profiles;

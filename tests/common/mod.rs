@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod ami;
+pub mod atol;
 pub mod browser;
 pub mod crm;
 pub mod daemon;
