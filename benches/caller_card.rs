@@ -14,7 +14,7 @@
 
 mod common;
 
-use common::stats;
+use common::{arg, stats};
 
 use std::path::Path;
 use std::time::Instant;
@@ -25,14 +25,6 @@ use storeterm::store::Store;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const TOKEN: &str = "bench-operator-token";
-
-fn arg(name: &str, default: usize) -> usize {
-    std::env::args()
-        .skip_while(|a| a != name)
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
 
 /// Client `n`'s number, typed the way CRM users do.
 fn typed(n: usize) -> String {

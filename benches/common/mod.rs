@@ -80,3 +80,29 @@ impl BareTable {
         table.get(key).expect("get").map(|v| v.value().to_string())
     }
 }
+
+/// A numeric command-line option (`--name N`) of a benchmark, or its default.
+pub fn arg(name: &str, default: usize) -> usize {
+    std::env::args()
+        .skip_while(|a| a != name)
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A process's resident memory in MiB, from `/proc/{pid}/status`.
+pub fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+/// `PASS`/`FAIL` against a bound, for the verdict column.
+pub fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
