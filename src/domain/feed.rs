@@ -4,7 +4,8 @@
 //! type is what crosses from the link to the store.
 
 use crate::domain::catalog::Item;
-use crate::domain::client::Client;
+use crate::domain::client::{Client, ClientAccount};
+use crate::domain::promotion::Promotion;
 use crate::domain::wms;
 use rust_decimal::Decimal;
 
@@ -36,4 +37,38 @@ pub enum Change {
     Skipped {
         kind: String,
     },
+}
+
+/// A retail change of protocol v1.1: promotions, an item's group, a client's loyalty balance
+/// and credit permission.
+///
+/// These travel beside [`Change`] rather than inside it (in `sync::feed::DecodedPage::retail`)
+/// because the store's feed transaction matches every `Change` variant and does not keep
+/// promotions, groups or client accounts yet; once it does, this enum becomes one
+/// `Change::Retail(RetailChange)` variant.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetailChange {
+    PromotionUpsert(Promotion),
+    PromotionDelete(String),
+    /// The item's group for promotions on groups (`None`: the item has none any more).
+    ItemGroup {
+        item: String,
+        group: Option<String>,
+    },
+    /// A client's v1.1 fields, sent with every client upsert.
+    ClientAccount {
+        client: String,
+        account: ClientAccount,
+    },
+}
+
+impl RetailChange {
+    /// The feed kind this change came from, for counting and logging.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RetailChange::PromotionUpsert(_) | RetailChange::PromotionDelete(_) => "promotion",
+            RetailChange::ItemGroup { .. } => "item.group",
+            RetailChange::ClientAccount { .. } => "client.bonus_balance",
+        }
+    }
 }

@@ -37,7 +37,14 @@ pub async fn pull_until_current(client: &CrmClient, store: &Store, link: &Link, 
             link.rejected(rejected.to_string());
         }
         let applied = store.apply_feed(&page.changes, &page.cursor).await?;
-        for (kind, count) in &applied.skipped {
+        // The v1.1 retail changes are decoded (and their errors reported) but this build's
+        // store does not keep them yet: counted as skipped kinds, like any kind it lacks.
+        let mut retail: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+        for change in &page.retail {
+            *retail.entry(change.kind()).or_default() += 1;
+        }
+        for (kind, count) in retail.iter().map(|(k, c)| (k.to_string(), *c)).chain(applied.skipped.clone()) {
+            let (kind, count) = (&kind, &count);
             if link.skipped(kind, *count) {
                 tracing::info!(kind = %kind, "feed kind not handled by this build; skipping it");
             }

@@ -9,7 +9,7 @@ use super::status::{self, PrinterStatus, StatusDecoder, StatusKind};
 use crate::config::{DeviceConfig, ShopConfig, Transport};
 use crate::devices::transport::{self, DeviceError, DeviceErrorKind};
 use crate::devices::{DeviceRegistry, DeviceState};
-use crate::domain::lane::PrintDocument;
+use crate::domain::lane::{PrintContent, PrintDocument};
 use crate::domain::print_job::{JobState, PrintJob};
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
@@ -218,18 +218,19 @@ impl PrinterWorker {
             shop: &self.shop,
             tz: &self.tz,
         };
+        let kick_drawer = job.drawer_due(Timestamp::now());
+        if job.kick_drawer && !kick_drawer {
+            tracing::info!(printer = %self.device.id, job = %job.id, "the job waited too long; printing it without opening the drawer");
+        }
+        let options = SaleOptions {
+            kick_drawer,
+            copy: job.copy,
+        };
+        let missing = || Ok(Err(format!("print job {} carries nothing to print for {:?}", job.id, job.document)));
         match job.document {
             PrintDocument::Sale => {
                 let Some(sale) = self.store.receipt(job.receipt)? else {
                     return Ok(Err(format!("receipt {} is not in the store", job.receipt)));
-                };
-                let kick_drawer = job.drawer_due(Timestamp::now());
-                if job.kick_drawer && !kick_drawer {
-                    tracing::info!(printer = %self.device.id, job = %job.id, "the job waited too long; printing it without opening the drawer");
-                }
-                let options = SaleOptions {
-                    kick_drawer,
-                    copy: job.copy,
                 };
                 Ok(Ok(layout::sale_receipt(&sale, &head, &self.profile, options)))
             }
@@ -241,6 +242,22 @@ impl PrinterWorker {
                 let report = pages::shift_report(pages::ShiftReport::Z, &shift, &receipts, &head, &self.profile, Timestamp::now());
                 Ok(Ok(report))
             }
+            PrintDocument::XReport => {
+                let Some(PrintContent::XReport(shift)) = &job.content else {
+                    return missing();
+                };
+                let receipts = self.store.shift_receipts(shift)?;
+                let report = pages::shift_report(pages::ShiftReport::X, shift, &receipts, &head, &self.profile, job.requested_at);
+                Ok(Ok(report))
+            }
+            PrintDocument::Return => match &job.content {
+                Some(PrintContent::Return(ret)) => Ok(Ok(layout::return_receipt(ret, &head, &self.profile, options))),
+                _ => missing(),
+            },
+            PrintDocument::CashSlip => match &job.content {
+                Some(PrintContent::CashSlip(movement)) => Ok(Ok(layout::cash_slip(movement, &head, &self.profile, options))),
+                _ => missing(),
+            },
         }
     }
 
