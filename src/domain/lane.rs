@@ -978,7 +978,7 @@ mod tests {
         let err = lane.return_sale(
             &mut ctx,
             &sale,
-            &[ret.clone()],
+            std::slice::from_ref(&ret),
             &[ReturnRequest { no: 1, qty: dec!(2) }],
             &RefundTo::cash(),
         );

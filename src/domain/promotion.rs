@@ -213,8 +213,7 @@ impl Promotion {
 
     /// Whether a line rule of this promotion targets the line's item or its group.
     pub fn targets(&self, line: &Line) -> bool {
-        !self.rule.is_receipt_wide()
-            && (self.items.iter().any(|i| *i == line.item) || line.group.as_ref().is_some_and(|g| self.groups.iter().any(|x| x == g)))
+        !self.rule.is_receipt_wide() && (self.items.contains(&line.item) || line.group.as_ref().is_some_and(|g| self.groups.contains(g)))
     }
 
     /// What this promotion takes off `line`, in kopecks, when it targets the line and the

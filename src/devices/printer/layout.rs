@@ -259,15 +259,14 @@ pub fn return_receipt(ret: &ClosedReturn, head: &Letterhead<'_>, profile: &Print
     ));
     body.extend(two_columns(&when(ret.at, head), &format!("Кассир: {}", ret.cashier), width));
     match &ret.sale {
-        Some(sale) => body.extend(wrap(
-            &format!(
-                "К чеку продажи № {} от {} (смена № {})",
-                sale.number,
-                when(sale.closed_at, head),
-                sale.shift_number
-            ),
-            width,
-        )),
+        Some(sale) => {
+            body.extend(two_columns(
+                &format!("К чеку продажи № {}", sale.number),
+                &format!("смена № {}", sale.shift_number),
+                width,
+            ));
+            body.extend(two_columns("от", &when(sale.closed_at, head), width));
+        }
         None => body.push("Без чека продажи".to_string()),
     }
     body.push(rule.clone());
