@@ -11,6 +11,7 @@ use crate::domain::shift::{Shift, ShiftTotals};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use uuid::Uuid;
 
 /// The kinds the protocol defines.
@@ -258,12 +259,53 @@ pub fn shift_open(id: Uuid, shift: &Shift) -> NewDocument {
     NewDocument::new(id, DocumentKind::ShiftOpen, shift.opened_at, data)
 }
 
+/// Every total of a closed shift, zeros included: the CRM posts from it without guessing.
 #[derive(Serialize)]
 struct CloseTotals<'a> {
-    #[serde(flatten)]
-    totals: &'a ShiftTotals,
+    sales: Decimal,
+    cash: Decimal,
+    card: Decimal,
+    bonus: Decimal,
+    credit: Decimal,
+    change: Decimal,
+    discounts: Decimal,
+    refunds: Decimal,
+    refund_cash: Decimal,
+    refund_card: Decimal,
+    refund_bonus: Decimal,
+    refund_credit: Decimal,
+    cash_in: Decimal,
+    cash_out: Decimal,
     /// Cash the drawer should hold at the close.
     drawer: Decimal,
+    /// Sales less returns by VAT rate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    by_vat: Option<&'a BTreeMap<String, Decimal>>,
+}
+
+impl<'a> CloseTotals<'a> {
+    fn of(shift: &'a Shift) -> CloseTotals<'a> {
+        let t: &ShiftTotals = &shift.totals;
+        let m = money::to_money;
+        CloseTotals {
+            sales: m(t.sales),
+            cash: m(t.cash),
+            card: m(t.card),
+            bonus: m(t.bonus),
+            credit: m(t.credit),
+            change: m(t.change),
+            discounts: m(t.discounts),
+            refunds: m(t.refunds),
+            refund_cash: m(t.refund_cash),
+            refund_card: m(t.refund_card),
+            refund_bonus: m(t.refund_bonus),
+            refund_credit: m(t.refund_credit),
+            cash_in: m(t.cash_in),
+            cash_out: m(t.cash_out),
+            drawer: t.drawer(),
+            by_vat: shift.by_vat.as_ref(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -294,10 +336,7 @@ pub fn shift_close(id: Uuid, shift: &Shift, closed_at: Timestamp) -> NewDocument
         closed_at,
         receipts: shift.receipts,
         returns: shift.returns,
-        totals: CloseTotals {
-            totals: &shift.totals,
-            drawer: shift.totals.drawer(),
-        },
+        totals: CloseTotals::of(shift),
     };
     NewDocument::new(id, DocumentKind::ShiftClose, closed_at, data)
 }

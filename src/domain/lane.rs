@@ -1017,7 +1017,7 @@ mod tests {
         assert_eq!(totals["cash_out"], "1000.00");
         assert_eq!(totals["drawer"], "300.00");
         assert_eq!(changes.documents[0].data["returns"], 1);
-        assert_eq!(shift.totals.by_vat.as_ref().unwrap()["20"], dec!(300.00));
+        assert_eq!(shift.by_vat.as_ref().unwrap()["20"], dec!(300.00));
     }
 
     #[test]

@@ -39,9 +39,15 @@ pub struct Shift {
     #[serde(default)]
     pub last_receipt_number: u32,
     pub totals: ShiftTotals,
+    /// Sales less returns by VAT rate (as the catalog writes it). `None` for a shift opened
+    /// before these totals were kept: its report counts VAT from its receipts instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by_vat: Option<BTreeMap<String, Decimal>>,
 }
 
-/// Money that moved during a shift.
+/// Money that moved during a shift. The totals added with returns, discounts, points,
+/// credit and cash movements are left out of the JSON while zero, so a shift with none of
+/// them reads as it always did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ShiftTotals {
     /// Sum of closed receipts (what customers paid, after discounts).
@@ -52,36 +58,32 @@ pub struct ShiftTotals {
     /// Change handed back, for reconciling the drawer.
     pub change: Decimal,
     /// Sales paid with loyalty points.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub bonus: Decimal,
     /// Sales on credit.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub credit: Decimal,
     /// Everything promotions and manual discounts took off the sales.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub discounts: Decimal,
     /// Sum of returns.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub refunds: Decimal,
     /// Returns by refund method.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub refund_cash: Decimal,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub refund_card: Decimal,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub refund_bonus: Decimal,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub refund_credit: Decimal,
     /// Cash put into the drawer.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub cash_in: Decimal,
     /// Cash taken out of the drawer.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Decimal::is_zero")]
     pub cash_out: Decimal,
-    /// Sales less returns by VAT rate (as the catalog writes it). `None` for a shift opened
-    /// before these totals were kept: its report counts VAT from its receipts instead.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub by_vat: Option<BTreeMap<String, Decimal>>,
 }
 
 impl ShiftTotals {
@@ -148,10 +150,8 @@ impl Shift {
             receipts: 0,
             returns: 0,
             last_receipt_number: 0,
-            totals: ShiftTotals {
-                by_vat: Some(BTreeMap::new()),
-                ..ShiftTotals::default()
-            },
+            totals: ShiftTotals::default(),
+            by_vat: Some(BTreeMap::new()),
         }
     }
 
@@ -189,7 +189,7 @@ impl Shift {
         plus(&mut t.credit, sale.kept_by(PaymentMethod::Credit))?;
         plus(&mut t.change, sale.change)?;
         plus(&mut t.discounts, sale.receipt.discount_total())?;
-        if let Some(by_vat) = &mut t.by_vat {
+        if let Some(by_vat) = &mut next.by_vat {
             for line in &sale.receipt.lines {
                 plus(by_vat.entry(line.vat.clone()).or_default(), line.to_pay())?;
             }
@@ -208,7 +208,7 @@ impl Shift {
         plus(&mut t.refund_card, ret.refunded_by(PaymentMethod::Card))?;
         plus(&mut t.refund_bonus, ret.refunded_by(PaymentMethod::Bonus))?;
         plus(&mut t.refund_credit, ret.refunded_by(PaymentMethod::Credit))?;
-        if let Some(by_vat) = &mut t.by_vat {
+        if let Some(by_vat) = &mut next.by_vat {
             for line in &ret.lines {
                 plus(by_vat.entry(line.vat.clone()).or_default(), -line.sum)?;
             }
@@ -240,7 +240,11 @@ mod tests {
             "opened_at":"2026-03-02T09:15:00Z","receipts":2,
             "totals":{"sales":"100.00","cash":"60.00","card":"40.00","change":"5.00"}}"#;
         let shift: Shift = serde_json::from_str(json).unwrap();
-        assert_eq!(shift.totals.by_vat, None);
+        assert_eq!(shift.by_vat, None);
+        assert_eq!(
+            serde_json::to_value(&shift.totals).unwrap(),
+            serde_json::json!({"sales": "100.00", "cash": "60.00", "card": "40.00", "change": "5.00"})
+        );
         assert_eq!(shift.totals.drawer(), dec!(60.00));
         assert_eq!(shift.next_receipt_number(), 3);
         assert_eq!(shift.responsible(), "Анна");

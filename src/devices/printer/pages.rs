@@ -95,7 +95,7 @@ pub fn shift_report(
     body.extend(two_columns("Изъято", &amount(t.cash_out), width));
     body.extend(two_columns("Наличных в кассе", &amount(t.drawer()), width));
     body.push(rule.clone());
-    let by_vat: BTreeMap<String, Decimal> = match &t.by_vat {
+    let by_vat: BTreeMap<String, Decimal> = match &shift.by_vat {
         Some(by_vat) => by_vat.clone(),
         None => {
             let mut by_vat = BTreeMap::new();
