@@ -370,7 +370,9 @@ impl Lane {
         }
         let mut changes = Changes::default();
         if let Some(client) = &receipt.client {
-            let held = receipt.paid_by(PaymentMethod::Bonus) + receipt.paid_by(PaymentMethod::Credit);
+            let held = receipt
+                .paid_by(PaymentMethod::Bonus)
+                .saturating_add(receipt.paid_by(PaymentMethod::Credit));
             if held > Decimal::ZERO {
                 changes.ledger.push(LedgerOp::Release {
                     client: client.id.clone(),
@@ -420,14 +422,15 @@ impl Lane {
             }
             PaymentOutcome::Covered { change } => change,
         };
-        let Some(mut open) = next.receipt.take() else {
-            unreachable!("the receipt was just paid")
-        };
+        let mut open = next.receipt.take().ok_or(LaneError::NoReceipt)?;
         open.cashier = ctx.cashier.to_string();
         let mut closed = open.close(change, ctx.now);
         if let Some(client) = &closed.receipt.client {
             closed.bonus_accrued = terms.loyalty.accrual(closed.total - closed.receipt.paid_by(PaymentMethod::Bonus));
-            let held = closed.receipt.paid_by(PaymentMethod::Bonus) + closed.receipt.paid_by(PaymentMethod::Credit);
+            let held = closed
+                .receipt
+                .paid_by(PaymentMethod::Bonus)
+                .saturating_add(closed.receipt.paid_by(PaymentMethod::Credit));
             if closed.bonus_accrued > Decimal::ZERO || held > Decimal::ZERO {
                 changes.ledger.push(LedgerOp::Close {
                     client: client.id.clone(),
@@ -436,9 +439,8 @@ impl Lane {
                 });
             }
         }
-        let Some(shift) = next.shift.as_mut() else {
-            unreachable!("a receipt exists only inside an open shift")
-        };
+        // A receipt exists only inside an open shift.
+        let shift = next.shift.as_mut().ok_or(LaneError::NoShift)?;
         shift.record_sale(&closed)?;
         changes.documents.push(document::sale(ctx.new_id(), &closed));
         changes.print = Some(PrintRequest {
@@ -467,9 +469,7 @@ impl Lane {
         if self.parked.len() >= MAX_PARKED {
             return Err(LaneError::TooManyParked);
         }
-        let Some(receipt) = self.receipt.take() else {
-            unreachable!("checked above")
-        };
+        let receipt = self.receipt.take().ok_or(LaneError::NoReceipt)?;
         let parked = Parked {
             receipt,
             parked_at: ctx.now,
@@ -547,9 +547,7 @@ impl Lane {
         if next.shift.is_none() {
             next.start_shift(ctx, &mut changes);
         }
-        let Some(shift) = next.shift.as_mut() else {
-            unreachable!("opened above")
-        };
+        let shift = next.shift.as_mut().ok_or(LaneError::NoShift)?;
         let header = ReturnHeader {
             id: ctx.new_id(),
             number: shift.next_return_number(),

@@ -98,7 +98,7 @@ pub struct Line {
 impl Line {
     /// What the customer pays for this line: its sum less its discounts.
     pub fn to_pay(&self) -> Decimal {
-        self.sum - self.discount
+        self.sum.saturating_sub(self.discount)
     }
 
     /// Ids of the promotions that discount this line, in the order applied.
@@ -195,7 +195,7 @@ pub struct ClosedReceipt {
 impl ClosedReceipt {
     /// Cash that stays in the drawer: cash tendered minus change given.
     pub fn cash_kept(&self) -> Decimal {
-        self.receipt.paid_by(PaymentMethod::Cash) - self.change
+        self.receipt.paid_by(PaymentMethod::Cash).saturating_sub(self.change)
     }
 
     /// Whether the drawer must open: any cash changed hands.
@@ -652,7 +652,7 @@ impl Receipt {
             PaymentMethod::Bonus => {
                 let client = self.client.as_ref().ok_or(LoyaltyError::NoClient)?;
                 let max = terms.loyalty.max_redeem(total);
-                if self.paid_by(PaymentMethod::Bonus) + amount > max {
+                if self.paid_by(PaymentMethod::Bonus).saturating_add(amount) > max {
                     return Err(LoyaltyError::BonusLimit { max }.into());
                 }
                 self.ledger(client, terms).check_bonus(amount)?;

@@ -216,7 +216,8 @@ pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &Print
     }
     let mut by_vat: BTreeMap<&str, Decimal> = BTreeMap::new();
     for line in &r.lines {
-        *by_vat.entry(line.vat.as_str()).or_default() += line.to_pay();
+        let sum = by_vat.entry(line.vat.as_str()).or_default();
+        *sum = sum.saturating_add(line.to_pay());
     }
     for (vat, sum) in by_vat {
         totals.extend(vat_line(vat, sum, width));
@@ -291,7 +292,8 @@ pub fn return_receipt(ret: &ClosedReturn, head: &Letterhead<'_>, profile: &Print
     let mut totals = payment_lines(&ret.refunds, width, |a| rubles(a, profile));
     let mut by_vat: BTreeMap<&str, Decimal> = BTreeMap::new();
     for line in &ret.lines {
-        *by_vat.entry(line.vat.as_str()).or_default() += line.sum;
+        let sum = by_vat.entry(line.vat.as_str()).or_default();
+        *sum = sum.saturating_add(line.sum);
     }
     for (vat, sum) in by_vat {
         totals.extend(vat_line(vat, sum, width));

@@ -98,9 +98,10 @@ pub fn shift_report(
     let by_vat: BTreeMap<String, Decimal> = match &shift.by_vat {
         Some(by_vat) => by_vat.clone(),
         None => {
-            let mut by_vat = BTreeMap::new();
+            let mut by_vat: BTreeMap<String, Decimal> = BTreeMap::new();
             for line in receipts.iter().flat_map(|r| &r.receipt.lines) {
-                *by_vat.entry(line.vat.clone()).or_default() += line.to_pay();
+                let sum = by_vat.entry(line.vat.clone()).or_default();
+                *sum = sum.saturating_add(line.to_pay());
             }
             by_vat
         }
