@@ -191,9 +191,7 @@ impl LoyaltyError {
 impl ClientLedger {
     /// A fresh ledger from the feed's figures.
     pub fn new(client: &Client, account: &ClientAccount) -> ClientLedger {
-        let mut ledger = ClientLedger::from_receipt_client(&ReceiptClient::new(client, account));
-        ledger.name = client.name.clone();
-        ledger
+        ClientLedger::from_receipt_client(&ReceiptClient::new(client, account))
     }
 
     /// A ledger with no entries from what the receipt knew of its client when attached: what
