@@ -77,11 +77,19 @@ type Feed = Arc<std::sync::RwLock<Vec<Bytes>>>;
 
 async fn changes(State(feed): State<Feed>, Query(q): Query<HashMap<String, String>>) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let next: usize = q.get("since").and_then(|c| c.strip_prefix('p')).and_then(|n| n.parse().ok()).unwrap_or(0);
+    let next: usize = q
+        .get("since")
+        .and_then(|c| c.strip_prefix('p'))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
     let feed = feed.read().unwrap();
     match feed.get(next) {
         Some(page) => ([("content-type", "application/json")], page.clone()).into_response(),
-        None => ([("content-type", "application/json")], format!(r#"{{"cursor":"p{next}","more":false,"changes":[]}}"#)).into_response(),
+        None => (
+            [("content-type", "application/json")],
+            format!(r#"{{"cursor":"p{next}","more":false,"changes":[]}}"#),
+        )
+            .into_response(),
     }
 }
 
@@ -141,7 +149,10 @@ async fn catalog_counts(http: &reqwest::Client, base: &str) -> (u64, u64) {
         return (0, 0);
     };
     let s: serde_json::Value = r.json().await.unwrap_or_default();
-    (s["catalog"]["items"].as_u64().unwrap_or(0), s["catalog"]["clients"].as_u64().unwrap_or(0))
+    (
+        s["catalog"]["items"].as_u64().unwrap_or(0),
+        s["catalog"]["clients"].as_u64().unwrap_or(0),
+    )
 }
 
 async fn scan(http: &reqwest::Client, base: &str, lane: usize, code: &str) -> u16 {
@@ -204,7 +215,9 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pid = daemon.id().unwrap();
     let rss_idle = rss_mib(pid);
-    let size = std::fs::metadata(dir.path().join("store").join("storeterm.redb")).map(|m| m.len()).unwrap_or(0);
+    let size = std::fs::metadata(dir.path().join("store").join("storeterm.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0);
 
     // 20 lanes scanning at once, random items.
     let mut lanes = Vec::new();
@@ -269,9 +282,30 @@ async fn main() {
         size_ratio,
         verdict(size_ratio <= 1.3)
     );
-    println!("{:<58} {:>8.0} MiB {:>9.0} MiB {:>8} {:>7}", "RSS idle after the sync", rss_idle, 150.0, "", verdict(rss_idle <= 150.0));
-    println!("{:<58} {:>8.0} MiB {:>9.0} MiB {:>8} {:>7}", "RSS under 20 lanes scanning", rss_busy, 150.0, "", verdict(rss_busy <= 150.0));
-    println!("{:<58} {:>10.3} s {:>10.3} s {:>8} {:>7}", "cold start to /healthz 200", cold.as_secs_f64(), 1.0, "", verdict(cold.as_secs_f64() <= 1.0));
+    println!(
+        "{:<58} {:>8.0} MiB {:>9.0} MiB {:>8} {:>7}",
+        "RSS idle after the sync",
+        rss_idle,
+        150.0,
+        "",
+        verdict(rss_idle <= 150.0)
+    );
+    println!(
+        "{:<58} {:>8.0} MiB {:>9.0} MiB {:>8} {:>7}",
+        "RSS under 20 lanes scanning",
+        rss_busy,
+        150.0,
+        "",
+        verdict(rss_busy <= 150.0)
+    );
+    println!(
+        "{:<58} {:>10.3} s {:>10.3} s {:>8} {:>7}",
+        "cold start to /healthz 200",
+        cold.as_secs_f64(),
+        1.0,
+        "",
+        verdict(cold.as_secs_f64() <= 1.0)
+    );
     println!(
         "{:<58} {:>10.3} s {:>10.3} s {:>8} {:>7}",
         "cold start after kill -9 mid-ingest",

@@ -35,12 +35,12 @@ fn at() -> jiff::Timestamp {
 }
 
 /// The pages a profile names, for the reader.
-fn pages_of(profile: &PrinterProfile) -> Vec<(u8, &str)> {
-    let mut pages = vec![(profile.codepage.select, profile.codepage.table.as_str())];
-    if let Some(second) = &profile.codepage.second {
-        pages.push((second.select, second.table.as_str()));
-    }
-    pages
+fn pages_of(profile: &PrinterProfile) -> Vec<(u8, &'static str)> {
+    profile
+        .code_pages()
+        .into_iter()
+        .map(|(table, select)| (select, table.name))
+        .collect()
 }
 
 /// The golden document of a profile: a sale receipt with the drawer kick, then the
@@ -232,7 +232,7 @@ fn a_copy_is_marked_and_reports_and_test_pages_read_back() {
 
     // The Z report: totals by payment method and by VAT rate.
     let mut shift = storeterm::domain::shift::Shift::new(uuid::Uuid::from_u128(2), 3, "1", "Анна", at());
-    shift.record_sale(&sale);
+    shift.record_sale(&sale).unwrap();
     shift.closed_at = Some(at());
     let z = pages::shift_report(ShiftReport::Z, &shift, std::slice::from_ref(&sale), &head, profile, at());
     let lines = escpos_reader::lines(&escpos_reader::read(&z, &pages));
@@ -250,8 +250,152 @@ fn a_copy_is_marked_and_reports_and_test_pages_read_back() {
     assert!(lines.contains(&"Қазақша: ә ғ қ ң ө ұ ү һ".to_string()), "{lines:?}");
     assert!(lines.contains(&"Беларуская: і ў І Ў".to_string()), "{lines:?}");
     assert!(lines.contains(&"Знаки: № « » — руб.".to_string()), "{lines:?}");
-    // Ukrainian ґ is on neither page of this profile: `?`, not garbage.
+    // Ukrainian ґ is on neither of its first two pages; the WPC1251 fallback prints it.
+    assert!(lines.contains(&"Українська: ґ є ї Ґ Є Ї".to_string()), "{lines:?}");
+    // A profile without such a fallback still prints `?`, never garbage.
+    let generic = profiles.printer("generic-80mm").unwrap();
+    let lines = escpos_reader::lines(&escpos_reader::read(&pages::codepage_test_page(generic), &pages_of(generic)));
     assert!(lines.contains(&"Українська: ? є ї ? Є Ї".to_string()), "{lines:?}");
+}
+
+/// The profiles whose new layouts have golden files: both paper widths and a 42-column head.
+const LAYOUT_PROFILES: &[&str] = &["generic-80mm", "generic-58mm", "epson-tm-t88v"];
+
+/// The new layouts of the sample shift, by name.
+fn layouts(profile: &PrinterProfile) -> Vec<(&'static str, Vec<u8>)> {
+    let shop = shop();
+    let tz = jiff::tz::TimeZone::get("Europe/Moscow").unwrap();
+    let head = Letterhead { shop: &shop, tz: &tz };
+    let s = sample::shift(at()).unwrap();
+    let kick = SaleOptions {
+        kick_drawer: true,
+        copy: false,
+    };
+    vec![
+        ("sale_discounts", layout::sale_receipt(&s.sale, &head, profile, kick)),
+        ("return", layout::return_receipt(&s.ret, &head, profile, kick)),
+        ("cash_in", layout::cash_slip(&s.cash_in, &head, profile, kick)),
+        (
+            "cash_out",
+            layout::cash_slip(
+                &s.cash_out,
+                &head,
+                profile,
+                SaleOptions {
+                    kick_drawer: true,
+                    copy: true,
+                },
+            ),
+        ),
+        ("x_report", pages::shift_report(ShiftReport::X, &s.open, &[], &head, profile, at())),
+        (
+            "z_report",
+            pages::shift_report(ShiftReport::Z, &s.closed, &[], &head, profile, at()),
+        ),
+    ]
+}
+
+/// Golden bytes of the new layouts (`tests/golden/layouts/<profile>/<layout>.bin`), each with
+/// the text an independent reader makes of them (`.txt`) so a change can be reviewed as text.
+#[test]
+fn new_layouts_print_their_golden_bytes() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/layouts");
+    let update = std::env::var_os("STORETERM_UPDATE_GOLDEN").is_some();
+    let profiles = profiles();
+    for id in LAYOUT_PROFILES {
+        let profile = profiles.printer(id).unwrap();
+        let pages = pages_of(profile);
+        for (name, bytes) in layouts(profile) {
+            let text = escpos_reader::lines(&escpos_reader::read(&bytes, &pages)).join("\n") + "\n";
+            let path = dir.join(id).join(format!("{name}.bin"));
+            if update {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &bytes).unwrap();
+                std::fs::write(path.with_extension("txt"), &text).unwrap();
+            }
+            let golden = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e} (run with STORETERM_UPDATE_GOLDEN=1)", path.display()));
+            assert!(golden == bytes, "{id}/{name}: output differs from {}", path.display());
+            assert_eq!(std::fs::read_to_string(path.with_extension("txt")).unwrap(), text, "{id}/{name}");
+        }
+    }
+}
+
+#[test]
+fn new_layouts_read_back_with_what_they_must_say() {
+    let profiles = profiles();
+    for id in LAYOUT_PROFILES {
+        let profile = profiles.printer(id).unwrap();
+        let pages = pages_of(profile);
+        let width = profile.columns;
+        let s = sample::shift(at()).unwrap();
+        for (name, bytes) in layouts(profile) {
+            let ops = escpos_reader::read(&bytes, &pages);
+            assert!(!ops.iter().any(|op| matches!(op, Op::Unknown(_))), "{id}/{name}: unknown bytes");
+            // The no-break spaces of amounts for people read back as spaces.
+            let lines: Vec<String> = escpos_reader::lines(&ops).iter().map(|l| l.replace('\u{a0}', " ")).collect();
+            for line in &lines {
+                assert!(line.chars().count() <= width, "{id}/{name}: {line:?} is wider than {width}");
+                assert!(!line.contains('\u{fffd}') && !line.contains('?'), "{id}/{name}: {line:?}");
+            }
+            let has = |want: &str| lines.iter().any(|l| l.contains(want));
+            let row = |label: &str| lines.iter().find(|l| l.starts_with(label)).cloned().unwrap_or_default();
+            match name {
+                "sale_discounts" => {
+                    assert!(
+                        has("Молочная неделя -10 %") && has("3 по цене 2") && has("Большая корзина -3 %"),
+                        "{lines:?}"
+                    );
+                    assert!(row("  Скидка ").ends_with("-21.45"), "{lines:?}");
+                    assert!(
+                        row("Скидка").ends_with(&format!("-{}", s.sale.receipt.discount_total())),
+                        "{lines:?}"
+                    );
+                    assert!(
+                        has("Покупатель: Иванова Мария") && row("  RRN").ends_with("412345678901"),
+                        "{lines:?}"
+                    );
+                    assert!(
+                        row("Бонусами").ends_with("100.00") && row("Начислено бонусов").ends_with(&s.sale.bonus_accrued.to_string()),
+                        "{lines:?}"
+                    );
+                    assert!(row("ИТОГО").ends_with(&format!("={}", s.sale.total)), "{lines:?}");
+                }
+                "return" => {
+                    assert!(has("ЧЕК ВОЗВРАТА № 1") && has("К чеку продажи № 1"), "{lines:?}");
+                    assert!(row("К ВОЗВРАТУ").ends_with(" руб."), "{lines:?}");
+                    assert!(has("Подпись покупателя"), "{lines:?}");
+                }
+                "cash_in" => {
+                    assert!(has("ВНЕСЕНИЕ НАЛИЧНЫХ") && row("СУММА").ends_with("2 000,00 руб."), "{lines:?}");
+                    assert!(has("Основание: размен"), "{lines:?}");
+                }
+                "cash_out" => {
+                    assert!(
+                        has("КОПИЯ") && has("ВЫПЛАТА НАЛИЧНЫХ") && row("СУММА").ends_with("1 500,50 руб."),
+                        "{lines:?}"
+                    );
+                }
+                "x_report" | "z_report" => {
+                    let t = if name == "x_report" { &s.open.totals } else { &s.closed.totals };
+                    assert!(row("Возвраты").ends_with(&s.ret.total.to_string()), "{lines:?}");
+                    assert!(row("Чеков возврата").ends_with(" 1"), "{lines:?}");
+                    assert!(
+                        row("Внесено").ends_with("2000.00") && row("Изъято").ends_with("1500.50"),
+                        "{lines:?}"
+                    );
+                    assert!(row("Наличных в кассе").ends_with(&t.drawer().to_string()), "{lines:?}");
+                    assert!(
+                        row("  Бонусами").ends_with("100.00") && row("  в т.ч. скидки").ends_with(&t.discounts.to_string()),
+                        "{lines:?}"
+                    );
+                    assert!(has("возврат: наличными") || has("возврат: бонусами"), "{lines:?}");
+                }
+                other => panic!("unexpected layout {other}"),
+            }
+        }
+        // The X report is the shift so far; the Z report names who closed it.
+        assert!(s.open.closed_at.is_none() && s.closed.closed_by.as_deref() == Some("Анна"));
+    }
 }
 
 proptest! {

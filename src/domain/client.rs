@@ -31,6 +31,53 @@ pub struct Client {
     pub last_activity: Option<Timestamp>,
 }
 
+/// The v1.1 retail fields of a client (protocol section 5): its loyalty balance and whether it
+/// may buy on credit. The feed decodes them into their own change
+/// ([`crate::domain::feed::Change::ClientAccount`]), next to the client itself, the way an
+/// item's warehouse attributes travel.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ClientAccount {
+    /// Loyalty points as the CRM counts them; 1 point = 1 ruble.
+    #[serde(default)]
+    pub bonus_balance: Decimal,
+    /// The client may take goods on credit (within `credit_limit`, never while stop-listed).
+    #[serde(default)]
+    pub allow_credit: bool,
+}
+
+/// The client a receipt is sold to, as known when the cashier attached it: what the receipt
+/// screen shows and the sale document names. The balances that change while the receipt is
+/// open live in the client's ledger ([`crate::domain::loyalty::ClientLedger`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReceiptClient {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub stop_list: bool,
+    #[serde(default)]
+    pub allow_credit: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credit_limit: Option<Decimal>,
+    #[serde(default)]
+    pub debt: Decimal,
+    #[serde(default)]
+    pub bonus_balance: Decimal,
+}
+
+impl ReceiptClient {
+    pub fn new(client: &Client, account: &ClientAccount) -> ReceiptClient {
+        ReceiptClient {
+            id: client.id.clone(),
+            name: client.name.clone(),
+            stop_list: client.stop_list,
+            allow_credit: account.allow_credit,
+            credit_limit: client.credit_limit,
+            debt: client.debt.unwrap_or(Decimal::ZERO),
+            bonus_balance: account.bonus_balance,
+        }
+    }
+}
+
 /// A document line on a card (an order, a shipment, a payment), as the CRM's card call gives it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CardEntry {

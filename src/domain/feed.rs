@@ -4,7 +4,8 @@
 //! type is what crosses from the link to the store.
 
 use crate::domain::catalog::Item;
-use crate::domain::client::Client;
+use crate::domain::client::{Client, ClientAccount};
+use crate::domain::promotion::Promotion;
 use crate::domain::wms;
 use rust_decimal::Decimal;
 
@@ -32,8 +33,39 @@ pub enum Change {
     PickOrderDelete(String),
     ExpectedReceiptUpsert(wms::receipt::ExpectedReceipt),
     ExpectedReceiptDelete(String),
+    /// A retail change of protocol v1.1 (promotions, an item's group, a client's account).
+    Retail(RetailChange),
     /// A kind this build does not handle; counted, never fatal.
     Skipped {
         kind: String,
     },
+}
+
+/// A retail change of protocol v1.1: promotions, an item's group, a client's loyalty balance
+/// and credit permission.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RetailChange {
+    PromotionUpsert(Promotion),
+    PromotionDelete(String),
+    /// The item's group for promotions on groups (`None`: the item has none any more).
+    ItemGroup {
+        item: String,
+        group: Option<String>,
+    },
+    /// A client's v1.1 fields, sent with every client upsert.
+    ClientAccount {
+        client: String,
+        account: ClientAccount,
+    },
+}
+
+impl RetailChange {
+    /// The feed kind this change came from, for counting and logging.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RetailChange::PromotionUpsert(_) | RetailChange::PromotionDelete(_) => "promotion",
+            RetailChange::ItemGroup { .. } => "item.group",
+            RetailChange::ClientAccount { .. } => "client.bonus_balance",
+        }
+    }
 }

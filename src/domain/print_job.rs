@@ -4,7 +4,7 @@
 //! again on its own. If the connection drops mid-job (or storeterm is killed while sending),
 //! the job becomes `unknown` and waits for a person to decide whether to reprint.
 
-use crate::domain::lane::{PrintDocument, PrintRequest};
+use crate::domain::lane::{PrintContent, PrintDocument, PrintRequest};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -66,6 +66,10 @@ pub struct PrintJob {
     /// A person looked at the paper and said the receipt did come out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirmed: bool,
+    /// What it prints, for documents the store keeps no record of (a return, a cash slip,
+    /// the shift as it stood for an X report); a copy prints the same.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<PrintContent>,
 }
 
 /// How long a drawer kick stays worth doing. A job that waited longer (printer out of paper,
@@ -76,11 +80,11 @@ pub const DRAWER_FRESH_SECS: i64 = 5;
 /// Why a person's decision about a job cannot be carried out.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JobError {
-    #[error("print job {0} is still {1}; wait until it is printed or its fate is unknown")]
+    #[error("задание печати {0} ещё не завершено ({1}): дождитесь печати или ответа принтера")]
     StillOpen(Uuid, &'static str),
-    #[error("print job {0} was already reprinted as {1}")]
+    #[error("задание печати {0} уже перепечатано как {1}")]
     AlreadyReprinted(Uuid, Uuid),
-    #[error("print job {0} is {1}; only a job whose fate is unknown can be confirmed as printed")]
+    #[error("задание печати {0} в состоянии {1}: подтвердить печать можно только у задания с неизвестной судьбой")]
     NotUnknown(Uuid, &'static str),
 }
 
@@ -99,6 +103,7 @@ impl PrintJob {
             error: None,
             reprinted_as: None,
             confirmed: false,
+            content: request.content.clone(),
         }
     }
 
@@ -135,6 +140,7 @@ impl PrintJob {
             error: None,
             reprinted_as: None,
             confirmed: false,
+            content: self.content.clone(),
         })
     }
 
@@ -197,6 +203,7 @@ mod tests {
             kick_drawer: true,
             requested_at: at.parse().unwrap(),
             document: PrintDocument::Sale,
+            content: None,
         };
         PrintJob::queued(&request, "printer-1")
     }

@@ -150,6 +150,7 @@ fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: 
     let mut clients_table = tx.open_table(CLIENTS)?;
     let mut phones = tx.open_table(PHONES)?;
     let mut warehouse = wms::WmsTables::open(tx)?;
+    let mut retail = super::retail::RetailTables::open(tx)?;
     let mut applied = FeedApplied::default();
     for change in changes {
         // Cells, stock, pick orders, expected receipts and item storage attributes.
@@ -163,6 +164,7 @@ fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: 
                 applied.upserted += 1;
             }
             Change::ItemDelete(id) => {
+                retail.forget_item(id)?;
                 if catalog.remove(id)? {
                     applied.deleted += 1;
                 }
@@ -172,9 +174,14 @@ fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: 
                 applied.upserted += 1;
             }
             Change::ClientDelete(id) => {
+                retail.forget_client(id)?;
                 if clients::remove_client(&mut clients_table, &mut phones, id, country)? {
                     applied.deleted += 1;
                 }
+            }
+            Change::Retail(change) => {
+                retail.apply(change)?;
+                applied.upserted += 1;
             }
             Change::Skipped { kind } => *applied.skipped.entry(kind.clone()).or_default() += 1,
             // Handled by the warehouse above.

@@ -28,6 +28,7 @@ mod lanes;
 mod numbering;
 mod outbox;
 mod print_jobs;
+mod retail;
 mod retention;
 mod tables;
 mod wms;

@@ -174,6 +174,7 @@ mod tests {
                     kick_drawer: false,
                     requested_at: long_ago,
                     document: PrintDocument::Sale,
+                    content: Default::default(),
                 },
                 "p1",
             );

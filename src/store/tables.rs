@@ -77,6 +77,13 @@ pub(super) const PICK_ORDERS: TableDefinition<&str, &[u8]> = TableDefinition::ne
 /// delivery id → `ExpectedReceipt`.
 pub(super) const EXPECTED: TableDefinition<&str, &[u8]> = TableDefinition::new("expected_receipts");
 
+/// promotion id → `Promotion` (protocol v1.1).
+pub(super) const PROMOTIONS: TableDefinition<&str, &[u8]> = TableDefinition::new("promotions");
+/// item id → its group, for promotions on groups.
+pub(super) const ITEM_GROUPS: TableDefinition<&str, &str> = TableDefinition::new("item_groups");
+/// client id → `ClientAccount` (bonus balance, credit allowed).
+pub(super) const CLIENT_ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_accounts");
+
 /// Create every table, so readers never meet a missing one.
 pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(META)?;
@@ -103,6 +110,9 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(WMS_OPS_BY_TIME)?;
     tx.open_table(PICK_ORDERS)?;
     tx.open_table(EXPECTED)?;
+    tx.open_table(PROMOTIONS)?;
+    tx.open_table(ITEM_GROUPS)?;
+    tx.open_table(CLIENT_ACCOUNTS)?;
     Ok(())
 }
 

@@ -265,7 +265,7 @@ impl<'tx> WmsTables<'tx> {
             Change::ExpectedReceiptDelete(id) => {
                 self.expected.remove(id.as_str())?;
             }
-            Change::Skipped { .. } | Change::ClientUpsert(_) | Change::ClientDelete(_) => return Ok(false),
+            Change::Skipped { .. } | Change::ClientUpsert(_) | Change::ClientDelete(_) | Change::Retail(_) => return Ok(false),
         }
         Ok(true)
     }

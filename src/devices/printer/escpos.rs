@@ -38,8 +38,9 @@ pub struct TextSetup<'a> {
     pub cancel_chinese: bool,
     /// What `₽` prints as.
     pub ruble: &'a str,
-    /// A second table and its `ESC t` number, for characters `table` lacks.
-    pub second: Option<(&'static CodeTable, u8)>,
+    /// Further tables and their `ESC t` numbers, tried in order for characters `table`
+    /// lacks (a profile's `second` page first, then its `fallback` pages).
+    pub fallbacks: &'a [(&'static CodeTable, u8)],
 }
 
 /// The two ESC/POS fonts: A (12×24 dots on 80 mm heads) and the narrower B (9×17).
@@ -261,8 +262,8 @@ impl<'a> EscPos<'a> {
     }
 
     /// Text in the profile's code table, no line feed. A character the table lacks is taken
-    /// from the second table when the profile has one (with `ESC t` around it), else it
-    /// degrades to a close ASCII substitute or `?`. The first table is in force afterwards.
+    /// from the first fallback table that has it (with `ESC t` around it), else it degrades
+    /// to a close ASCII substitute or `?`. The first table is in force afterwards.
     pub fn text(&mut self, text: &str) -> &mut Self {
         self.encode(text, true);
         if self.active != self.text.select {
@@ -278,11 +279,12 @@ impl<'a> EscPos<'a> {
 
     fn encode(&mut self, text: &str, ruble_allowed: bool) {
         let primary = (self.text.table, self.text.select);
+        let fallbacks = self.text.fallbacks;
         for c in text.chars() {
             let active = if self.active == primary.1 {
                 Some(primary)
             } else {
-                self.text.second
+                fallbacks.iter().copied().find(|(_, n)| *n == self.active)
             };
             if let Some((table, _)) = active
                 && let Some(b) = table.encode_char(c)
@@ -290,9 +292,8 @@ impl<'a> EscPos<'a> {
                 self.out.push(b);
                 continue;
             }
-            let other = [Some(primary), self.text.second]
-                .into_iter()
-                .flatten()
+            let other = std::iter::once(primary)
+                .chain(fallbacks.iter().copied())
                 .find(|(table, n)| *n != self.active && table.encode_char(c).is_some());
             if let Some((table, n)) = other {
                 self.select(n);
@@ -358,7 +359,7 @@ mod tests {
             select: 17,
             cancel_chinese,
             ruble: "руб.",
-            second: None,
+            fallbacks: &[],
         }
     }
 
@@ -366,7 +367,8 @@ mod tests {
     fn a_character_the_page_lacks_comes_from_the_second_page() {
         use crate::devices::printer::codepage::{KZ1048, WIN1251};
         let mut s = setup(false);
-        s.second = Some((&WIN1251, 46));
+        let pages = [(&WIN1251, 46)];
+        s.fallbacks = &pages;
         let mut p = EscPos::new(s);
         // і is not in CP866: ESC t 46, 0xB3; ў is in WIN1251 too (0xA2), so no switch back until
         // the text ends.
@@ -380,6 +382,21 @@ mod tests {
         let mut p = EscPos::new(s);
         p.text("Қ₽");
         assert_eq!(p.finish(), vec![0x8D, b'?']);
+    }
+
+    #[test]
+    fn several_fallback_pages_are_tried_in_order() {
+        use crate::devices::printer::codepage::{KZ1048, WIN1251};
+        let mut s = setup(false);
+        let pages = [(&KZ1048, 53), (&WIN1251, 46)];
+        s.fallbacks = &pages;
+        let mut p = EscPos::new(s);
+        // і from KZ-1048 (the first that has it), ґ only from WIN1251, ә back on KZ-1048.
+        p.text("іґә");
+        assert_eq!(
+            p.finish(),
+            vec![0x1B, 0x74, 53, 0xB3, 0x1B, 0x74, 46, 0xB4, 0x1B, 0x74, 53, 0xBC, 0x1B, 0x74, 17]
+        );
     }
 
     #[test]

@@ -6,8 +6,11 @@
 use super::escpos::{Align, EscPos};
 use super::profile::PrinterProfile;
 use crate::config::ShopConfig;
+use crate::domain::drawer::{CashDirection, CashMovement};
 use crate::domain::money;
-use crate::domain::receipt::{ClosedReceipt, PaymentMethod};
+use crate::domain::pricing::Discount;
+use crate::domain::receipt::{ClosedReceipt, Payment, PaymentMethod};
+use crate::domain::returns::ClosedReturn;
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -18,7 +21,7 @@ pub struct Letterhead<'a> {
     pub tz: &'a TimeZone,
 }
 
-/// Options of one printout of a sale receipt.
+/// Options of one printout of a sale receipt (and of a return receipt or a cash slip).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SaleOptions {
     /// Open the drawer first, so the cashier can count change while the receipt prints.
@@ -105,7 +108,40 @@ pub fn method_name(method: PaymentMethod) -> &'static str {
     match method {
         PaymentMethod::Cash => "Наличными",
         PaymentMethod::Card => "Банковской картой",
+        PaymentMethod::Bonus => "Бонусами",
+        PaymentMethod::Credit => "В кредит",
     }
+}
+
+/// What a discount prints as under its line: the promotion's name, or what the cashier gave.
+fn discount_label(d: &Discount) -> String {
+    match (&d.promotion, d.receipt_wide) {
+        (Some(p), _) => p.name.clone(),
+        (None, true) => "Скидка на чек".to_string(),
+        (None, false) => "Скидка".to_string(),
+    }
+}
+
+/// Payment (or refund) lines: the method and amount, the card's RRN under it when typed.
+fn payment_lines(payments: &[Payment], width: usize, amount: impl Fn(Decimal) -> String) -> Vec<String> {
+    let mut lines = Vec::new();
+    for payment in payments {
+        lines.extend(two_columns(method_name(payment.method), &amount(payment.amount), width));
+        if let Some(rrn) = &payment.rrn {
+            lines.extend(two_columns("  RRN", rrn, width));
+        }
+    }
+    lines
+}
+
+/// An amount for people ([`money::for_people`]) with `₽` spelled the profile's way, so the
+/// columns are counted on what is actually printed.
+pub fn rubles(amount: Decimal, profile: &PrinterProfile) -> String {
+    money::for_people(amount).replace('₽', &profile.ruble)
+}
+
+fn when(at: jiff::Timestamp, head: &Letterhead<'_>) -> String {
+    at.to_zoned(head.tz.clone()).strftime("%d.%m.%Y %H:%M").to_string()
 }
 
 /// VAT included in `sum` at the catalog's rate text (`"20"`, `"10"`, `"none"`), as one line.
@@ -142,13 +178,25 @@ pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &Print
         width,
     ));
     body.extend(two_columns(&closed, &format!("Кассир: {}", r.cashier), width));
+    if let Some(client) = &r.client {
+        body.extend(wrap(&format!("Покупатель: {}", client.name), width));
+    }
     body.push(rule.clone());
     for line in &r.lines {
         body.extend(wrap(&format!("{}. {}", line.no, line.name), width));
         let calc = format!("{} x {} = {}", quantity(line.qty, line.weighted), line.price, line.sum);
         body.push(format!("{calc:>width$}"));
+        // Each discount under its line, by name, so the customer sees why the price fell.
+        for d in &line.discounts {
+            body.extend(two_columns(&format!("  {}", discount_label(d)), &format!("-{}", d.amount), width));
+        }
     }
     body.push(rule.clone());
+    let discount = r.discount_total();
+    if discount > Decimal::ZERO {
+        body.extend(two_columns("Сумма без скидок", &r.subtotal().to_string(), width));
+        body.extend(two_columns("Скидка", &format!("-{}", money::to_money(discount)), width));
+    }
     for line in &body {
         p.line(line);
     }
@@ -159,16 +207,17 @@ pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &Print
     }
     p.size(1, 1).bold(false);
 
-    let mut totals = Vec::new();
-    for payment in &r.payments {
-        totals.extend(two_columns(method_name(payment.method), &payment.amount.to_string(), width));
-    }
+    let mut totals = payment_lines(&r.payments, width, |a| a.to_string());
     if sale.change > Decimal::ZERO {
         totals.extend(two_columns("Сдача", &sale.change.to_string(), width));
     }
+    if r.client.is_some() && sale.bonus_accrued > Decimal::ZERO {
+        totals.extend(two_columns("Начислено бонусов", &sale.bonus_accrued.to_string(), width));
+    }
     let mut by_vat: BTreeMap<&str, Decimal> = BTreeMap::new();
     for line in &r.lines {
-        *by_vat.entry(line.vat.as_str()).or_default() += line.sum;
+        let sum = by_vat.entry(line.vat.as_str()).or_default();
+        *sum = sum.saturating_add(line.to_pay());
     }
     for (vat, sum) in by_vat {
         totals.extend(vat_line(vat, sum, width));
@@ -183,6 +232,129 @@ pub fn sale_receipt(sale: &ClosedReceipt, head: &Letterhead<'_>, profile: &Print
         p.line(&line);
     }
     p.align(Align::Left);
+    end_of_paper(&mut p, profile);
+    p.finish()
+}
+
+/// The return receipt («чек возврата»): what came back, what was refunded and how. Totals are
+/// written for people ([`rubles`]).
+pub fn return_receipt(ret: &ClosedReturn, head: &Letterhead<'_>, profile: &PrinterProfile, options: SaleOptions) -> Vec<u8> {
+    let width = profile.columns;
+    let rule = "-".repeat(width);
+    let mut p = EscPos::new(profile.text_setup());
+    p.init();
+    if options.kick_drawer {
+        p.kick_drawer(profile.drawer.pin, profile.drawer.on_ms, profile.drawer.off_ms);
+    }
+    letterhead(&mut p, head, width);
+    if options.copy {
+        p.bold(true).line("КОПИЯ").bold(false);
+    }
+    p.bold(true).line(&format!("ЧЕК ВОЗВРАТА № {}", ret.number)).bold(false);
+    p.align(Align::Left);
+    let mut body = Vec::new();
+    body.extend(two_columns(
+        &format!("Смена № {}", ret.shift_number),
+        &format!("Касса {}", ret.lane),
+        width,
+    ));
+    body.extend(two_columns(&when(ret.at, head), &format!("Кассир: {}", ret.cashier), width));
+    match &ret.sale {
+        Some(sale) => {
+            body.extend(two_columns(
+                &format!("К чеку продажи № {}", sale.number),
+                &format!("смена № {}", sale.shift_number),
+                width,
+            ));
+            body.extend(two_columns("от", &when(sale.closed_at, head), width));
+        }
+        None => body.push("Без чека продажи".to_string()),
+    }
+    body.push(rule.clone());
+    for line in &ret.lines {
+        body.extend(wrap(&format!("{}. {}", line.no, line.name), width));
+        let gross = money::to_money(line.sum + line.discount);
+        let calc = format!("{} x {} = {}", quantity(line.qty, line.weighted), line.price, gross);
+        body.push(format!("{calc:>width$}"));
+        if line.discount > Decimal::ZERO {
+            body.extend(two_columns("  Скидка при продаже", &format!("-{}", line.discount), width));
+        }
+    }
+    body.push(rule.clone());
+    for line in &body {
+        p.line(line);
+    }
+    p.bold(true);
+    for line in two_columns("К ВОЗВРАТУ", &rubles(ret.total, profile), width) {
+        p.line(&line);
+    }
+    p.bold(false);
+    let mut totals = payment_lines(&ret.refunds, width, |a| rubles(a, profile));
+    let mut by_vat: BTreeMap<&str, Decimal> = BTreeMap::new();
+    for line in &ret.lines {
+        let sum = by_vat.entry(line.vat.as_str()).or_default();
+        *sum = sum.saturating_add(line.sum);
+    }
+    for (vat, sum) in by_vat {
+        totals.extend(vat_line(vat, sum, width));
+    }
+    totals.push(rule);
+    totals.push(String::new());
+    totals.extend(two_columns("Подпись покупателя", "__________", width));
+    for line in &totals {
+        p.line(line);
+    }
+    end_of_paper(&mut p, profile);
+    p.finish()
+}
+
+/// The slip of a cash movement (внесение / выплата), to keep in the drawer: amount, reason,
+/// who, and what the drawer should hold afterwards.
+pub fn cash_slip(movement: &CashMovement, head: &Letterhead<'_>, profile: &PrinterProfile, options: SaleOptions) -> Vec<u8> {
+    let width = profile.columns;
+    let rule = "-".repeat(width);
+    let mut p = EscPos::new(profile.text_setup());
+    p.init();
+    if options.kick_drawer {
+        p.kick_drawer(profile.drawer.pin, profile.drawer.on_ms, profile.drawer.off_ms);
+    }
+    letterhead(&mut p, head, width);
+    if options.copy {
+        p.bold(true).line("КОПИЯ").bold(false);
+    }
+    let title = match movement.direction {
+        CashDirection::In => "ВНЕСЕНИЕ НАЛИЧНЫХ",
+        CashDirection::Out => "ВЫПЛАТА НАЛИЧНЫХ",
+    };
+    p.bold(true).line(title).bold(false).align(Align::Left);
+    let mut body = Vec::new();
+    body.extend(two_columns(
+        &format!("Смена № {}", movement.shift_number),
+        &format!("Касса {}", movement.lane),
+        width,
+    ));
+    body.extend(two_columns(
+        &when(movement.at, head),
+        &format!("Кассир: {}", movement.cashier),
+        width,
+    ));
+    body.push(rule.clone());
+    for line in &body {
+        p.line(line);
+    }
+    p.bold(true);
+    for line in two_columns("СУММА", &rubles(movement.amount, profile), width) {
+        p.line(&line);
+    }
+    p.bold(false);
+    let mut rest = wrap(&format!("Основание: {}", movement.reason), width);
+    rest.extend(two_columns("В ящике после", &rubles(movement.drawer_after, profile), width));
+    rest.push(rule);
+    rest.push(String::new());
+    rest.extend(two_columns("Подпись", "__________", width));
+    for line in &rest {
+        p.line(line);
+    }
     end_of_paper(&mut p, profile);
     p.finish()
 }

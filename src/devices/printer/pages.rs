@@ -26,8 +26,11 @@ fn when(at: Timestamp, head: &Letterhead<'_>) -> String {
     at.to_zoned(head.tz.clone()).strftime("%d.%m.%Y %H:%M").to_string()
 }
 
-/// The X or Z report of `shift`: receipts, sales, money by payment method and VAT by rate
-/// (from the shift's closed `receipts`), change handed out, printed at `now`.
+/// The X or Z report of `shift`, printed at `now`, from the shift's totals: receipts, sales
+/// and discounts, money by payment method (cash as tendered, then the change handed out),
+/// returns and refunds by method, cash put in and taken out, the cash the drawer should hold,
+/// and VAT by rate on sales less returns. `receipts` (the shift's closed receipts) are read
+/// only for a shift opened before VAT totals were kept, to count its VAT.
 pub fn shift_report(
     kind: ShiftReport,
     shift: &Shift,
@@ -46,13 +49,15 @@ pub fn shift_report(
         ShiftReport::Z => "ОТЧЁТ О ЗАКРЫТИИ СМЕНЫ (Z)",
     };
     p.bold(true).line(title).bold(false).align(Align::Left);
+    let t = &shift.totals;
+    let amount = |d: Decimal| money::to_money(d).to_string();
     let mut body = Vec::new();
     body.extend(two_columns(
         &format!("Смена № {}", shift.number),
         &format!("Касса {}", shift.lane),
         width,
     ));
-    body.extend(two_columns("Кассир", &shift.cashier, width));
+    body.extend(two_columns("Кассир", shift.responsible(), width));
     body.extend(two_columns("Открыта", &when(shift.opened_at, head), width));
     if let Some(closed) = shift.closed_at {
         body.extend(two_columns("Закрыта", &when(closed, head), width));
@@ -60,30 +65,49 @@ pub fn shift_report(
     body.extend(two_columns("Напечатан", &when(now, head), width));
     body.push(rule.clone());
     body.extend(two_columns("Чеков продажи", &shift.receipts.to_string(), width));
-    body.extend(two_columns("Продажи", &shift.totals.sales.to_string(), width));
-    let mut by_method: BTreeMap<&str, Decimal> = BTreeMap::new();
-    for method in [PaymentMethod::Cash, PaymentMethod::Card] {
-        by_method.insert(method_name(method), Decimal::ZERO);
-    }
-    for r in receipts {
-        for payment in &r.receipt.payments {
-            *by_method.entry(method_name(payment.method)).or_default() += payment.amount;
+    body.extend(two_columns("Продажи", &amount(t.sales), width));
+    body.extend(two_columns("  в т.ч. скидки", &amount(t.discounts), width));
+    for method in PaymentMethod::ALL {
+        // Cash as the customers handed it over; the change follows on its own line.
+        let sum = match method {
+            PaymentMethod::Cash => t.cash.checked_add(t.change).unwrap_or(t.cash),
+            other => t.sales_by(other),
+        };
+        if matches!(method, PaymentMethod::Cash | PaymentMethod::Card) || sum != Decimal::ZERO {
+            body.extend(two_columns(&format!("  {}", method_name(method)), &amount(sum), width));
         }
     }
-    for (method, sum) in &by_method {
-        body.extend(two_columns(&format!("  {method}"), &money::to_money(*sum).to_string(), width));
-    }
-    body.extend(two_columns("Сдача выдана", &shift.totals.change.to_string(), width));
-    body.extend(two_columns("Наличных в кассе", &shift.totals.cash.to_string(), width));
+    body.extend(two_columns("Сдача выдана", &amount(t.change), width));
     body.push(rule.clone());
-    let mut by_vat: BTreeMap<&str, Decimal> = BTreeMap::new();
-    for r in receipts {
-        for line in &r.receipt.lines {
-            *by_vat.entry(line.vat.as_str()).or_default() += line.sum;
+    body.extend(two_columns("Чеков возврата", &shift.returns.to_string(), width));
+    body.extend(two_columns("Возвраты", &amount(t.refunds), width));
+    for method in PaymentMethod::ALL {
+        let sum = t.refunds_by(method);
+        if sum != Decimal::ZERO {
+            body.extend(two_columns(
+                &format!("  возврат: {}", method_name(method).to_lowercase()),
+                &amount(sum),
+                width,
+            ));
         }
     }
+    body.extend(two_columns("Внесено", &amount(t.cash_in), width));
+    body.extend(two_columns("Изъято", &amount(t.cash_out), width));
+    body.extend(two_columns("Наличных в кассе", &amount(t.drawer()), width));
+    body.push(rule.clone());
+    let by_vat: BTreeMap<String, Decimal> = match &shift.by_vat {
+        Some(by_vat) => by_vat.clone(),
+        None => {
+            let mut by_vat: BTreeMap<String, Decimal> = BTreeMap::new();
+            for line in receipts.iter().flat_map(|r| &r.receipt.lines) {
+                let sum = by_vat.entry(line.vat.clone()).or_default();
+                *sum = sum.saturating_add(line.to_pay());
+            }
+            by_vat
+        }
+    };
     for (vat, sum) in by_vat {
-        body.extend(vat_line(vat, sum, width));
+        body.extend(vat_line(&vat, sum, width));
     }
     body.push(rule);
     for line in &body {
@@ -127,13 +151,11 @@ pub fn codepage_test_page(profile: &PrinterProfile) -> Vec<u8> {
         .line("ПРОВЕРКА КОДОВЫХ СТРАНИЦ")
         .bold(false);
     p.line(&profile.model).align(Align::Left);
-    let setup = profile.text_setup();
-    chart(&mut p, setup.table, setup.select);
-    if let Some((table, select)) = setup.second {
+    for (table, select) in profile.code_pages() {
         chart(&mut p, table, select);
     }
     // Back on the first page for the samples.
-    p.raw(&[0x1B, b't', setup.select]);
+    p.raw(&[0x1B, b't', profile.codepage.select]);
     for sample in SAMPLES {
         for line in super::layout::wrap(sample, profile.columns) {
             p.line(&line);
@@ -160,16 +182,17 @@ pub fn status_page(
         .line("СОСТОЯНИЕ ПРИНТЕРА")
         .bold(false)
         .align(Align::Left);
-    let setup = profile.text_setup();
     let mut lines = Vec::new();
     lines.extend(two_columns("Устройство", device, width));
     lines.extend(two_columns("Профиль", &profile.id, width));
     lines.extend(super::layout::wrap(&profile.model, width));
     lines.extend(two_columns("Символов в строке", &profile.columns.to_string(), width));
-    let mut pages = format!("{} (ESC t {})", setup.table.name, setup.select);
-    if let Some((table, select)) = setup.second {
-        pages.push_str(&format!(", {} (ESC t {select})", table.name));
-    }
+    let pages = profile
+        .code_pages()
+        .iter()
+        .map(|(table, select)| format!("{} (ESC t {select})", table.name))
+        .collect::<Vec<_>>()
+        .join(", ");
     lines.extend(two_columns("Кодовые страницы", &pages, width));
     lines.extend(two_columns("Прошивка", firmware.unwrap_or("не сообщила"), width));
     lines.extend(two_columns("Проверено", &when(now, head), width));
@@ -223,8 +246,8 @@ mod tests {
             let cp866 = crate::devices::printer::codepage::CP866.decode(b) != '\u{fffd}';
             assert!(!cp866 || page.contains(&b), "{b:#x}");
         }
-        // Both charts are selected by number, and the samples are back on the first page.
+        // Every chart is selected by number, and the samples are back on the first page.
         let selects: Vec<u8> = page.windows(3).filter(|w| w[..2] == [0x1B, b't']).map(|w| w[2]).collect();
-        assert_eq!(&selects[..4], &[17, 17, 53, 17]);
+        assert_eq!(&selects[..5], &[17, 17, 53, 46, 17]);
     }
 }

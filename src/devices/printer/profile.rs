@@ -39,11 +39,12 @@ pub struct PrinterProfile {
     pub ruble: String,
     #[serde(skip, default = "default_table")]
     table: &'static CodeTable,
+    /// The `second` and `fallback` pages with their `ESC t` numbers, in the order tried.
     #[serde(skip)]
-    second_table: Option<&'static CodeTable>,
+    fallback_tables: Vec<(&'static CodeTable, u8)>,
 }
 
-/// A second code page for characters the first lacks (switched to with `ESC t` around them).
+/// A further code page for characters the first lacks (switched to with `ESC t` around them).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecondPage {
@@ -144,9 +145,14 @@ pub struct CodepageSetting {
     /// Send `FS .` before selecting the table.
     #[serde(default)]
     pub cancel_chinese: bool,
-    /// Where characters the first table lacks are looked for.
+    /// Where characters the first table lacks are looked for first.
     #[serde(default)]
     pub second: Option<SecondPage>,
+    /// Further pages tried in order after `second`, for what neither has: one model's pages
+    /// together cover Russian, Belarusian, Ukrainian and Kazakh (e.g. CP866, then KZ-1048 for
+    /// Kazakh and і, then WPC1251 for Ukrainian ґ).
+    #[serde(default)]
+    pub fallback: Vec<SecondPage>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -203,9 +209,23 @@ impl PrinterProfile {
         profile.id = id.to_string();
         profile.table = codepage::table(&profile.codepage.table)
             .ok_or_else(|| format!("codepage.table: unknown table \"{}\"", profile.codepage.table))?;
-        if let Some(second) = &profile.codepage.second {
-            profile.second_table =
-                Some(codepage::table(&second.table).ok_or_else(|| format!("codepage.second.table: unknown table \"{}\"", second.table))?);
+        let pages: Vec<(&str, &SecondPage)> = profile
+            .codepage
+            .second
+            .iter()
+            .map(|p| ("codepage.second", p))
+            .chain(profile.codepage.fallback.iter().map(|p| ("codepage.fallback", p)))
+            .collect();
+        for (key, page) in pages {
+            let table = codepage::table(&page.table).ok_or_else(|| format!("{key}.table: unknown table \"{}\"", page.table))?;
+            let taken = page.select == profile.codepage.select || profile.fallback_tables.iter().any(|(_, n)| *n == page.select);
+            if taken {
+                return Err(format!(
+                    "{key}.select: ESC t {} is already another page of this profile",
+                    page.select
+                ));
+            }
+            profile.fallback_tables.push((table, page.select));
         }
         if profile.features.raster_band == 0 {
             return Err("features.raster_band: must be at least 1".into());
@@ -222,11 +242,16 @@ impl PrinterProfile {
             select: self.codepage.select,
             cancel_chinese: self.codepage.cancel_chinese,
             ruble: &self.ruble,
-            second: self
-                .second_table
-                .zip(self.codepage.second.as_ref())
-                .map(|(table, s)| (table, s.select)),
+            fallbacks: &self.fallback_tables,
         }
+    }
+
+    /// Every code page of the profile with its `ESC t` number: the first, then the
+    /// fallbacks in the order they are tried.
+    pub fn code_pages(&self) -> Vec<(&'static CodeTable, u8)> {
+        std::iter::once((self.table, self.codepage.select))
+            .chain(self.fallback_tables.iter().copied())
+            .collect()
     }
 
     /// The code table selected by `ESC t n` on this model, if the profile knows `n`.
@@ -234,7 +259,6 @@ impl PrinterProfile {
         if select == self.codepage.select {
             return Some(self.table);
         }
-        let second = self.codepage.second.as_ref()?;
-        (second.select == select).then_some(self.second_table?)
+        self.fallback_tables.iter().find(|(_, n)| *n == select).map(|(t, _)| *t)
     }
 }

@@ -9,7 +9,7 @@ use super::status::{self, PrinterStatus, StatusDecoder, StatusKind};
 use crate::config::{DeviceConfig, ShopConfig, Transport};
 use crate::devices::transport::{self, DeviceError, DeviceErrorKind};
 use crate::devices::{DeviceRegistry, DeviceState};
-use crate::domain::lane::PrintDocument;
+use crate::domain::lane::{PrintContent, PrintDocument};
 use crate::domain::print_job::{JobState, PrintJob};
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
@@ -147,6 +147,11 @@ pub(super) async fn query_status<L: AsyncRead + AsyncWrite + Unpin>(
     Ok(())
 }
 
+/// Why a job waits, as its error says it: the printer's words and the promise.
+fn waiting_reason(words: &str) -> String {
+    format!("принтер: {words}; чек напечатается, когда принтер будет готов")
+}
+
 /// How long `bytes` bytes take on a serial line at `baud` (8N1: ten bits a byte).
 fn wire_time(bytes: usize, baud: u32) -> Duration {
     Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(baud.max(1)))
@@ -164,9 +169,12 @@ impl PrinterWorker {
         }
         let mut wake = self.store.watch_print_queue();
         let mut polled: Option<tokio::time::Instant> = None;
+        // What the last idle status poll found blocking the printer (paper out, cover open),
+        // so a receipt queued meanwhile says why it waits from the start.
+        let mut blocked: Option<String> = None;
         loop {
             wake.borrow_and_update();
-            let retry = match self.print_queued().await {
+            let retry = match self.print_queued(blocked.as_deref()).await {
                 Ok(retry) => retry,
                 Err(e) => {
                     tracing::error!(printer = %id, error = %e, "print queue failure");
@@ -176,7 +184,7 @@ impl PrinterWorker {
             // A virtual printer's status costs nothing: refresh it on every wake-up.
             let virtual_printer = self.device.transport == Transport::Virtual;
             if !retry && (virtual_printer || polled.is_none_or(|at| at.elapsed() >= STATUS_POLL)) {
-                self.poll_status().await;
+                blocked = self.poll_status().await;
                 polled = Some(tokio::time::Instant::now());
             }
             let idle = if retry { RETRY } else { STATUS_POLL };
@@ -199,11 +207,19 @@ impl PrinterWorker {
         Ok(())
     }
 
-    /// Print every queued job in order; true when the printer was unreachable.
-    async fn print_queued(&self) -> Result<bool, StoreError> {
-        for job in self.store.open_print_jobs(&self.device.id)? {
+    /// Print every queued job in order; true when the printer was unreachable. `blocked`: what
+    /// the last status poll found stopping the printer; a job that has no reason yet gets it
+    /// before the attempt, so the cashier's panel never shows "нет бумаги" beside a receipt
+    /// that does not say why it waits.
+    async fn print_queued(&self, blocked: Option<&str>) -> Result<bool, StoreError> {
+        for mut job in self.store.open_print_jobs(&self.device.id)? {
             if job.state != JobState::Queued {
                 continue;
+            }
+            if let Some(words) = blocked
+                && job.error.is_none()
+            {
+                self.keep_queued(&mut job, waiting_reason(words)).await?;
             }
             if let Attempt::NotReached = self.print(job).await? {
                 return Ok(true);
@@ -218,18 +234,19 @@ impl PrinterWorker {
             shop: &self.shop,
             tz: &self.tz,
         };
+        let kick_drawer = job.drawer_due(Timestamp::now());
+        if job.kick_drawer && !kick_drawer {
+            tracing::info!(printer = %self.device.id, job = %job.id, "the job waited too long; printing it without opening the drawer");
+        }
+        let options = SaleOptions {
+            kick_drawer,
+            copy: job.copy,
+        };
+        let missing = || Ok(Err(format!("print job {} carries nothing to print for {:?}", job.id, job.document)));
         match job.document {
             PrintDocument::Sale => {
                 let Some(sale) = self.store.receipt(job.receipt)? else {
                     return Ok(Err(format!("receipt {} is not in the store", job.receipt)));
-                };
-                let kick_drawer = job.drawer_due(Timestamp::now());
-                if job.kick_drawer && !kick_drawer {
-                    tracing::info!(printer = %self.device.id, job = %job.id, "the job waited too long; printing it without opening the drawer");
-                }
-                let options = SaleOptions {
-                    kick_drawer,
-                    copy: job.copy,
                 };
                 Ok(Ok(layout::sale_receipt(&sale, &head, &self.profile, options)))
             }
@@ -241,6 +258,22 @@ impl PrinterWorker {
                 let report = pages::shift_report(pages::ShiftReport::Z, &shift, &receipts, &head, &self.profile, Timestamp::now());
                 Ok(Ok(report))
             }
+            PrintDocument::XReport => {
+                let Some(PrintContent::XReport(shift)) = &job.content else {
+                    return missing();
+                };
+                let receipts = self.store.shift_receipts(shift)?;
+                let report = pages::shift_report(pages::ShiftReport::X, shift, &receipts, &head, &self.profile, job.requested_at);
+                Ok(Ok(report))
+            }
+            PrintDocument::Return => match &job.content {
+                Some(PrintContent::Return(ret)) => Ok(Ok(layout::return_receipt(ret, &head, &self.profile, options))),
+                _ => missing(),
+            },
+            PrintDocument::CashSlip => match &job.content {
+                Some(PrintContent::CashSlip(movement)) => Ok(Ok(layout::cash_slip(movement, &head, &self.profile, options))),
+                _ => missing(),
+            },
         }
     }
 
@@ -260,8 +293,7 @@ impl PrinterWorker {
                 self.report(&status);
                 if status.blocks_printing() {
                     let words = status.words(None).join(", ");
-                    self.keep_queued(&mut job, format!("принтер: {words}; чек напечатается, когда принтер будет готов"))
-                        .await?;
+                    self.keep_queued(&mut job, waiting_reason(&words)).await?;
                     return Ok(Attempt::NotReached);
                 }
                 job.sending();
@@ -341,9 +373,10 @@ impl PrinterWorker {
     }
 
     /// Refresh an idle printer's status for the screens.
-    async fn poll_status(&self) {
+    /// Returns the words of a status that blocks printing, if the printer reported one.
+    async fn poll_status(&self) -> Option<String> {
         if !self.profile.status.realtime {
-            return;
+            return None;
         }
         let result = match &self.device.transport {
             Transport::Tcp { address } => match transport::connect_tcp(address, CONNECT_TIMEOUT).await {
@@ -367,23 +400,34 @@ impl PrinterWorker {
                     let mut d = StatusDecoder::new();
                     self.query(&mut link, &mut d, STATUS_TIMEOUT).await.map(|()| d)
                 }
-                Ok((_, false)) => return,
+                Ok((_, false)) => return None,
                 Err(e) => Err(e),
             },
             Transport::Virtual => {
-                self.report(&self.paper.status(&self.device.id));
-                return;
+                let status = self.paper.status(&self.device.id);
+                self.report(&status);
+                return status.blocks_printing().then(|| status.words(None).join(", "));
             }
-            _ => return,
+            _ => return None,
         };
         match result {
-            Ok(d) if d.replies() > 0 => self.report(d.status()),
-            Ok(_) => self.registry.set(
-                &self.device.id,
-                DeviceState::Connected,
-                Some("не отвечает на запрос состояния".into()),
-            ),
-            Err(e) => self.registry.set(&self.device.id, DeviceState::Disconnected, Some(e.to_string())),
+            Ok(d) if d.replies() > 0 => {
+                self.report(d.status());
+                let drawer = self.profile.status.drawer_open_when_high();
+                d.status().blocks_printing().then(|| d.status().words(drawer).join(", "))
+            }
+            Ok(_) => {
+                self.registry.set(
+                    &self.device.id,
+                    DeviceState::Connected,
+                    Some("не отвечает на запрос состояния".into()),
+                );
+                None
+            }
+            Err(e) => {
+                self.registry.set(&self.device.id, DeviceState::Disconnected, Some(e.to_string()));
+                None
+            }
         }
     }
 
@@ -415,8 +459,7 @@ impl PrinterWorker {
                 self.report(before.status());
                 if before.status().blocks_printing() {
                     let words = before.status().words(self.profile.status.drawer_open_when_high()).join(", ");
-                    self.keep_queued(&mut job, format!("принтер: {words}; чек напечатается, когда принтер будет готов"))
-                        .await?;
+                    self.keep_queued(&mut job, waiting_reason(&words)).await?;
                     return Ok(Attempt::NotReached);
                 }
             }

@@ -166,31 +166,31 @@ pub struct ElementString {
 /// Why an element string is not valid GS1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Gs1Error {
-    #[error("GS1: empty element string")]
+    #[error("GS1: код пуст")]
     Empty,
-    #[error("GS1: no known Application Identifier at position {position} (\"{found}\")")]
+    #[error("GS1: на позиции {position} нет известного идентификатора применения (AI): «{found}»")]
     UnknownAi { position: usize, found: String },
-    #[error("GS1 ({ai}) {title}: value is {len} characters, expected {expected}")]
+    #[error("GS1 ({ai}) {title}: значение из {len} знаков, а нужно {expected}")]
     Length {
         ai: String,
         title: &'static str,
         len: usize,
         expected: String,
     },
-    #[error("GS1 ({ai}) {title}: must be digits only")]
+    #[error("GS1 ({ai}) {title}: допустимы только цифры")]
     NotDigits { ai: String, title: &'static str },
-    #[error("GS1 ({ai}) {title}: character {found:?} is not allowed in GS1 data")]
+    #[error("GS1 ({ai}) {title}: знак {found:?} недопустим в данных GS1")]
     Character { ai: String, title: &'static str, found: char },
-    #[error("GS1 ({ai}) {title}: check digit is {found}, expected {expected}")]
+    #[error("GS1 ({ai}) {title}: контрольная цифра {found}, а должна быть {expected}")]
     CheckDigit {
         ai: String,
         title: &'static str,
         found: u8,
         expected: u8,
     },
-    #[error("GS1 ({ai}) {title}: {value} is not a date YYMMDD")]
+    #[error("GS1 ({ai}) {title}: {value} — не дата ГГММДД")]
     Date { ai: String, title: &'static str, value: String },
-    #[error("GS1 ({ai}) appears twice")]
+    #[error("GS1: идентификатор ({ai}) встречается дважды")]
     Repeated { ai: String },
 }
 
@@ -332,8 +332,10 @@ pub fn parse(data: &str) -> Result<ElementString, Gs1Error> {
             ai: ai.to_string(),
             value: value.to_string(),
         });
-        // A separator after a predefined-length field is redundant but harmless.
-        rest = next.strip_prefix(GS).unwrap_or(next);
+        // A separator after a predefined-length field is redundant but harmless, and so is a
+        // doubled one (an empty element): GS1 parsers (and the scanners' own decoders) skip
+        // them, so a label printed that way must not be refused here.
+        rest = next.trim_start_matches(GS);
     }
     Ok(ElementString { elements })
 }
@@ -449,6 +451,17 @@ mod tests {
     fn a_redundant_separator_after_a_fixed_field_is_accepted() {
         let es = parse("0104601234567893\u{1d}21abc").unwrap();
         assert_eq!(es.get("21"), Some("abc"));
+    }
+
+    #[test]
+    fn a_double_separator_an_empty_element_is_skipped() {
+        let es = parse("0104601234567893\u{1d}\u{1d}21abc\u{1d}\u{1d}\u{1d}10B1\u{1d}\u{1d}").unwrap();
+        assert_eq!(es.get("21"), Some("abc"));
+        assert_eq!(es.get("10"), Some("B1"));
+        assert_eq!(es.to_string(), "(01)04601234567893(21)abc(10)B1");
+        // Only separators is still empty, and a real unknown AI is still refused.
+        assert_eq!(parse("\u{1d}\u{1d}"), Err(Gs1Error::Empty));
+        assert!(matches!(parse("10ABC\u{1d}\u{1d}05123").unwrap_err(), Gs1Error::UnknownAi { .. }));
     }
 
     proptest! {

@@ -52,15 +52,15 @@ impl Mark {
 /// Why a code that looks like a marking code is not a valid one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MarkError {
-    #[error("marking code: ({ai}) must be {expected} characters, not {len}")]
+    #[error("код маркировки: ({ai}) должен быть длиной {expected} знаков, а не {len}")]
     TailLength {
         ai: &'static str,
         expected: &'static str,
         len: usize,
     },
-    #[error("marking code: verification key (91) without verification code (92)")]
+    #[error("код маркировки: ключ проверки (91) без кода проверки (92)")]
     KeyWithoutCode,
-    #[error("marking code: the serial number (21) is missing")]
+    #[error("код маркировки: нет серийного номера (21)")]
     NoSerial,
 }
 

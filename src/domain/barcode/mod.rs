@@ -126,27 +126,30 @@ impl Default for ScanRules {
     }
 }
 
-/// Why a scanned text is not a usable code. Every variant is a sentence a cashier can act on.
+/// Why a scanned text is not a usable code. Every variant is a sentence a cashier can act on,
+/// in Russian; the check-digit sentence also keeps `expected N`, which API clients match on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BarcodeError {
-    #[error("the scan is empty")]
+    #[error("скан пуст")]
     Empty,
-    #[error("the scan is {len} characters long; at most {MAX_CODE_LEN} are accepted")]
+    #[error("скан длиной {len} знаков; принимается не больше {MAX_CODE_LEN}")]
     TooLong { len: usize },
-    #[error("the scan contains a control character (code {code:#04x}) at position {position}")]
+    #[error("в скане управляющий символ (код {code:#04x}) на позиции {position}")]
     ControlCharacter { code: u32, position: usize },
-    #[error("{symbology} must be digits only")]
+    #[error("{symbology}: допустимы только цифры")]
     NotDigits { symbology: &'static str },
-    #[error("a GTIN has 8, 12, 13 or 14 digits, not {len}")]
+    #[error("в GTIN 8, 12, 13 или 14 цифр, а не {len}")]
     Length { len: usize },
-    #[error("{symbology} {code}: check digit is {found}, expected {expected} — rescan or type it again")]
+    #[error(
+        "{symbology} {code}: контрольная цифра {found}, а должна быть {expected} (expected {expected}) — отсканируйте ещё раз или введите код вручную"
+    )]
     CheckDigit {
         symbology: &'static str,
         code: String,
         found: u8,
         expected: u8,
     },
-    #[error("UPC-E must start with 0 or 1, not {found}")]
+    #[error("UPC-E начинается с 0 или 1, а не с {found}")]
     UpcENumberSystem { found: u8 },
     #[error("{0}")]
     Gs1(#[from] Gs1Error),
