@@ -75,8 +75,12 @@ fn pages(first: usize, items: usize, clients: usize, price_base: u32) -> Vec<Byt
 
 type Feed = Arc<std::sync::RwLock<Vec<Bytes>>>;
 
+/// When the daemon asked for the first page: the ingest is timed from there.
+static FIRST_REQUEST: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
 async fn changes(State(feed): State<Feed>, Query(q): Query<HashMap<String, String>>) -> axum::response::Response {
     use axum::response::IntoResponse;
+    FIRST_REQUEST.get_or_init(Instant::now);
     let next: usize = q
         .get("since")
         .and_then(|c| c.strip_prefix('p'))
@@ -96,6 +100,10 @@ async fn changes(State(feed): State<Feed>, Query(q): Query<HashMap<String, Strin
 async fn start_crm(feed: Feed) -> String {
     let app = axum::Router::new()
         .route("/v1/sites/{site}/changes", get(changes))
+        .route(
+            "/v1/sites/{site}/documents",
+            axum::routing::post(|| async { (axum::http::StatusCode::CREATED, axum::Json(serde_json::json!({"status": "stored"}))) }),
+        )
         .route(
             "/v1/sites/{site}/documents/last",
             get(|| async { axum::Json(serde_json::json!({"seq": 0})) }),
@@ -194,7 +202,6 @@ async fn main() {
     let config = write_config(dir.path(), port, &crm);
     let http = reqwest::Client::new();
 
-    let started = Instant::now();
     let mut daemon = spawn(&config);
     wait_healthy(&http, &base).await;
     let last = ean13(items - 1);
@@ -202,7 +209,7 @@ async fn main() {
     loop {
         let (have_items, have_clients) = catalog_counts(&http, &base).await;
         if items_at.is_none() && have_items as usize == items && scan(&http, &base, 1, &last).await == 200 {
-            items_at = Some(started.elapsed());
+            items_at = FIRST_REQUEST.get().map(|t| t.elapsed());
         }
         if items_at.is_some() && have_clients as usize == clients {
             break;
@@ -210,7 +217,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let items_at = items_at.unwrap_or_default();
-    let all_at = started.elapsed();
+    let all_at = FIRST_REQUEST.get().map(|t| t.elapsed()).unwrap_or_default();
     // Let the last lazy commits reach the disk before the size is taken.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let pid = daemon.id().unwrap();
@@ -267,7 +274,7 @@ async fn main() {
     println!("{:<58} {:>12} {:>12} {:>8} {:>7}", "", "measured", "baseline", "ratio", "verdict");
     println!(
         "{:<58} {:>10.2} s {:>10.2} s {:>7.2}x {:>7}",
-        format!("{items} items: feed → last item scannable (vs serde_json)"),
+        format!("{items} items: first page asked → last item scannable (vs serde_json)"),
         items_at.as_secs_f64(),
         parse.as_secs_f64(),
         ratio,

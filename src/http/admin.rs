@@ -35,6 +35,7 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
         "devices": s.registry.all(),
         "crm": s.link.snapshot(),
         "catalog": {"items": s.store.item_count()?, "clients": s.store.client_count()?},
+        "store": {"file_bytes": s.store.file_size()},
         "outbox": {
             "waiting": s.store.outbox_len()?,
             "delivered_seq": s.store.delivered_seq()?,

@@ -3,7 +3,7 @@
 
 use super::engine::Durability;
 use super::tables::{BARCODES, CLIENTS, ITEMS, META, PHONES, PLUS, meta_key};
-use super::{Store, StoreError, clients, decode, encode, wms};
+use super::{Store, StoreError, clients, records, wms};
 use crate::domain::barcode;
 use crate::domain::catalog::Item;
 use crate::domain::feed::Change;
@@ -37,7 +37,7 @@ impl ItemLookup for Store {
 
 fn read_item(items: &impl ReadableTable<&'static str, &'static [u8]>, id: &str) -> Result<Option<Item>, StoreError> {
     let row = items.get(id)?;
-    row.map(|v| decode("items", id, v.value())).transpose()
+    row.map(|v| records::decode_item(id, v.value())).transpose()
 }
 
 impl Store {
@@ -112,7 +112,7 @@ impl<'tx> CatalogTables<'tx> {
 
     fn upsert(&mut self, item: &Item) -> Result<(), StoreError> {
         self.remove(&item.id)?;
-        self.items.insert(item.id.as_str(), encode(item).as_slice())?;
+        self.items.insert(item.id.as_str(), records::encode_item(item).as_slice())?;
         for code in &item.barcodes {
             self.barcodes.insert(barcode::catalog_key(code).as_str(), item.id.as_str())?;
         }
@@ -127,7 +127,7 @@ impl<'tx> CatalogTables<'tx> {
     fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
         let old: Item = match self.items.remove(id)? {
             None => return Ok(false),
-            Some(row) => decode("items", id, row.value())?,
+            Some(row) => records::decode_item(id, row.value())?,
         };
         for code in &old.barcodes {
             let key = barcode::catalog_key(code);

@@ -6,7 +6,7 @@
 //! call from `<unknown>` can never match a client whose phone field was garbage.
 
 use super::tables::{CLIENTS, PHONES, joined, prefix_range};
-use super::{Store, StoreError, decode, encode};
+use super::{Store, StoreError, records};
 use crate::domain::client::Client;
 use crate::domain::phone::{self, Country};
 use redb::{ReadableTable, ReadableTableMetadata, Table};
@@ -33,7 +33,7 @@ pub(super) fn upsert_client(
     country: Country,
 ) -> Result<(), StoreError> {
     remove_client(clients, phones, &client.id, country)?;
-    clients.insert(client.id.as_str(), encode(client).as_slice())?;
+    clients.insert(client.id.as_str(), records::encode_client(client).as_slice())?;
     for raw in &client.phones {
         if let Some(e164) = phone::lookup_key(raw, country) {
             phones.insert(joined(e164.as_bytes(), client.id.as_bytes()).as_slice(), ())?;
@@ -51,7 +51,7 @@ pub(super) fn remove_client(
 ) -> Result<bool, StoreError> {
     let old: Client = match clients.remove(id)? {
         None => return Ok(false),
-        Some(row) => decode("clients", id, row.value())?,
+        Some(row) => records::decode_client(id, row.value())?,
     };
     for raw in &old.phones {
         if let Some(e164) = phone::lookup_key(raw, country) {
@@ -67,7 +67,7 @@ impl Store {
         let tx = self.read()?;
         let clients = tx.open_table(CLIENTS)?;
         let row = clients.get(id)?;
-        row.map(|v| decode("clients", id, v.value())).transpose()
+        row.map(|v| records::decode_client(id, v.value())).transpose()
     }
 
     /// Clients in the store (redb keeps the count; nothing is scanned).
@@ -92,7 +92,7 @@ impl Store {
             let (key, _) = entry?;
             let id = String::from_utf8_lossy(&key.value()[start.len()..]).into_owned();
             let Some(row) = clients.get(id.as_str())? else { continue };
-            let client: Client = decode("clients", &id, row.value())?;
+            let client = records::decode_client(&id, row.value())?;
             // Which of the client's phones matched, to compare extensions.
             let hit = client.phones.iter().find_map(|raw| {
                 let n = phone::normalize(raw, country).ok()?;

@@ -46,6 +46,11 @@ pub enum Durability {
 /// How long lazy commits may stay un-synced when nothing else asks for an fsync.
 pub const LAZY_FLUSH: Duration = Duration::from_secs(2);
 
+/// Lazy commits in a row before one is made durable anyway: redb frees the pages a commit
+/// replaced only at a durable commit, so a long first sync made only of lazy commits would
+/// grow the file by every page it ever rewrote.
+const LAZY_COMMITS_PER_SYNC: u32 = 8;
+
 /// Jobs taken into one transaction at most, so one batch cannot hold every waiter for long.
 const MAX_BATCH: usize = 256;
 
@@ -163,6 +168,7 @@ impl Engine {
         let writer = Writer {
             shared: shared.clone(),
             lazy_pending: false,
+            lazy_commits: 0,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -278,7 +284,7 @@ impl Drop for Engine {
 }
 
 fn unavailable() -> StoreError {
-    StoreError::Unavailable("хранилище переоткрывается после ошибки записи; повторите через несколько секунд".into())
+    StoreError::Unavailable("хранилище на секунду занято (сжатие файла или переоткрытие после ошибки записи); повторите".into())
 }
 
 /// A job that needs the database to itself; it gets `None` when the database is unavailable.
@@ -310,6 +316,8 @@ struct Writer {
     shared: Arc<Shared>,
     /// A lazy commit is not yet covered by an fsync.
     lazy_pending: bool,
+    /// Lazy commits since the last durable one.
+    lazy_commits: u32,
 }
 
 impl Writer {
@@ -421,7 +429,10 @@ impl Writer {
             tx.commit().map_err(StoreError::from_engine)
         });
         match result {
-            Ok(()) => self.lazy_pending = false,
+            Ok(()) => {
+                self.lazy_pending = false;
+                self.lazy_commits = 0;
+            }
             Err(e) => self.failed(db, &e),
         }
     }
@@ -434,7 +445,7 @@ impl Writer {
             }
             return;
         };
-        let durable = batch.iter().any(|j| j.durability() == Durability::PowerLoss);
+        let durable = batch.iter().any(|j| j.durability() == Durability::PowerLoss) || self.lazy_commits + 1 >= LAZY_COMMITS_PER_SYNC;
         let result = (|| {
             let mut tx = db.begin_write().map_err(StoreError::from_engine)?;
             let level = if durable {
@@ -452,6 +463,7 @@ impl Writer {
         match &result {
             Ok(()) => {
                 self.lazy_pending = !durable;
+                self.lazy_commits = if durable { 0 } else { self.lazy_commits + 1 };
                 self.shared.report(StoreHealth::Ok);
             }
             Err(e) => self.failed(db, e),

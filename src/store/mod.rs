@@ -28,6 +28,7 @@ mod lanes;
 mod numbering;
 mod outbox;
 mod print_jobs;
+mod records;
 mod retail;
 mod retention;
 mod tables;
@@ -137,6 +138,18 @@ impl Default for StoreSettings {
             numbered_by_crm: false,
         }
     }
+}
+
+/// How the database file is used (see [`Store::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct StoreUsage {
+    pub file_bytes: u64,
+    /// Pages in use by tables.
+    pub allocated_bytes: u64,
+    /// Keys and values themselves.
+    pub stored_bytes: u64,
+    /// Free room inside pages and free pages.
+    pub fragmented_bytes: u64,
 }
 
 /// The open store. Cheap to clone; all clones share one database and one writer.
@@ -273,6 +286,26 @@ impl Store {
         std::fs::metadata(self.inner.dir.join(DB_FILE)).map(|m| m.len()).unwrap_or(0)
     }
 
+    /// How the database file is used: what the data takes, what is free inside the file. It
+    /// walks every page of every table on the writer thread (about as long as the checksum
+    /// check at open), so it is for diagnosis, not for a status page polled every second.
+    pub async fn usage(&self) -> Result<StoreUsage, StoreError> {
+        let file = self.file_size();
+        self.inner
+            .engine
+            .write(engine::Durability::Lazy, move |tx| {
+                let stats = tx.stats()?;
+                let page = stats.page_size() as u64;
+                Ok(Ok::<_, StoreError>(StoreUsage {
+                    file_bytes: file,
+                    allocated_bytes: stats.allocated_pages() * page,
+                    stored_bytes: stats.stored_bytes(),
+                    fragmented_bytes: stats.fragmented_bytes(),
+                }))
+            })
+            .await
+    }
+
     /// Wait until every write queued so far is committed and durable. Writes are durable when
     /// they return already; this is for a caller that needs lazy commits (feed pages) synced.
     pub async fn sync(&self) -> Result<(), StoreError> {
@@ -286,13 +319,17 @@ impl Store {
     /// pass left much of it empty. The store answers nothing while this runs (seconds for a
     /// large store), so it is for quiet moments. Returns whether anything was moved.
     pub async fn compact(&self) -> Result<bool, StoreError> {
-        self.inner
+        let before = self.file_size();
+        let compacted = self
+            .inner
             .engine
             .alone(|db| {
                 db.compact(redb::CompactionMode::Balanced)
                     .map_err(|e| StoreError::Storage(format!("сжатие хранилища не удалось: {e}")))
             })
-            .await
+            .await?;
+        tracing::info!(before, after = self.file_size(), "store file compacted");
+        Ok(compacted)
     }
 
     /// Close the store: finish queued writes, sync, release the file. Further use fails.

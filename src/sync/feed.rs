@@ -184,8 +184,8 @@ impl RawChange {
         }
         match (self.kind.as_str(), self.op.as_str()) {
             ("item", "upsert") => {
-                let data = self.data.clone().ok_or_else(|| bad("upsert without data".into()))?;
-                let d: ItemData = serde_json::from_value(data).map_err(|e| bad(e.to_string()))?;
+                let data = self.data.as_ref().ok_or_else(|| bad("upsert without data".into()))?;
+                let d = ItemData::deserialize(data).map_err(|e| bad(e.to_string()))?;
                 d.check().map_err(bad)?;
                 Ok(Change::ItemUpsert(Item {
                     id: self.id,
@@ -203,8 +203,8 @@ impl RawChange {
             }
             ("item", "delete") => Ok(Change::ItemDelete(self.id)),
             ("client", "upsert") => {
-                let data = self.data.clone().ok_or_else(|| bad("upsert without data".into()))?;
-                let d: ClientData = serde_json::from_value(data).map_err(|e| bad(e.to_string()))?;
+                let data = self.data.as_ref().ok_or_else(|| bad("upsert without data".into()))?;
+                let d = ClientData::deserialize(data).map_err(|e| bad(e.to_string()))?;
                 d.check().map_err(bad)?;
                 Ok(Change::ClientUpsert(d.into_client(self.id)))
             }
@@ -329,8 +329,8 @@ impl RawChange {
         };
         Some(match self.op.as_str() {
             "upsert" => (|| {
-                let data = self.data.clone().ok_or_else(|| bad("upsert without data".into()))?;
-                let d: PromotionData = serde_json::from_value(data).map_err(|e| bad(e.to_string()))?;
+                let data = self.data.as_ref().ok_or_else(|| bad("upsert without data".into()))?;
+                let d = PromotionData::deserialize(data).map_err(|e| bad(e.to_string()))?;
                 Ok(RetailChange::PromotionUpsert(d.into_promotion(self.id.clone()).map_err(bad)?))
             })(),
             "delete" => Ok(RetailChange::PromotionDelete(self.id.clone())),
@@ -345,14 +345,14 @@ impl RawChange {
         let data = self.data.as_ref()?;
         match (self.kind.as_str(), self.op.as_str()) {
             ("item", "upsert") => {
-                let d: ItemData = serde_json::from_value(data.clone()).ok()?;
+                let d = ItemData::deserialize(data).ok()?;
                 Some(RetailChange::ItemGroup {
                     item: self.id.clone(),
                     group: d.group.filter(|g| !g.trim().is_empty()),
                 })
             }
             ("client", "upsert") => {
-                let d: ClientData = serde_json::from_value(data.clone()).ok()?;
+                let d = ClientData::deserialize(data).ok()?;
                 Some(RetailChange::ClientAccount {
                     client: self.id.clone(),
                     account: ClientAccount {

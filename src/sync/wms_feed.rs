@@ -87,10 +87,10 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
         id: raw.id.clone(),
         reason,
     };
-    let data = || -> Result<serde_json::Value, FeedError> { raw.data.clone().ok_or_else(|| bad("upsert without data".into())) };
+    let data = || -> Result<&serde_json::Value, FeedError> { raw.data.as_ref().ok_or_else(|| bad("upsert without data".into())) };
     let result = match (raw.kind.as_str(), raw.op.as_str()) {
         ("cell", "upsert") => (|| {
-            let d: CellData = serde_json::from_value(data()?).map_err(|e| bad(e.to_string()))?;
+            let d = CellData::deserialize(data()?).map_err(|e| bad(e.to_string()))?;
             if !valid_address(&d.address) {
                 return Err(bad(format!(
                     "address \"{}\" is not line-rack-tier-position like A-01-02-3",
@@ -116,7 +116,7 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
         })(),
         ("cell", "delete") => Ok(Change::CellDelete(raw.id.clone())),
         ("stock", "upsert") => (|| {
-            let d: StockData = serde_json::from_value(data()?).map_err(|e| bad(e.to_string()))?;
+            let d = StockData::deserialize(data()?).map_err(|e| bad(e.to_string()))?;
             if d.qty < Decimal::ZERO {
                 return Err(bad(format!("negative stock {}", d.qty)));
             }
@@ -136,7 +136,7 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
             _ => Err(bad("a stock id is item@cell".into())),
         },
         ("pick_order", "upsert") => (|| {
-            let d: PickOrderData = serde_json::from_value(data()?).map_err(|e| bad(e.to_string()))?;
+            let d = PickOrderData::deserialize(data()?).map_err(|e| bad(e.to_string()))?;
             let lines = lines("pick_order", d.lines).map_err(bad)?;
             Ok(Change::PickOrderUpsert(PickOrder {
                 id: raw.id.clone(),
@@ -157,7 +157,7 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
         })(),
         ("pick_order", "delete") => Ok(Change::PickOrderDelete(raw.id.clone())),
         ("expected_receipt", "upsert") => (|| {
-            let d: ExpectedData = serde_json::from_value(data()?).map_err(|e| bad(e.to_string()))?;
+            let d = ExpectedData::deserialize(data()?).map_err(|e| bad(e.to_string()))?;
             Ok(Change::ExpectedReceiptUpsert(ExpectedReceipt {
                 id: raw.id.clone(),
                 number: d.number.unwrap_or_else(|| raw.id.clone()),
@@ -178,7 +178,7 @@ pub(super) fn item_storage(raw: &RawChange) -> Option<Change> {
     if raw.kind != "item" || raw.op != "upsert" {
         return None;
     }
-    let d: StorageData = serde_json::from_value(raw.data.clone()?).unwrap_or_default();
+    let d = StorageData::deserialize(raw.data.as_ref()?).unwrap_or_default();
     let positive = |v: Option<Decimal>| v.filter(|v| *v > Decimal::ZERO);
     let storage = Storage {
         weight: positive(d.weight),
