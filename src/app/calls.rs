@@ -8,12 +8,15 @@
 //!                                     └──▶ `call` document (outbox) when the call ends
 //! ```
 //!
-//! Sources send signals into an unbounded channel and never wait; the hub does the lookups.
+//! Sources send signals into a bounded channel ([`SignalSink`]) and never wait; the hub does the
+//! lookups. A hub [`SIGNAL_BACKLOG`] signals behind is stuck, not busy: sources then drop
+//! signals (logged, counted in [`CallHub::dropped_signals`]) rather than stop reading their PBX.
 //! A lookup is a prefix scan of the `phones` tree (microseconds even with a million clients),
 //! so the local card goes out at once; the CRM's live card is fetched in a separate task and
 //! arrives as an update only if it came within the budget.
 
 use crate::devices::telephony::calls::{CallBook, CallEvent, Signal};
+use crate::devices::telephony::{SIGNAL_BACKLOG, SignalSink};
 use crate::domain::call::Direction;
 use crate::domain::call_documents;
 use crate::domain::client::CallerCard;
@@ -90,15 +93,20 @@ struct ActiveCall {
 /// How to reach the hub.
 #[derive(Clone)]
 pub struct CallHub {
-    signals: mpsc::UnboundedSender<Signal>,
+    signals: SignalSink,
     events: broadcast::Sender<HubEvent>,
     snapshots: mpsc::Sender<oneshot::Sender<Vec<HubEvent>>>,
 }
 
 impl CallHub {
     /// Where sources send their signals.
-    pub fn signal_sink(&self) -> mpsc::UnboundedSender<Signal> {
+    pub fn signal_sink(&self) -> SignalSink {
         self.signals.clone()
+    }
+
+    /// Signals dropped because the hub was [`SIGNAL_BACKLOG`] behind (for `/admin`).
+    pub fn dropped_signals(&self) -> u64 {
+        self.signals.dropped()
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
@@ -127,7 +135,7 @@ pub struct HubSetup {
 
 /// Start the hub actor.
 pub fn spawn(setup: HubSetup, shutdown: CancellationToken) -> (CallHub, tokio::task::JoinHandle<()>) {
-    let (signals, signal_rx) = mpsc::unbounded_channel();
+    let (signals, signal_rx) = SignalSink::channel(SIGNAL_BACKLOG);
     let (events, _) = broadcast::channel(1024);
     let (snapshots, snapshot_rx) = mpsc::channel(16);
     let hub = CallHub {
@@ -155,7 +163,7 @@ struct Actor {
 impl Actor {
     async fn run(
         mut self,
-        mut signals: mpsc::UnboundedReceiver<Signal>,
+        mut signals: mpsc::Receiver<Signal>,
         mut snapshots: mpsc::Receiver<oneshot::Sender<Vec<HubEvent>>>,
         shutdown: CancellationToken,
     ) {

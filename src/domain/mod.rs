@@ -17,6 +17,7 @@ pub mod phone;
 pub mod print_job;
 pub mod receipt;
 pub mod shift;
+pub mod text;
 pub mod wms;
 
 use jiff::Timestamp;

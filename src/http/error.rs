@@ -41,6 +41,13 @@ impl IntoResponse for ApiError {
                 .headers_mut()
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
         }
+        // The rest of a body that was too big or too slow is still on the wire: the connection
+        // cannot carry another request.
+        if matches!(self.status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        }
         response
     }
 }
@@ -66,24 +73,5 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
         tracing::error!(error = %e, "store failure");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "storage_error", e.to_string())
-    }
-}
-
-/// A JSON body whose rejection (bad JSON, wrong fields, wrong content type) comes back in the
-/// API's error shape instead of axum's plain text.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
-        }
     }
 }

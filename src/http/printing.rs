@@ -35,7 +35,7 @@ async fn virtual_paper(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    super::error::ApiJson(body): super::error::ApiJson<PaperBody>,
+    super::body::ApiJson(body): super::body::ApiJson<PaperBody>,
 ) -> Result<Json<Value>, ApiError> {
     who.require(&[Role::Admin])?;
     let s = &state.inner;
