@@ -5,13 +5,14 @@
 mod common;
 
 use common::crm::{Mode, TestCrm};
-use common::{ADMIN, Api, CASHIER, config_text, eventually};
+use common::{ADMIN, Api, CASHIER, GUARD, config_text, eventually};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -23,26 +24,35 @@ struct Daemon {
     admin: Api,
 }
 
+/// Start the binary and wait for the systemd readiness notification it sends once the store
+/// is open and the API listens (`READY=1` on `$NOTIFY_SOCKET`, as under `Type=notify`).
 async fn start(config: &Path, port: u16) -> Daemon {
+    let sockets = tempfile::tempdir().unwrap();
+    let notify_path = sockets.path().join("notify");
+    let notify = tokio::net::UnixDatagram::bind(&notify_path).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_storeterm"))
         .args(["run", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
+        .env("NOTIFY_SOCKET", &notify_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("storeterm binary starts");
+    let mut message = [0u8; 512];
+    loop {
+        let n = tokio::time::timeout(GUARD, notify.recv(&mut message))
+            .await
+            .expect("storeterm reports READY=1")
+            .unwrap();
+        if String::from_utf8_lossy(&message[..n]).lines().any(|l| l == "READY=1") {
+            break;
+        }
+    }
     let base = format!("http://127.0.0.1:{port}");
     let api = Api::new(&base, CASHIER);
     let admin = Api::new(&base, ADMIN);
-    let health = reqwest::Client::new();
-    eventually("storeterm answers /healthz", Duration::from_secs(20), || {
-        let url = format!("{base}/healthz");
-        let health = health.clone();
-        async move { health.get(url).send().await.ok().filter(|r| r.status() == 200).map(|_| ()) }
-    })
-    .await;
     Daemon { child, api, admin }
 }
 
@@ -51,8 +61,9 @@ async fn kill9(daemon: &mut Daemon) {
     daemon.child.wait().await.expect("reaped");
 }
 
-/// Sell until the daemon dies under us; returns the receipts it acknowledged as paid.
-async fn sell_until_killed(api: &Api) -> Vec<String> {
+/// Sell until the daemon dies under us; returns the receipts it acknowledged as paid. After
+/// each one the CRM's held answers go out and `sold` hears of it.
+async fn sell_until_killed(api: &Api, crm: &TestCrm, sold: mpsc::UnboundedSender<()>) -> Vec<String> {
     let mut acknowledged = Vec::new();
     loop {
         // A kill may have left a receipt open (even part-paid); paying 1000 in cash closes
@@ -64,7 +75,11 @@ async fn sell_until_killed(api: &Api) -> Vec<String> {
             return acknowledged;
         }
         match try_call(api, "/api/v1/lanes/1/payments", json!({"method": "cash", "amount": "1000"})).await {
-            Ok((200, body)) if body["status"] == "closed" => acknowledged.push(body["receipt"]["id"].as_str().unwrap().to_string()),
+            Ok((200, body)) if body["status"] == "closed" => {
+                acknowledged.push(body["receipt"]["id"].as_str().unwrap().to_string());
+                crm.release_answers();
+                let _ = sold.send(());
+            }
             Ok(_) => {}
             Err(()) => return acknowledged,
         }
@@ -91,9 +106,9 @@ async fn kill_9_loses_nothing_and_doubles_nothing() {
     crm.add_page(vec![json!({"kind": "item", "op": "upsert", "id": "I-1001", "data": {
         "sku": "A-1001", "name": "Молоко 3,2% 1 л", "unit": "pcs", "vat": "10",
         "barcodes": ["4601234567893"], "prices": {"retail": "89.90"}}})]);
-    // The CRM stores each document, then takes its time to answer: kills land between the
-    // CRM storing a document and storeterm hearing about it.
-    crm.set_mode(Mode::SlowAfterStore(Duration::from_millis(150)));
+    // The CRM stores each document, then holds its answer until the next sale is paid: kills
+    // land between the CRM storing a document and storeterm hearing about it.
+    crm.set_mode(Mode::HoldAfterStore);
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -116,11 +131,17 @@ async fn kill_9_loses_nothing_and_doubles_nothing() {
             })
             .await;
         }
-        // Kill at a different moment each round, while sales and deliveries are under way.
-        let delay = Duration::from_millis(150 + (round * 97) % 500);
-        let api = daemon.api.clone();
-        let selling = tokio::spawn(async move { sell_until_killed(&api).await });
-        tokio::time::sleep(delay).await;
+        // Kill at a different point each round (after one, two or three paid receipts), while
+        // the next sale and a delivery are under way.
+        let (api, crm2) = (daemon.api.clone(), crm.clone());
+        let (sold_tx, mut sold) = mpsc::unbounded_channel();
+        let selling = tokio::spawn(async move { sell_until_killed(&api, &crm2, sold_tx).await });
+        for _ in 0..=round % 3 {
+            tokio::time::timeout(GUARD, sold.recv())
+                .await
+                .expect("a sale within the guard")
+                .expect("still selling");
+        }
         kill9(&mut daemon).await;
         acknowledged.extend(selling.await.unwrap());
     }
@@ -142,6 +163,7 @@ async fn kill_9_loses_nothing_and_doubles_nothing() {
     kill9(&mut daemon).await;
 
     crm.set_mode(Mode::Normal);
+    crm.release_answers();
     let daemon = start(&config, port).await;
     assert_eq!(daemon.api.receipt("1").await, open, "the open receipt is still open after kill -9");
     eventually("the outbox drained", Duration::from_secs(30), || async {

@@ -26,6 +26,7 @@ use crate::sync::CrmClient;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -94,6 +95,8 @@ struct ActiveCall {
 #[derive(Clone)]
 pub struct CallHub {
     signals: SignalSink,
+    /// Live cards the CRM did not deliver within the budget.
+    late_cards: Arc<AtomicU64>,
     events: broadcast::Sender<HubEvent>,
     snapshots: mpsc::Sender<oneshot::Sender<Vec<HubEvent>>>,
 }
@@ -107,6 +110,12 @@ impl CallHub {
     /// Signals dropped because the hub was [`SIGNAL_BACKLOG`] behind (for `/admin`).
     pub fn dropped_signals(&self) -> u64 {
         self.signals.dropped()
+    }
+
+    /// Live cards the CRM did not deliver within `card_budget` (for `/admin`): many of them
+    /// mean the budget is too short for this CRM, or the CRM is struggling.
+    pub fn late_cards(&self) -> u64 {
+        self.late_cards.load(Ordering::Relaxed)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
@@ -138,12 +147,15 @@ pub fn spawn(setup: HubSetup, shutdown: CancellationToken) -> (CallHub, tokio::t
     let (signals, signal_rx) = SignalSink::channel(SIGNAL_BACKLOG);
     let (events, _) = broadcast::channel(1024);
     let (snapshots, snapshot_rx) = mpsc::channel(16);
+    let late_cards = Arc::new(AtomicU64::new(0));
     let hub = CallHub {
         signals,
+        late_cards: late_cards.clone(),
         events: events.clone(),
         snapshots,
     };
     let actor = Actor {
+        late_cards,
         setup: Arc::new(setup),
         book: CallBook::new(),
         active: HashMap::new(),
@@ -154,6 +166,7 @@ pub fn spawn(setup: HubSetup, shutdown: CancellationToken) -> (CallHub, tokio::t
 }
 
 struct Actor {
+    late_cards: Arc<AtomicU64>,
     setup: Arc<HubSetup>,
     book: CallBook,
     active: HashMap<String, ActiveCall>,
@@ -301,6 +314,7 @@ impl Actor {
             return;
         }
         let (call, mut cards, tx, budget) = (call.to_string(), cards.to_vec(), tx.clone(), self.setup.card_budget);
+        let late_cards = self.late_cards.clone();
         tokio::spawn(async move {
             let fetch = futures_util::future::join_all(cards.iter().map(|c| crm.client_card(&c.client)));
             match tokio::time::timeout(budget, fetch).await {
@@ -319,7 +333,10 @@ impl Actor {
                         let _ = tx.send((call, cards));
                     }
                 }
-                Err(_) => tracing::debug!(%call, ?budget, "the CRM's live card came too late"),
+                Err(_) => {
+                    late_cards.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%call, ?budget, "the CRM's live card came too late");
+                }
             }
         });
     }
