@@ -373,5 +373,16 @@ async fn unknown_paths_wrong_methods_and_bad_parameters_answer_in_the_api_shape(
     assert_eq!(status, 404, "{body}");
     let message = body["error"]["message"].as_str().unwrap();
     assert!(message.contains("\\u{202e}1-enal") && !message.contains('\u{202e}'), "{message}");
+    // So is outside text that a parser quotes in its own message (an unknown field here).
+    let (status, _, body) = send(
+        http.post(format!("{base}/api/v1/lanes/1/scan"))
+            .bearer_auth(CASHIER)
+            .json(&json!({"code": "4601234567893", "\u{202e}\u{1b}[2Jevil": 1})),
+    )
+    .await;
+    assert_eq!((status, body["error"]["code"].as_str()), (400, Some("bad_request")), "{body}");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("\\u{202e}\\u{1b}[2Jevil"), "{message}");
+    assert!(!message.chars().any(|c| c.is_control() || c == '\u{202e}'), "{message:?}");
     running.stop().await;
 }

@@ -27,7 +27,13 @@ pub const SHOWN_CHARS: usize = 40;
 
 /// `text`, escaped and shortened for a message; see the module documentation.
 pub fn shown(text: &str) -> Shown<'_> {
-    Shown(text)
+    Shown(text, SHOWN_CHARS)
+}
+
+/// `text` escaped like [`shown`] and shortened to `limit` characters: for a whole message that
+/// may carry outside text somewhere inside it (a parser's error quoting its input).
+pub fn shown_max(text: &str, limit: usize) -> Shown<'_> {
+    Shown(text, limit)
 }
 
 /// Outside bytes (a device's raw output) shown like [`shown`] shows text; bytes that are not
@@ -38,7 +44,7 @@ pub fn shown_bytes(bytes: &[u8]) -> String {
 
 /// Outside text as it is safe to display: `format!("{}", shown(raw))`.
 #[derive(Debug, Clone, Copy)]
-pub struct Shown<'a>(&'a str);
+pub struct Shown<'a>(&'a str, usize);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -48,7 +54,7 @@ impl fmt::Display for Shown<'_> {
             piece.clear();
             escape(c, &mut piece);
             let len = piece.chars().count();
-            if used + len > SHOWN_CHARS {
+            if used + len > self.1 {
                 return f.write_char('…');
             }
             used += len;
@@ -150,6 +156,11 @@ mod tests {
         let text = format!("{}\u{202e}tail", "7".repeat(35));
         assert_eq!(s(&text), format!("{}…", "7".repeat(35)), "the 8-character escape does not fit");
         assert_eq!(shown_bytes(b"46\xff\r"), "46\u{fffd}\\r");
+        assert_eq!(
+            shown_max("unknown field `a\u{202e}b`", 100).to_string(),
+            "unknown field `a\\u{202e}b`"
+        );
+        assert_eq!(shown_max("abcdef", 3).to_string(), "abc…");
     }
 
     proptest! {

@@ -32,9 +32,15 @@ impl ApiError {
     }
 }
 
+/// Longest error message sent. Ours are a sentence; a longer one quotes outside input at length.
+const MESSAGE_CHARS: usize = 500;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        // Messages quote what the client sent (a scan, a path, a field a parser did not know);
+        // whatever the layer that wrote the message, nothing raw reaches a screen.
+        let message = crate::domain::text::shown_max(&self.message, MESSAGE_CHARS).to_string();
+        let body = Json(json!({"error": {"code": self.code, "message": message}}));
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response

@@ -30,7 +30,7 @@
 
 use crate::devices::telephony::calls::{Signal, SignalKind};
 use crate::domain::call::Direction;
-use crate::domain::text::shown;
+use crate::domain::text::{shown, shown_max};
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use jiff::Timestamp;
@@ -240,7 +240,7 @@ pub fn mango(form: &HashMap<String, String>, event: &str, api_key: &str, salt: &
     if !same(key, api_key) {
         return Err(WebhookError::WrongKey);
     }
-    let c: MangoCall = serde_json::from_str(json).map_err(|e| WebhookError::Invalid(e.to_string()))?;
+    let c: MangoCall = serde_json::from_str(json).map_err(|e| WebhookError::Invalid(shown_max(&e.to_string(), 200).to_string()))?;
     let event = event.trim_matches('/');
     let (name, sent) = match event {
         "events/summary" => ("end_time", c.end_time),

@@ -11,6 +11,7 @@ use super::frame::{self, FrameError, Message};
 use super::tracker::AmiTracker;
 use crate::config::Secret;
 use crate::devices::telephony::{Delivery, SignalSink};
+use crate::domain::text::{shown, shown_max};
 use bytes::BytesMut;
 use md5::{Digest, Md5};
 use std::time::Duration;
@@ -189,7 +190,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let challenge = reply
                 .get("Challenge")
                 .filter(|_| reply.response() == Some("Success"))
-                .ok_or_else(|| AmiError::Protocol(format!("no MD5 challenge in the answer: {reply:?}")))?
+                .ok_or_else(|| AmiError::Protocol(format!("no MD5 challenge in the answer: {}", shown_max(&format!("{reply:?}"), 300))))?
                 .to_string();
             fields.push(("AuthType", "MD5".into()));
             fields.push(("Key", md5_key(&challenge, self.settings.secret.expose())));
@@ -213,7 +214,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     pub async fn run(&mut self, tracker: &mut AmiTracker, signals: &SignalSink, shutdown: &CancellationToken) -> Result<(), AmiError> {
         let version = self.banner().await?;
         self.login(tracker, signals).await?;
-        tracing::info!(pbx = %self.settings.id, %version, "AMI logged in");
+        tracing::info!(pbx = %self.settings.id, version = %shown(&version), "AMI logged in");
         tracker.begin_resync();
         self.send(vec![("Action", "CoreShowChannels".into())]).await?;
         let interval = self.settings.ping_interval;
