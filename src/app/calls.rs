@@ -22,7 +22,7 @@ use crate::domain::call_documents;
 use crate::domain::client::CallerCard;
 use crate::domain::phone::{self, Country, PhoneNumber};
 use crate::store::Store;
-use crate::sync::CrmClient;
+use crate::sync::{CrmClient, CrmError};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -95,7 +95,7 @@ struct ActiveCall {
 #[derive(Clone)]
 pub struct CallHub {
     signals: SignalSink,
-    /// Live cards the CRM did not deliver within the budget.
+    /// Calls whose live cards the CRM did not deliver in time.
     late_cards: Arc<AtomicU64>,
     events: broadcast::Sender<HubEvent>,
     snapshots: mpsc::Sender<oneshot::Sender<Vec<HubEvent>>>,
@@ -112,8 +112,8 @@ impl CallHub {
         self.signals.dropped()
     }
 
-    /// Live cards the CRM did not deliver within `card_budget` (for `/admin`): many of them
-    /// mean the budget is too short for this CRM, or the CRM is struggling.
+    /// Calls whose live cards the CRM did not deliver within `card_budget` or its own timeout
+    /// (for `/admin`): many mean the budget is too short for this CRM, or the CRM struggles.
     pub fn late_cards(&self) -> u64 {
         self.late_cards.load(Ordering::Relaxed)
     }
@@ -319,15 +319,21 @@ impl Actor {
             let fetch = futures_util::future::join_all(cards.iter().map(|c| crm.client_card(&c.client)));
             match tokio::time::timeout(budget, fetch).await {
                 Ok(results) => {
-                    let mut any = false;
+                    let (mut any, mut timed_out) = (false, false);
                     for (card, live) in cards.iter_mut().zip(results) {
                         match live {
                             Ok(live) => {
                                 card.enrich(live);
                                 any = true;
                             }
+                            // The CRM client's own timeout came before the budget: just as late.
+                            Err(CrmError::TimedOut) => timed_out = true,
                             Err(e) => tracing::debug!(client = %card.client, error = %e, "no live card"),
                         }
+                    }
+                    if timed_out {
+                        late_cards.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%call, "a live card from the CRM came too late");
                     }
                     if any {
                         let _ = tx.send((call, cards));

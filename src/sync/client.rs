@@ -12,6 +12,9 @@ use std::time::Duration;
 pub enum CrmError {
     #[error("CRM unreachable: {0}")]
     Unreachable(String),
+    /// No (whole) answer within `[crm] timeout`.
+    #[error("CRM unreachable: timed out")]
+    TimedOut,
     #[error("CRM answered {status}: {body}")]
     Status { status: u16, body: String },
     #[error("CRM answered {status} with something that is not JSON: {body}")]
@@ -187,19 +190,27 @@ async fn send(request: reqwest::RequestBuilder, limit: usize) -> Result<(StatusC
     let too_big = CrmError::TooBig {
         limit_mib: limit.div_ceil(1024 * 1024),
     };
-    let mut response = request.send().await.map_err(|e| CrmError::Unreachable(describe(&e)))?;
+    let mut response = request.send().await.map_err(transport)?;
     let status = response.status();
     if response.content_length().is_some_and(|len| len > limit as u64) {
         return Err(too_big);
     }
     let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| CrmError::Unreachable(describe(&e)))? {
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
         if body.len() + chunk.len() > limit {
             return Err(too_big);
         }
         body.extend_from_slice(&chunk);
     }
     Ok((status, body.freeze()))
+}
+
+fn transport(e: reqwest::Error) -> CrmError {
+    if e.is_timeout() {
+        CrmError::TimedOut
+    } else {
+        CrmError::Unreachable(describe(&e))
+    }
 }
 
 /// A transport error in words, with its cause chain ("timed out", "connection refused").
