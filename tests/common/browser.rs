@@ -146,6 +146,24 @@ impl Browser {
         }
     }
 
+    /// Click the element `css` selects. A live screen may redraw it between finding and
+    /// clicking (an event from the server arrives): then it is found again and clicked.
+    pub async fn click(&self, css: &str) {
+        for _ in 0..20 {
+            let element = self
+                .client
+                .find(fantoccini::Locator::Css(css))
+                .await
+                .unwrap_or_else(|e| panic!("no {css} on the page: {e}"));
+            match element.click().await {
+                Ok(()) => return,
+                Err(e) if e.is_stale_element_reference() => continue,
+                Err(e) => panic!("cannot click {css}: {e}"),
+            }
+        }
+        panic!("{css} was redrawn under every click");
+    }
+
     /// Type into whatever has the focus, key by key, as a keyboard-wedge scanner does.
     pub async fn type_keys(&self, text: &str) {
         let active = self.client.active_element().await.expect("a focused element");
