@@ -7,7 +7,6 @@ use common::browser::Browser;
 use common::crm::TestCrm;
 use common::printer::{Condition, TestPrinter};
 use common::{ADMIN, Api, CASHIER, config_text, cp866, eventually, parse_config};
-use fantoccini::Locator;
 use serde_json::json;
 use std::time::Duration;
 
