@@ -1,11 +1,64 @@
 //! The `storeterm` command line.
+//!
+//! Exit statuses (sysexits.h), so that systemd and scripts can tell a mistake in the
+//! configuration from a failure to start with a good one:
+//!
+//! | status | meaning | systemd |
+//! |---|---|---|
+//! | 0 | done (or stopped by SIGTERM/SIGINT) | — |
+//! | 78 `EX_CONFIG` | the configuration, or a device profile it names, is wrong; nothing was started | not restarted (`RestartPreventExitStatus=78`): fix the file |
+//! | 69 `EX_UNAVAILABLE` | the configuration is fine but storeterm could not start or do the job: the store cannot be opened, the address is taken, the printer is not ready | restarted |
+//! | 70 `EX_SOFTWARE` | storeterm itself failed (no async runtime, no signal handler) | restarted |
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use storeterm::app::{self, demo};
+use std::process::ExitCode;
+use storeterm::app::{self, StartError, demo};
 use storeterm::config::Config;
+use storeterm::devices::printer::direct::PrintTestError;
+
+const EX_CONFIG: u8 = 78;
+const EX_UNAVAILABLE: u8 = 69;
+const EX_SOFTWARE: u8 = 70;
+
+/// Why a command failed, and so with which exit status.
+struct Failure {
+    status: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn config(error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            status: EX_CONFIG,
+            error: error.into(),
+        }
+    }
+
+    fn unavailable(error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            status: EX_UNAVAILABLE,
+            error: error.into(),
+        }
+    }
+
+    fn software(error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            status: EX_SOFTWARE,
+            error: error.into(),
+        }
+    }
+
+    /// A start that failed: the configuration's fault, or not.
+    fn start(e: StartError) -> Failure {
+        match e {
+            StartError::Profile(_) | StartError::TimeZone(_) | StartError::Device { .. } => Failure::config(e),
+            _ => Failure::unavailable(e),
+        }
+    }
+}
 
 #[derive(Parser)]
 #[command(name = "storeterm", version, about = "Shop hardware daemon: scanners, receipt printers, CRM sync")]
@@ -56,41 +109,59 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(async {
-        match cli.command {
-            Command::Run { config } => run(Config::load(&config)?).await,
-            Command::Demo { listen, data, fresh } => run_demo(demo::DemoOptions { listen, data, fresh }).await,
-            Command::Devices { profiles_dir } => {
-                let profiles = storeterm::devices::profiles::Profiles::load(profiles_dir.as_deref())?;
-                print!("{}", storeterm::devices::inventory::report(std::path::Path::new("/"), &profiles));
-                Ok(())
-            }
-            Command::PrintTest { config, device, page } => {
-                let config = Config::load(&config)?;
-                let report = storeterm::devices::printer::direct::print_test(&config, &device, page).await?;
-                print!("{}", storeterm::devices::printer::direct::describe(&report));
-                Ok(())
-            }
-            Command::CheckConfig { config } => {
-                Config::load(&config)?;
-                println!("{}: OK", config.display());
-                Ok(())
-            }
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime.block_on(command(cli.command)),
+        Err(e) => Err(Failure::software(anyhow::Error::new(e).context("starting the async runtime"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("storeterm: {:#}", failure.error);
+            ExitCode::from(failure.status)
         }
-    })
+    }
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    let running = app::start(config).await?;
-    serve(running).await
+async fn command(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Run { config } => {
+            let config = Config::load(&config).map_err(Failure::config)?;
+            let running = app::start(config).await.map_err(Failure::start)?;
+            serve(running).await
+        }
+        Command::Demo { listen, data, fresh } => run_demo(demo::DemoOptions { listen, data, fresh }).await,
+        Command::Devices { profiles_dir } => {
+            let profiles = storeterm::devices::profiles::Profiles::load(profiles_dir.as_deref()).map_err(Failure::config)?;
+            print!("{}", storeterm::devices::inventory::report(std::path::Path::new("/"), &profiles));
+            Ok(())
+        }
+        Command::PrintTest { config, device, page } => {
+            let config = Config::load(&config).map_err(Failure::config)?;
+            let report = storeterm::devices::printer::direct::print_test(&config, &device, page)
+                .await
+                .map_err(|e| match e {
+                    PrintTestError::UnknownDevice(_) | PrintTestError::NotAPrinter(_) | PrintTestError::Profile(_) => Failure::config(e),
+                    _ => Failure::unavailable(e),
+                })?;
+            print!("{}", storeterm::devices::printer::direct::describe(&report));
+            Ok(())
+        }
+        Command::CheckConfig { config: path } => {
+            Config::load(&path).map_err(Failure::config)?;
+            println!("{}: OK", path.display());
+            Ok(())
+        }
+    }
 }
 
-async fn run_demo(options: demo::DemoOptions) -> anyhow::Result<()> {
-    let d = demo::start(options).await?;
+async fn run_demo(options: demo::DemoOptions) -> Result<(), Failure> {
+    let d = demo::start(options).await.map_err(|e| match e {
+        demo::DemoError::Start(e) => Failure::start(e),
+        e => Failure::unavailable(e),
+    })?;
     let url = format!("http://{}", d.running.addr);
     println!();
     println!("storeterm demo is running at {url}");
@@ -119,7 +190,7 @@ async fn run_demo(options: demo::DemoOptions) -> anyhow::Result<()> {
 }
 
 /// Tell systemd we are ready, keep its watchdog fed, and stop on SIGINT/SIGTERM.
-async fn serve(running: app::Running) -> anyhow::Result<()> {
+async fn serve(running: app::Running) -> Result<(), Failure> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
     let shutdown = running.shutdown_token();
     if let Some(interval) = sd_notify::watchdog_enabled() {
@@ -133,7 +204,9 @@ async fn serve(running: app::Running) -> anyhow::Result<()> {
             }
         });
     }
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")
+        .map_err(Failure::software)?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

@@ -82,12 +82,7 @@ async fn a_cashier_sells_on_the_pos_screen() {
         .await;
 
     // Change a quantity by clicking it, void a line, take cash.
-    page.find(Locator::Css("#lines tr[data-no='1'] td.qty"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#lines tr[data-no='1'] td.qty").await;
     browser
         .wait_js("the qty editor", "document.activeElement.classList.contains('qty-edit')")
         .await;
@@ -96,12 +91,7 @@ async fn a_cashier_sells_on_the_pos_screen() {
     browser
         .wait_js("qty 3", "document.querySelector('#lines tr td.qty').textContent === '3'")
         .await;
-    page.find(Locator::Css("#lines tr[data-no='2'] button.void"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#lines tr[data-no='2'] button.void").await;
     browser
         .wait_js("one line left", "document.querySelectorAll('#lines tr').length === 1")
         .await;

@@ -126,7 +126,7 @@ async fn scan_sell_print_and_report_a_sale() {
     let till = start_till(lane, &devices).await;
     let (cashier, admin) = (&till.cashier, &till.admin);
     wait_catalog(admin, 3).await;
-    wait_device(admin, "scanner-1", "connected").await;
+    wait_device(&till.running, "scanner-1", storeterm::devices::DeviceState::Connected).await;
     let mut events = cashier.events("/api/v1/lanes/1/events").await;
     assert_eq!(events.next_named("receipt").await["lines"], json!([]));
 

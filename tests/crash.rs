@@ -6,13 +6,15 @@ mod common;
 
 use common::crm::{Mode, TestCrm};
 use common::daemon::{free_port, start, try_post};
-use common::{Api, config_text, eventually};
+use common::{Api, GUARD, config_text, eventually};
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
-/// Sell until the daemon dies under us; returns the receipts it acknowledged as paid.
-async fn sell_until_killed(api: &Api) -> Vec<String> {
+/// Sell until the daemon dies under us; returns the receipts it acknowledged as paid. After
+/// each one the CRM's held answers go out and `sold` hears of it.
+async fn sell_until_killed(api: &Api, crm: &TestCrm, sold: mpsc::UnboundedSender<()>) -> Vec<String> {
     let mut acknowledged = Vec::new();
     loop {
         // A kill may have left a receipt open (even part-paid); paying 1000 in cash closes
@@ -24,7 +26,11 @@ async fn sell_until_killed(api: &Api) -> Vec<String> {
             return acknowledged;
         }
         match try_post(api, "/api/v1/lanes/1/payments", json!({"method": "cash", "amount": "1000"})).await {
-            Ok((200, body)) if body["status"] == "closed" => acknowledged.push(body["receipt"]["id"].as_str().unwrap().to_string()),
+            Ok((200, body)) if body["status"] == "closed" => {
+                acknowledged.push(body["receipt"]["id"].as_str().unwrap().to_string());
+                crm.release_answers();
+                let _ = sold.send(());
+            }
             Ok(_) => {}
             Err(()) => return acknowledged,
         }
@@ -37,9 +43,9 @@ async fn kill_9_loses_nothing_and_doubles_nothing() {
     crm.add_page(vec![json!({"kind": "item", "op": "upsert", "id": "I-1001", "data": {
         "sku": "A-1001", "name": "Молоко 3,2% 1 л", "unit": "pcs", "vat": "10",
         "barcodes": ["4601234567893"], "prices": {"retail": "89.90"}}})]);
-    // The CRM stores each document, then takes its time to answer: kills land between the
-    // CRM storing a document and storeterm hearing about it.
-    crm.set_mode(Mode::SlowAfterStore(Duration::from_millis(150)));
+    // The CRM stores each document, then holds its answer until the next sale is paid: kills
+    // land between the CRM storing a document and storeterm hearing about it.
+    crm.set_mode(Mode::HoldAfterStore);
 
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
@@ -62,11 +68,17 @@ async fn kill_9_loses_nothing_and_doubles_nothing() {
             })
             .await;
         }
-        // Kill at a different moment each round, while sales and deliveries are under way.
-        let delay = Duration::from_millis(150 + (round * 97) % 500);
-        let api = daemon.api.clone();
-        let selling = tokio::spawn(async move { sell_until_killed(&api).await });
-        tokio::time::sleep(delay).await;
+        // Kill at a different point each round (after one, two or three paid receipts), while
+        // the next sale and a delivery are under way.
+        let (api, crm2) = (daemon.api.clone(), crm.clone());
+        let (sold_tx, mut sold) = mpsc::unbounded_channel();
+        let selling = tokio::spawn(async move { sell_until_killed(&api, &crm2, sold_tx).await });
+        for _ in 0..=round % 3 {
+            tokio::time::timeout(GUARD, sold.recv())
+                .await
+                .expect("a sale within the guard")
+                .expect("still selling");
+        }
         daemon.kill9().await;
         acknowledged.extend(selling.await.unwrap());
     }
@@ -88,6 +100,7 @@ async fn kill_9_loses_nothing_and_doubles_nothing() {
     daemon.kill9().await;
 
     crm.set_mode(Mode::Normal);
+    crm.release_answers();
     let daemon = start(&config, port).await;
     assert_eq!(daemon.api.receipt("1").await, open, "the open receipt is still open after kill -9");
     eventually("the outbox drained", Duration::from_secs(30), || async {

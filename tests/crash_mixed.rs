@@ -1,6 +1,6 @@
 //! A hundred `kill -9`s at random instants under mixed load: three lanes selling, a
 //! storekeeper receiving goods, an operator entering leads, and a CRM that sometimes stores a
-//! document and then takes its time to answer (so kills land between the two). After every
+//! document and then holds its answer back (so kills land between the two). After every
 //! kill the daemon restarts; at the end the outbox drains to the test CRM, which must hold
 //! every acknowledged document exactly once, with `seq` 1, 2, 3… without a gap. Every restart
 //! reports how long opening the store took: at most a second.
@@ -100,7 +100,7 @@ async fn a_hundred_kills_under_mixed_load_lose_nothing_and_double_nothing() {
     for round in 0..100usize {
         // Kills land while the CRM is slow to answer, while it is down, and while it is fine.
         crm.set_mode(match round % 3 {
-            0 => Mode::SlowAfterStore(Duration::from_millis(120)),
+            0 => Mode::HoldAfterStore,
             1 => Mode::Unavailable,
             _ => Mode::Normal,
         });
@@ -118,8 +118,11 @@ async fn a_hundred_kills_under_mixed_load_lose_nothing_and_double_nothing() {
         let sellers: Vec<_> = LANES.iter().map(|lane| tokio::spawn(sell(daemon.api.clone(), lane))).collect();
         let wms = tokio::spawn(receive_goods(storekeeper));
         let leads = tokio::spawn(enter_leads(operator));
+        // The kill's instant is random on purpose (what it interrupts differs every round); no
+        // assertion depends on what the load managed before it.
         tokio::time::sleep(Duration::from_millis(rng.u64(20..400))).await;
         daemon.kill9().await;
+        crm.release_answers();
         for seller in sellers {
             acknowledged.sales.extend(seller.await.unwrap());
         }

@@ -61,7 +61,6 @@ async fn the_card_appears_on_ring_and_closes_on_answer_elsewhere() {
     browser
         .wait_js("the card closed", "document.querySelectorAll('.call').length === 0")
         .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
     office.running.stop().await;
 }
 

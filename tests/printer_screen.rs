@@ -7,7 +7,6 @@ use common::browser::Browser;
 use common::crm::TestCrm;
 use common::printer::{Condition, TestPrinter};
 use common::{ADMIN, Api, CASHIER, config_text, cp866, eventually, parse_config};
-use fantoccini::Locator;
 use serde_json::json;
 use std::time::Duration;
 
@@ -72,12 +71,7 @@ async fn the_cashier_sees_paper_out_and_reprints_an_unknown_receipt() {
         )
         .await;
     assert_eq!(printer.jobs().len(), 1);
-    page.find(Locator::Css("#printer-decisions button.reprint"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    browser.click("#printer-decisions button.reprint").await;
     let jobs = eventually("the copy printed", Duration::from_secs(10), || async {
         let jobs = printer.jobs();
         (jobs.len() == 2).then_some(jobs)

@@ -9,6 +9,9 @@ use common::{ADMIN, Api, CASHIER, config_text, cp866, eventually, parse_config};
 use serde_json::{Value, json};
 use std::time::Duration;
 
+/// Guard for waiting on the printer worker's idle status rounds (every 10 s; two are needed).
+const WORKER_PASS: Duration = Duration::from_secs(60);
+
 fn catalog() -> Vec<Value> {
     vec![json!({"kind": "item", "op": "upsert", "id": "I-1001", "data": {
         "sku": "I-1001", "name": "Молоко 3,2% 1 л", "unit": "pcs", "vat": "10", "weighted": false,
@@ -70,30 +73,34 @@ async fn out_of_paper_keeps_the_receipt_queued_and_prints_it_once_when_loaded() 
     .await;
     sell(&till.cashier).await;
 
-    // The printer says "paper end"; nothing is sent, the cashier sees why, the job waits.
-    let view = eventually("the cashier sees the paper is out", Duration::from_secs(10), || async {
-        let view = printer_view(&till.cashier).await;
-        view["status"].as_str().is_some_and(|s| s.contains("нет бумаги")).then_some(view)
-    })
+    // The printer says "paper end"; nothing is sent, the cashier sees why, the job waits. (The
+    // printer's status reaches the screen a moment before the job's reason is saved: wait for
+    // both.)
+    let view = eventually(
+        "the cashier sees the paper is out and why the job waits",
+        Duration::from_secs(10),
+        || async {
+            let view = printer_view(&till.cashier).await;
+            let out = view["status"].as_str().is_some_and(|s| s.contains("нет бумаги"));
+            let why = view["queued"][0]["error"].as_str().is_some_and(|e| e.contains("нет бумаги"));
+            (out && why).then_some(view)
+        },
+    )
     .await;
     assert_eq!(view["queued"].as_array().unwrap().len(), 1, "{view}");
     assert_eq!(view["queued"][0]["state"], "queued");
-    assert!(view["queued"][0]["error"].as_str().unwrap().contains("нет бумаги"), "{view}");
-    // Several status rounds later (and past the drawer's freshness), still nothing on paper.
+    // Four more status rounds, and still nothing on paper: at each the worker asked again and
+    // decided again not to send. They are at least two seconds apart (the worker's retry), so
+    // by the last the sale is older than the drawer's five-second freshness.
     let asked = printer.status_requests();
-    eventually("more status rounds", Duration::from_secs(15), || async {
-        (printer.status_requests() >= asked + 8).then_some(())
-    })
-    .await;
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    printer
+        .wait_until("four more status rounds", |p| (p.status_requests() >= asked + 4 * 4).then_some(()))
+        .await;
     assert_eq!(printer.paper(), Vec::<u8>::new(), "nothing may reach a printer without paper");
 
     // Paper is loaded: the receipt prints exactly once.
     printer.set_condition(Condition::Ready);
-    eventually("the receipt printed", Duration::from_secs(10), || async {
-        (printer.cuts() == 1).then_some(())
-    })
-    .await;
+    printer.wait_until("the receipt printed", |p| (p.cuts() == 1).then_some(())).await;
     let view = eventually("the queue is empty", Duration::from_secs(10), || async {
         let view = printer_view(&till.cashier).await;
         view["queued"].as_array().unwrap().is_empty().then_some(view)
@@ -101,7 +108,16 @@ async fn out_of_paper_keeps_the_receipt_queued_and_prints_it_once_when_loaded() 
     .await;
     assert_eq!(view["decisions"], json!([]));
     assert_eq!(view["status"], "готов");
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Not again. After the receipt the worker asks for the status on the same connection (4
+    // requests), later once more as an idle printer (4), and passes over its queue again
+    // before its next idle round: the first request of that round proves the pass was made.
+    // Idle rounds are ten seconds apart, so this takes ten to twenty.
+    let at_cut = printer.requests_before_cuts()[0];
+    printer
+        .wait_until_within("a later pass of the worker", WORKER_PASS, |p| {
+            (p.status_requests() > at_cut + 8).then_some(())
+        })
+        .await;
     let paper = printer.paper();
     assert_eq!(printer.cuts(), 1, "printed once, not again");
     assert_eq!(paper.windows(2).filter(|w| w == &[0x1B, 0x40]).count(), 1);
@@ -129,8 +145,16 @@ async fn a_connection_dropped_mid_job_leaves_it_unknown_until_a_person_decides()
     assert_eq!(job["state"], "unknown", "{view}");
     assert_eq!(job["needs_decision"], true);
     let id = job["id"].as_str().unwrap().to_string();
-    // Not re-sent on its own.
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Not re-sent on its own. After the broken job the worker asks for the idle printer's
+    // status on a connection of its own, and passes over its queue again before its next idle
+    // round: the second connection after the job's proves the pass was made. Idle rounds are
+    // ten seconds apart, so this takes ten to twenty.
+    let job_connection = printer.job_connections()[0];
+    printer
+        .wait_until_within("a later pass of the worker", WORKER_PASS, |p| {
+            (p.accepted_connections() >= job_connection + 2).then_some(())
+        })
+        .await;
     assert_eq!(printer.jobs().len(), 1, "only the broken-off attempt reached the printer");
     assert_eq!(printer.jobs()[0].len(), 40);
 
@@ -138,11 +162,12 @@ async fn a_connection_dropped_mid_job_leaves_it_unknown_until_a_person_decides()
     let (status, copy) = cashier.post(&format!("/api/v1/print-jobs/{id}/reprint"), json!({})).await;
     assert_eq!(status, 200, "{copy}");
     assert_eq!((copy["copy"].as_bool(), copy["state"].as_str()), (Some(true), Some("queued")));
-    let jobs = eventually("the copy printed", Duration::from_secs(10), || async {
-        let jobs = printer.jobs();
-        (jobs.len() == 2).then_some(jobs)
-    })
-    .await;
+    let jobs = printer
+        .wait_until("the copy printed", |p| {
+            let jobs = p.jobs();
+            (jobs.len() == 2).then_some(jobs)
+        })
+        .await;
     let mark = cp866("КОПИЯ");
     assert!(jobs[1].windows(mark.len()).any(|w| w == mark.as_slice()));
     assert!(!jobs[1].windows(2).any(|w| w == [0x1B, 0x70]));
@@ -193,10 +218,7 @@ async fn print_test_sends_a_page_only_to_a_ready_printer() {
         "{:?}",
         report.preview
     );
-    let page = eventually("the page arrived", Duration::from_secs(5), || async {
-        printer.jobs().first().cloned()
-    })
-    .await;
+    let page = printer.wait_until("the page arrived", |p| p.jobs().first().cloned()).await;
     assert_eq!(page.len(), report.bytes);
     assert_eq!(report.firmware.as_deref(), Some("1.02 TEST"));
     printer.set_condition(Condition::PaperOut);
@@ -204,7 +226,10 @@ async fn print_test_sends_a_page_only_to_a_ready_printer() {
     assert!(matches!(err, PrintTestError::NotReady { .. }), "{err}");
     assert!(err.to_string().contains("нет бумаги"), "{err}");
     assert!(print_test(&config, "nope", TestPage::Status).await.is_err());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Both connections are over (the second one only asked for the status).
+    printer
+        .wait_until("both test connections closed", |p| (p.closed_connections() >= 2).then_some(()))
+        .await;
     assert_eq!(printer.jobs().len(), 1, "nothing sent to a printer without paper");
 }
 

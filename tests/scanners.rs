@@ -9,6 +9,7 @@ use common::{ADMIN, Api, CASHIER, config_text, eventually, parse_config, wait_de
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+use storeterm::devices::DeviceState;
 use storeterm::devices::pty::Pty;
 use tokio::io::AsyncWriteExt;
 
@@ -201,17 +202,18 @@ async fn serial_framing_stx_prefix_tab_suffix_and_a_mark_with_gs() {
     let devices = serial_scanner(&pty.slave_path, "prefix = \"\\u0002\"\nsuffix = \"tab\"\n");
     let till = start_till(BOUND_LANE, &format!("{devices}{}", crm.config(30))).await;
     wait_catalog(&till.admin, 5).await;
-    wait_device(&till.admin, "scanner-1", "connected").await;
+    wait_device(&till.running, "scanner-1", DeviceState::Connected).await;
     let mut events = till.cashier.events("/api/v1/lanes/1/events").await;
     events.next_named("receipt").await;
 
-    // Two scans in one write and one scan split over three writes; the mark keeps its GS.
+    // Two scans in one write and one scan written in three pieces; the mark keeps its GS.
+    // (Whether the pieces arrive in one read or three is up to the kernel; the framer's own
+    // tests split every stream at every byte.)
     pty.master.write_all(b"\x024601234567893\t\x02]E00036000291452\t").await.unwrap();
     let mark = shoe_mark("5abcDEF+12/=");
     let bytes = format!("\u{2}]d2{mark}\t").into_bytes();
     for chunk in bytes.chunks(20) {
         pty.master.write_all(chunk).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let receipt = eventually("three scans rung up", Duration::from_secs(10), || async {
         let r = till.cashier.receipt("1").await;
@@ -231,15 +233,17 @@ async fn serial_without_suffix_ends_each_scan_at_the_gap() {
     let devices = serial_scanner(&pty.slave_path, "suffix = \"none\"\ngap_ms = 40\n");
     let till = start_till(BOUND_LANE, &format!("{devices}{}", crm.config(30))).await;
     wait_catalog(&till.admin, 5).await;
-    wait_device(&till.admin, "scanner-1", "connected").await;
+    wait_device(&till.running, "scanner-1", DeviceState::Connected).await;
+    // Without a suffix only the pause ends a scan: the first is rung up once the scanner has
+    // been quiet for the gap, and only then comes the second (in one write, so no pause of
+    // ours can cut it in two).
+    let mut events = till.cashier.events("/api/v1/lanes/1/events").await;
+    events.next_named("receipt").await;
     pty.master.write_all(b"4601234567893").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    pty.master.write_all(b"036000").await.unwrap();
-    pty.master.write_all(b"291452").await.unwrap();
-    eventually("two scans split by the pause", Duration::from_secs(10), || async {
-        (names(&till.cashier).await == ["I-1001×1", "I-1009×1"]).then_some(())
-    })
-    .await;
+    assert_eq!(events.next_named("receipt").await["lines"][0]["item"], "I-1001");
+    pty.master.write_all(b"036000291452").await.unwrap();
+    events.next_named("receipt").await;
+    assert_eq!(names(&till.cashier).await, ["I-1001×1", "I-1009×1"]);
     till.running.stop().await;
 }
 
@@ -262,35 +266,39 @@ async fn an_unplugged_serial_scanner_comes_back_with_no_lost_or_doubled_scan() {
     plug(&first);
     let till = start_till(BOUND_LANE, &format!("{}{}", serial_scanner(&by_id, ""), crm.config(30))).await;
     wait_catalog(&till.admin, 5).await;
-    wait_device(&till.admin, "scanner-1", "connected").await;
+    wait_device(&till.running, "scanner-1", DeviceState::Connected).await;
     first.master.write_all(b"4601234567893\r").await.unwrap();
     eventually("the first scan", Duration::from_secs(5), || async {
         (names(&till.cashier).await == ["I-1001×1"]).then_some(())
     })
     .await;
 
-    // Unplug: half a scan is on the wire when the cable goes; it must not be sold.
+    // Unplug: half a scan is on the wire when the cable goes; it must not be sold. (Bytes
+    // written before the master closes are still read by the other end before its hang-up.)
     first.master.write_all(b"00360002").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
     drop(first);
     std::fs::remove_file(&by_id).unwrap();
-    wait_device(&till.admin, "scanner-1", "disconnected").await;
+    wait_device(&till.running, "scanner-1", DeviceState::Disconnected).await;
 
-    // Plug back in (a new pty, as a new ttyACM node would be) and time the reopen.
+    // Plug back in (a new pty, as a new ttyACM node would be). How soon the supervisor tries
+    // again (never more than half a second apart) is proven on paused time in
+    // `devices::supervisor`; here, that it comes back at all.
     let mut second = Pty::open().unwrap();
     plug(&second);
-    let back = tokio::time::Instant::now();
-    wait_device(&till.admin, "scanner-1", "connected").await;
-    let reopen = back.elapsed();
-    assert!(reopen <= Duration::from_secs(1), "reopened after {reopen:?}");
+    wait_device(&till.running, "scanner-1", DeviceState::Connected).await;
     second.master.write_all(b"036000291452\r4601234567893\r").await.unwrap();
-    eventually("the scans after the replug", Duration::from_secs(5), || async {
+    eventually("the scans after the replug", Duration::from_secs(10), || async {
         (names(&till.cashier).await == ["I-1001×2", "I-1009×1"]).then_some(())
     })
     .await;
-    // Nothing else trickles in afterwards.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(names(&till.cashier).await, ["I-1001×2", "I-1009×1"]);
+    // Nothing else trickles in afterwards: scans are rung up in order, so once one more scan
+    // is on the receipt, anything left over from before would be there too.
+    second.master.write_all(b"4601234567893\r").await.unwrap();
+    eventually("one more scan", Duration::from_secs(10), || async {
+        (names(&till.cashier).await != ["I-1001×2", "I-1009×1"]).then_some(())
+    })
+    .await;
+    assert_eq!(names(&till.cashier).await, ["I-1001×3", "I-1009×1"]);
     till.running.stop().await;
 }
 
@@ -310,8 +318,8 @@ async fn a_scan_goes_only_to_the_lane_its_scanner_is_bound_to() {
     );
     let till = start_till(lanes, &format!("{devices}{}", crm.config(30))).await;
     wait_catalog(&till.admin, 5).await;
-    wait_device(&till.admin, "scanner-1", "connected").await;
-    wait_device(&till.admin, "spare", "disconnected").await;
+    wait_device(&till.running, "scanner-1", DeviceState::Connected).await;
+    wait_device(&till.running, "spare", DeviceState::Disconnected).await;
     pty.master.write_all(b"4601234567893\r").await.unwrap();
     eventually("the scan on lane 2", Duration::from_secs(5), || async {
         let r = till.cashier.receipt("2").await;

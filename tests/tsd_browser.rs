@@ -7,7 +7,6 @@ mod common;
 use common::browser::Browser;
 use common::wms::{COFFEE, MILK, standard_feed, start};
 use common::{STOREKEEPER, eventually};
-use fantoccini::Locator;
 use fantoccini::key::Key;
 use std::time::Duration;
 
@@ -44,7 +43,7 @@ async fn message_has(browser: &Browser, kind: &str, text: &str) -> String {
 
 async fn click(browser: &Browser, css: &str) {
     browser.wait_js("the screen is idle", "!document.body.dataset.busy").await;
-    browser.client.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
+    browser.click(css).await;
 }
 
 #[tokio::test]

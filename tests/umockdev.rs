@@ -95,9 +95,11 @@ fn a_hid_pos_scanner_is_found_by_usb_ids_and_its_reports_become_scans() {
     runtime.block_on(async {
         // Found by VID:PID and serial number through sysfs, as a configured `transport = "hid"`
         // scanner is — never by its node name.
-        let device = transport::open_hid(0x0c2e, 0x0b87, Some("19110B4521")).expect("the emulated scanner opens");
+        let device = transport::open_hid(0x0c2e, 0x0b87, Some("19110B4521"))
+            .await
+            .expect("the emulated scanner opens");
         assert!(
-            transport::open_hid(0x0c2e, 0x0b87, Some("OTHER-SERIAL")).is_err(),
+            transport::open_hid(0x0c2e, 0x0b87, Some("OTHER-SERIAL")).await.is_err(),
             "a scanner with another serial number is not taken for this one"
         );
         let config = common::parse_config(&common::config_text(

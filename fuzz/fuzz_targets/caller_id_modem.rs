@@ -2,12 +2,18 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use storeterm::devices::telephony::modem::{ModemLineState, parse_line};
+use storeterm::devices::telephony::modem::{MAX_LINE, ModemLineState, ModemLines, parse_line};
 
 fuzz_target!(|data: &[u8]| {
-    let text = String::from_utf8_lossy(data);
+    let mut splitter = ModemLines::new();
+    let mut lines = Vec::new();
+    // Fed in uneven pieces, as reads from a serial port come.
+    for piece in data.chunks(7) {
+        let _ = splitter.push(piece, &mut lines);
+    }
     let mut line = ModemLineState::new("fuzz", "101");
-    for (i, part) in text.split(['\r', '\n']).enumerate() {
+    for (i, part) in lines.iter().enumerate() {
+        assert!(part.len() <= 3 * MAX_LINE, "a line longer than the cap came out");
         let at = jiff::Timestamp::from_second(1_770_000_000 + i as i64).unwrap();
         let _ = line.line(parse_line(part), at);
         let _ = line.tick(at);

@@ -8,21 +8,25 @@
 //!                                     └──▶ `call` document (outbox) when the call ends
 //! ```
 //!
-//! Sources send signals into an unbounded channel and never wait; the hub does the lookups.
+//! Sources send signals into a bounded channel ([`SignalSink`]) and never wait; the hub does the
+//! lookups. A hub [`SIGNAL_BACKLOG`] signals behind is stuck, not busy: sources then drop
+//! signals (logged, counted in [`CallHub::dropped_signals`]) rather than stop reading their PBX.
 //! A lookup is a prefix scan of the `phones` tree (microseconds even with a million clients),
 //! so the local card goes out at once; the CRM's live card is fetched in a separate task and
 //! arrives as an update only if it came within the budget.
 
 use crate::devices::telephony::calls::{CallBook, CallEvent, Signal};
+use crate::devices::telephony::{SIGNAL_BACKLOG, SignalSink};
 use crate::domain::call::Direction;
 use crate::domain::call_documents;
 use crate::domain::client::CallerCard;
 use crate::domain::phone::{self, Country, PhoneNumber};
 use crate::store::Store;
-use crate::sync::CrmClient;
+use crate::sync::{CrmClient, CrmError};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -90,15 +94,28 @@ struct ActiveCall {
 /// How to reach the hub.
 #[derive(Clone)]
 pub struct CallHub {
-    signals: mpsc::UnboundedSender<Signal>,
+    signals: SignalSink,
+    /// Calls whose live cards the CRM did not deliver in time.
+    late_cards: Arc<AtomicU64>,
     events: broadcast::Sender<HubEvent>,
     snapshots: mpsc::Sender<oneshot::Sender<Vec<HubEvent>>>,
 }
 
 impl CallHub {
     /// Where sources send their signals.
-    pub fn signal_sink(&self) -> mpsc::UnboundedSender<Signal> {
+    pub fn signal_sink(&self) -> SignalSink {
         self.signals.clone()
+    }
+
+    /// Signals dropped because the hub was [`SIGNAL_BACKLOG`] behind (for `/admin`).
+    pub fn dropped_signals(&self) -> u64 {
+        self.signals.dropped()
+    }
+
+    /// Calls whose live cards the CRM did not deliver within `card_budget` or its own timeout
+    /// (for `/admin`): many mean the budget is too short for this CRM, or the CRM struggles.
+    pub fn late_cards(&self) -> u64 {
+        self.late_cards.load(Ordering::Relaxed)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<HubEvent> {
@@ -127,15 +144,18 @@ pub struct HubSetup {
 
 /// Start the hub actor.
 pub fn spawn(setup: HubSetup, shutdown: CancellationToken) -> (CallHub, tokio::task::JoinHandle<()>) {
-    let (signals, signal_rx) = mpsc::unbounded_channel();
+    let (signals, signal_rx) = SignalSink::channel(SIGNAL_BACKLOG);
     let (events, _) = broadcast::channel(1024);
     let (snapshots, snapshot_rx) = mpsc::channel(16);
+    let late_cards = Arc::new(AtomicU64::new(0));
     let hub = CallHub {
         signals,
+        late_cards: late_cards.clone(),
         events: events.clone(),
         snapshots,
     };
     let actor = Actor {
+        late_cards,
         setup: Arc::new(setup),
         book: CallBook::new(),
         active: HashMap::new(),
@@ -146,6 +166,7 @@ pub fn spawn(setup: HubSetup, shutdown: CancellationToken) -> (CallHub, tokio::t
 }
 
 struct Actor {
+    late_cards: Arc<AtomicU64>,
     setup: Arc<HubSetup>,
     book: CallBook,
     active: HashMap<String, ActiveCall>,
@@ -155,7 +176,7 @@ struct Actor {
 impl Actor {
     async fn run(
         mut self,
-        mut signals: mpsc::UnboundedReceiver<Signal>,
+        mut signals: mpsc::Receiver<Signal>,
         mut snapshots: mpsc::Receiver<oneshot::Sender<Vec<HubEvent>>>,
         shutdown: CancellationToken,
     ) {
@@ -293,25 +314,35 @@ impl Actor {
             return;
         }
         let (call, mut cards, tx, budget) = (call.to_string(), cards.to_vec(), tx.clone(), self.setup.card_budget);
+        let late_cards = self.late_cards.clone();
         tokio::spawn(async move {
             let fetch = futures_util::future::join_all(cards.iter().map(|c| crm.client_card(&c.client)));
             match tokio::time::timeout(budget, fetch).await {
                 Ok(results) => {
-                    let mut any = false;
+                    let (mut any, mut timed_out) = (false, false);
                     for (card, live) in cards.iter_mut().zip(results) {
                         match live {
                             Ok(live) => {
                                 card.enrich(live);
                                 any = true;
                             }
+                            // The CRM client's own timeout came before the budget: just as late.
+                            Err(CrmError::TimedOut) => timed_out = true,
                             Err(e) => tracing::debug!(client = %card.client, error = %e, "no live card"),
                         }
+                    }
+                    if timed_out {
+                        late_cards.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(%call, "a live card from the CRM came too late");
                     }
                     if any {
                         let _ = tx.send((call, cards));
                     }
                 }
-                Err(_) => tracing::debug!(%call, ?budget, "the CRM's live card came too late"),
+                Err(_) => {
+                    late_cards.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%call, ?budget, "the CRM's live card came too late");
+                }
             }
         });
     }

@@ -20,7 +20,8 @@ use crate::config::DeviceKind;
 use jiff::Timestamp;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+use tokio::sync::watch;
 
 /// What a device is doing, in words for `/admin` and the screens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,10 +48,19 @@ pub struct DeviceStatus {
 }
 
 /// The live status of every configured device. Shared by device tasks (writers) and HTTP
-/// handlers (readers); the lock is held only to copy or replace one entry.
-#[derive(Debug, Clone, Default)]
+/// handlers (readers), and observable: [`DeviceRegistry::watch`] wakes on every change (a
+/// screen, a supervisor or a test waiting for a scanner to come back needs no polling).
+#[derive(Debug, Clone)]
 pub struct DeviceRegistry {
-    inner: Arc<RwLock<BTreeMap<String, DeviceStatus>>>,
+    inner: Arc<watch::Sender<BTreeMap<String, DeviceStatus>>>,
+}
+
+impl Default for DeviceRegistry {
+    fn default() -> Self {
+        DeviceRegistry {
+            inner: Arc::new(watch::Sender::new(BTreeMap::new())),
+        }
+    }
 }
 
 impl DeviceRegistry {
@@ -63,34 +73,75 @@ impl DeviceRegistry {
             detail: None,
             since: Timestamp::now(),
         };
-        self.write().insert(id.to_string(), status);
+        self.inner.send_modify(|devices| {
+            devices.insert(id.to_string(), status);
+        });
     }
 
-    /// Record a new state; `since` moves only when the state itself changes.
+    /// Record a new state; `since` moves only when the state itself changes. Watchers wake
+    /// only when something changed.
     pub fn set(&self, id: &str, state: DeviceState, detail: Option<String>) {
-        if let Some(status) = self.write().get_mut(id) {
+        self.inner.send_if_modified(|devices| {
+            let Some(status) = devices.get_mut(id) else { return false };
+            if status.state == state && status.detail == detail {
+                return false;
+            }
             if status.state != state {
                 status.since = Timestamp::now();
                 tracing::info!(device = id, ?state, detail = detail.as_deref().unwrap_or(""), "device state");
             }
             status.state = state;
             status.detail = detail;
-        }
+            true
+        });
     }
 
     pub fn get(&self, id: &str) -> Option<DeviceStatus> {
-        self.read().get(id).cloned()
+        self.inner.borrow().get(id).cloned()
     }
 
     pub fn all(&self) -> Vec<DeviceStatus> {
-        self.read().values().cloned().collect()
+        self.inner.borrow().values().cloned().collect()
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, DeviceStatus>> {
-        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    /// Every device's status, marked changed whenever one changes.
+    pub fn watch(&self) -> watch::Receiver<BTreeMap<String, DeviceStatus>> {
+        self.inner.subscribe()
     }
 
-    fn write(&self) -> std::sync::RwLockWriteGuard<'_, BTreeMap<String, DeviceStatus>> {
-        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    /// Wait until device `id` is in `state` (at once if it is).
+    pub async fn wait_for(&self, id: &str, state: DeviceState) {
+        let mut devices = self.watch();
+        // The sender lives as long as `self`, so this cannot fail while we wait.
+        let _ = devices.wait_for(|d| d.get(id).is_some_and(|s| s.state == state)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn watchers_wake_on_changes_only() {
+        let registry = DeviceRegistry::default();
+        registry.register("scanner-1", DeviceKind::Scanner, "serial /dev/ttyACM0 9600".into());
+        let mut watch = registry.watch();
+        watch.borrow_and_update();
+        registry.set("scanner-1", DeviceState::Disconnected, Some("gone".into()));
+        assert!(watch.has_changed().unwrap());
+        watch.borrow_and_update();
+        registry.set("scanner-1", DeviceState::Disconnected, Some("gone".into()));
+        assert!(!watch.has_changed().unwrap(), "the same state again wakes nobody");
+        registry.set("no-such-device", DeviceState::Connected, None);
+        assert!(!watch.has_changed().unwrap());
+        let waiting = tokio::spawn({
+            let registry = registry.clone();
+            async move { registry.wait_for("scanner-1", DeviceState::Connected).await }
+        });
+        registry.set("scanner-1", DeviceState::Connected, None);
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the waiter wakes")
+            .unwrap();
     }
 }

@@ -2,6 +2,11 @@
 //!
 //! Errors are sorted into the few categories a supervisor and an admin act on (gone, busy,
 //! no permission, …), keeping the OS error number for the log.
+//!
+//! Opening a device blocks: `open(2)` on a tty or an input node, hidapi's walk through sysfs,
+//! libusb's enumeration and `claim_interface`. A supervisor retries an unplugged scanner every
+//! 100–500 ms, so each open runs on tokio's blocking pool and is awaited ([`blocking`]) — never
+//! on a runtime worker, where it would hold up every other task on that thread.
 
 use std::fmt;
 use std::path::Path;
@@ -85,15 +90,33 @@ const ENXIO: i32 = 6;
 const EBUSY: i32 = 16;
 const ENODEV: i32 = 19;
 
+/// Run `open` — a blocking device call — on tokio's blocking pool and wait for it.
+pub async fn blocking<T, F>(what: &str, open: F) -> Result<T, DeviceError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, DeviceError> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(open).await {
+        Ok(result) => result,
+        Err(e) => Err(DeviceError::new(DeviceErrorKind::Other, format!("{what}: {e}"))),
+    }
+}
+
 /// Open a serial port in raw 8N1 mode at `baud`, exclusively (TIOCEXCL), so a second program
 /// (ModemManager, a stray terminal) cannot steal a scanner's bytes.
-pub fn open_serial(path: &Path, baud: u32) -> Result<SerialStream, DeviceError> {
-    open_serial_printer(path, baud, crate::config::FlowControl::None)
+pub async fn open_serial(path: &Path, baud: u32) -> Result<SerialStream, DeviceError> {
+    open_serial_printer(path, baud, crate::config::FlowControl::None).await
 }
 
 /// Open a serial printer like [`open_serial`], with flow control: a printer on RS-232 stops
 /// storeterm with CTS (or XOFF) while its buffer is full, instead of dropping bytes.
-pub fn open_serial_printer(path: &Path, baud: u32, flow: crate::config::FlowControl) -> Result<SerialStream, DeviceError> {
+pub async fn open_serial_printer(path: &Path, baud: u32, flow: crate::config::FlowControl) -> Result<SerialStream, DeviceError> {
+    let path = path.to_path_buf();
+    // The blocking pool runs inside the runtime, so the port registers with its reactor there.
+    blocking("open a serial port", move || open_serial_now(&path, baud, flow)).await
+}
+
+fn open_serial_now(path: &Path, baud: u32, flow: crate::config::FlowControl) -> Result<SerialStream, DeviceError> {
     use crate::config::FlowControl as F;
     let display = path.display().to_string();
     let flow = match flow {
@@ -153,7 +176,12 @@ pub fn hid_error(context: &str, e: &hidapi::HidError) -> DeviceError {
 /// enumeration order, so two identical scanners keep their lanes. Among the interfaces of a
 /// matching device the HID POS one (usage page 0x8C) is preferred: many scanners expose a
 /// keyboard interface beside it.
-pub fn open_hid(vid: u16, pid: u16, serial: Option<&str>) -> Result<hidapi::HidDevice, DeviceError> {
+pub async fn open_hid(vid: u16, pid: u16, serial: Option<&str>) -> Result<hidapi::HidDevice, DeviceError> {
+    let serial = serial.map(str::to_string);
+    blocking("open a HID scanner", move || open_hid_now(vid, pid, serial.as_deref())).await
+}
+
+fn open_hid_now(vid: u16, pid: u16, serial: Option<&str>) -> Result<hidapi::HidDevice, DeviceError> {
     let wanted = match serial {
         Some(s) => format!("{vid:04x}:{pid:04x} serial {s}"),
         None => format!("{vid:04x}:{pid:04x}"),
@@ -177,7 +205,12 @@ pub fn open_hid(vid: u16, pid: u16, serial: Option<&str>) -> Result<hidapi::HidD
 
 /// Open a keyboard-wedge scanner's event device and grab it, so its keystrokes go to
 /// storeterm only — not into whatever window has the focus on the till.
-pub fn open_evdev(path: &Path) -> Result<evdev::Device, DeviceError> {
+pub async fn open_evdev(path: &Path) -> Result<evdev::Device, DeviceError> {
+    let path = path.to_path_buf();
+    blocking("open an input device", move || open_evdev_now(&path)).await
+}
+
+fn open_evdev_now(path: &Path) -> Result<evdev::Device, DeviceError> {
     let display = path.display();
     let mut device = evdev::Device::open(path).map_err(|e| DeviceError::io(&format!("open {display}"), &e))?;
     device
@@ -285,7 +318,7 @@ impl UsbPrinter {
 /// between it and libusb's blocking bulk transfers. A transfer error closes the pipe, so the
 /// print worker sees a broken link exactly as on the other transports. The second value says
 /// whether the printer talks back (bulk IN).
-pub fn open_usb_printer(
+pub async fn open_usb_printer(
     vid: u16,
     pid: u16,
 ) -> Result<(impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static, bool), DeviceError> {
@@ -294,7 +327,7 @@ pub fn open_usb_printer(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     const WRITE: Duration = Duration::from_secs(15);
     const POLL: Duration = Duration::from_millis(200);
-    let printer = Arc::new(UsbPrinter::open(vid, pid)?);
+    let printer = Arc::new(blocking("open a USB printer", move || UsbPrinter::open(vid, pid)).await?);
     let duplex = printer.in_ep.is_some();
     let runtime = tokio::runtime::Handle::current();
     let (mut to_usb, host_out) = tokio::io::simplex(16 * 1024);

@@ -25,6 +25,7 @@ pub mod receipt;
 pub mod returns;
 pub mod search;
 pub mod shift;
+pub mod text;
 pub mod wms;
 
 use jiff::Timestamp;

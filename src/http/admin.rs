@@ -44,5 +44,8 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
         },
         "print_jobs": s.store.recent_print_jobs(LISTED)?,
         "paper": s.paper.all(),
+        // Call signals the PBX sent while the call hub was stuck (non-zero means missed cards),
+        // and live cards the CRM did not deliver within the budget.
+        "calls": s.calls.as_ref().map(|c| json!({"dropped_signals": c.hub.dropped_signals(), "late_cards": c.hub.late_cards()})),
     })))
 }

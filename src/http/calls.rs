@@ -1,14 +1,16 @@
 //! The operator's API: caller lookups, the live caller-card stream, new leads, and the
 //! cloud-PBX webhooks; plus the `/operator` screen.
 
-use super::error::ApiJson;
+use super::body::ApiJson;
 use super::{ApiError, AppState, Principal};
 use crate::app::calls::{CallHub, OperatorScreen};
 use crate::config::{Role, Secret, WebhookProvider};
-use crate::devices::telephony::webhook::{self, WebhookError};
+use crate::devices::telephony::Delivery;
+use crate::devices::telephony::webhook::{self, Admission, WebhookError};
 use crate::domain::call_documents::{self, LeadForm};
 use crate::domain::client::CallerCard;
 use crate::domain::phone::{self, Country, PhoneError};
+use crate::domain::text::shown;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -42,9 +44,21 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/clients/lookup", get(lookup))
         .route("/api/v1/operator/events", get(events))
         .route("/api/v1/operator/leads", post(lead))
-        .route("/api/v1/telephony/webhook/{provider}", post(webhook_root).get(zadarma_echo))
-        .route("/api/v1/telephony/webhook/{provider}/{*event}", post(webhook_event))
+        .route(
+            "/api/v1/telephony/webhook/{provider}",
+            post(webhook_root).get(zadarma_echo).layer(WEBHOOK_BODY.layer()),
+        )
+        .route(
+            "/api/v1/telephony/webhook/{provider}/{*event}",
+            post(webhook_event).layer(WEBHOOK_BODY.layer()),
+        )
 }
+
+/// A PBX notification is a form of a few hundred bytes, posted at once.
+const WEBHOOK_BODY: super::BodyLimit = super::BodyLimit {
+    bytes: 64 * 1024,
+    time: std::time::Duration::from_secs(10),
+};
 
 async fn operator_js() -> Response {
     (
@@ -176,7 +190,12 @@ async fn zadarma_echo(Path(provider): Path<String>, Query(q): Query<EchoQuery>) 
     }
 }
 
-async fn webhook_root(state: State<AppState>, Path(provider): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, ApiError> {
+async fn webhook_root(
+    state: State<AppState>,
+    Path(provider): Path<String>,
+    headers: HeaderMap,
+    super::ApiBytes(body): super::ApiBytes,
+) -> Result<Response, ApiError> {
     webhook(state, provider, String::new(), headers, body).await
 }
 
@@ -184,13 +203,15 @@ async fn webhook_event(
     state: State<AppState>,
     Path((provider, event)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    super::ApiBytes(body): super::ApiBytes,
 ) -> Result<Response, ApiError> {
     webhook(state, provider, event, headers, body).await
 }
 
 /// `POST /api/v1/telephony/webhook/{provider}[/{event}]`: authenticated by the provider's
-/// signature instead of a bearer token (the PBX cannot send ours).
+/// signature instead of a bearer token (the PBX cannot send ours), then judged for freshness
+/// and replays (`devices::telephony::webhook`, "Replays"). A replay is answered like the first
+/// request (`200`) and changes nothing.
 async fn webhook(
     State(state): State<AppState>,
     provider: String,
@@ -205,7 +226,7 @@ async fn webhook(
         other => {
             return Err(ApiError::not_found(
                 "unknown_provider",
-                format!("no webhook provider \"{other}\" (zadarma, mango)"),
+                format!("no webhook provider \"{}\" (zadarma, mango)", shown(other)),
             ));
         }
     };
@@ -218,24 +239,42 @@ async fn webhook(
     let form: HashMap<String, String> =
         serde_urlencoded::from_bytes(&body).map_err(|e| ApiError::bad_request(format!("the body is not a form: {e}")))?;
     let now = jiff::Timestamp::now();
-    let signals = match provider {
+    let refused = |e: WebhookError| {
+        let (status, code) = match e {
+            WebhookError::BadSignature | WebhookError::Unsigned | WebhookError::WrongKey | WebhookError::OtherCall => {
+                (StatusCode::UNAUTHORIZED, "bad_webhook")
+            }
+            WebhookError::Stale { .. } | WebhookError::Future { .. } => (StatusCode::BAD_REQUEST, "stale_webhook"),
+            _ => (StatusCode::BAD_REQUEST, "bad_webhook"),
+        };
+        tracing::warn!(provider = provider.as_str(), error = %e, "webhook refused");
+        ApiError::new(status, code, e.to_string())
+    };
+    let notification = match provider {
         WebhookProvider::Zadarma => {
             let signature = headers.get("Signature").and_then(|v| v.to_str().ok());
-            webhook::zadarma(&form, signature, secret.expose(), now)
+            webhook::zadarma(&form, signature, secret.expose(), now, &state.inner.webhook_zone)
         }
         WebhookProvider::Mango => webhook::mango(&form, &event, key.as_deref().unwrap_or(""), secret.expose(), now),
     }
-    .map_err(|e| {
-        let status = match e {
-            WebhookError::BadSignature | WebhookError::Unsigned | WebhookError::WrongKey => StatusCode::UNAUTHORIZED,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        tracing::warn!(provider = provider.as_str(), error = %e, "webhook refused");
-        ApiError::new(status, "bad_webhook", e.to_string())
-    })?;
+    .map_err(refused)?;
+    let request = webhook::request_digest(&[provider.as_str().as_bytes(), event.as_bytes(), &body]);
+    let admission = state.replays().admit(request, &notification, now).map_err(refused)?;
+    if admission == Admission::Replay {
+        tracing::info!(provider = provider.as_str(), call = %shown(&notification.call), "webhook seen before; answered, nothing changed");
+        return Ok(Json(json!({"ok": true, "duplicate": true})).into_response());
+    }
     let sink = calls.hub.signal_sink();
-    for s in signals {
-        let _ = sink.send(s);
+    for s in notification.signals {
+        if sink.send(s) == Delivery::Dropped {
+            // Not acted on: let the provider's retry count as new.
+            state.replays().forget(request);
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the call hub is behind; send the notification again",
+            ));
+        }
     }
     Ok(Json(json!({"ok": true})).into_response())
 }

@@ -32,14 +32,27 @@ impl ApiError {
     }
 }
 
+/// Longest error message sent. Ours are a sentence; a longer one quotes outside input at length.
+const MESSAGE_CHARS: usize = 500;
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(json!({"error": {"code": self.code, "message": self.message}}));
+        // Messages quote what the client sent (a scan, a path, a field a parser did not know);
+        // whatever the layer that wrote the message, nothing raw reaches a screen.
+        let message = crate::domain::text::shown_max(&self.message, MESSAGE_CHARS).to_string();
+        let body = Json(json!({"error": {"code": self.code, "message": message}}));
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()
                 .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+        }
+        // The rest of a body that was too big or too slow is still on the wire: the connection
+        // cannot carry another request.
+        if matches!(self.status, StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT) {
+            response
+                .headers_mut()
+                .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
         }
         response
     }
@@ -73,24 +86,5 @@ impl From<crate::store::StoreError> for ApiError {
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "storage_error"),
         };
         ApiError::new(status, code, e.to_string())
-    }
-}
-
-/// A JSON body whose rejection (bad JSON, wrong fields, wrong content type) comes back in the
-/// API's error shape instead of axum's plain text.
-pub struct ApiJson<T>(pub T);
-
-impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
-where
-    T: serde::de::DeserializeOwned,
-    S: Send + Sync,
-{
-    type Rejection = ApiError;
-
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Self::Rejection> {
-        match Json::<T>::from_request(req, state).await {
-            Ok(Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
-        }
     }
 }

@@ -1,6 +1,6 @@
 //! The cashier's API: shift, receipt, scan, lines, payments and the live event stream.
 
-use super::error::ApiJson;
+use super::body::ApiJson;
 use super::views::{ClosedView, PaymentView, ReceiptView, ShiftView};
 use super::{ApiError, AppState, Principal};
 use crate::app::lane::LaneEvent;

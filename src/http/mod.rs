@@ -3,17 +3,21 @@
 
 mod admin;
 mod auth;
+mod body;
 mod calls;
 mod error;
 mod lanes;
 mod printing;
 mod screens;
+mod server;
 pub mod views;
 mod wms;
 
 pub use auth::{Principal, Tokens};
+pub use body::{ApiBytes, ApiJson, BodyLimit};
 pub use calls::CallsState;
 pub use error::ApiError;
+pub use server::{Connections, ServeLimits, Server};
 
 use crate::app::lane::LaneHandle;
 use crate::config::{Config, LaneConfig};
@@ -46,6 +50,10 @@ struct Inner {
     shutdown: CancellationToken,
     /// The operator's path (caller cards, lookups, webhooks); set by [`AppState::with_calls`].
     calls: Option<calls::CallsState>,
+    /// The zone a cloud PBX writes its local times in: the shop's (`[shop] timezone`).
+    webhook_zone: jiff::tz::TimeZone,
+    /// Webhook requests seen lately, so a replay changes nothing.
+    replays: std::sync::Mutex<crate::devices::telephony::webhook::ReplayGuard>,
 }
 
 impl AppState {
@@ -70,8 +78,20 @@ impl AppState {
                 paper,
                 shutdown,
                 calls: None,
+                webhook_zone: config
+                    .shop
+                    .timezone
+                    .as_deref()
+                    .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+                    .unwrap_or_else(jiff::tz::TimeZone::system),
+                replays: Default::default(),
             }),
         }
+    }
+
+    /// The webhook replay guard; held only for one check, never across an await.
+    fn replays(&self) -> std::sync::MutexGuard<'_, crate::devices::telephony::webhook::ReplayGuard> {
+        self.inner.replays.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Attach the call hub, right after [`AppState::new`] (before the state is shared).
@@ -86,7 +106,7 @@ impl AppState {
         self.inner
             .lanes
             .get(id)
-            .ok_or_else(|| ApiError::not_found("unknown_lane", format!("there is no lane \"{id}\"")))
+            .ok_or_else(|| ApiError::not_found("unknown_lane", format!("there is no lane \"{}\"", crate::domain::text::shown(id))))
     }
 }
 
@@ -126,7 +146,8 @@ pub fn refusing_router(reason: String) -> Router {
         .fallback(move || async move { ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "store_damaged", reason.as_str()) })
 }
 
-/// All routes.
+/// All routes, with the JSON API's body limit ([`BodyLimit::API`]; a route may set its own)
+/// and the API's error shape on every 404, 405 and rejection.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
@@ -137,21 +158,21 @@ pub fn router(state: AppState) -> Router {
         .merge(printing::routes())
         .merge(calls::routes())
         .merge(wms::routes())
+        // After every route: it replaces axum's empty 405 on the routes that exist now.
+        .method_not_allowed_fallback(body::method_not_allowed)
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })
+        .layer(BodyLimit::API.layer())
+        .layer(axum::middleware::map_response(body::json_errors))
         .with_state(state)
 }
 
-/// Serve until `shutdown`, then finish in-flight requests.
+/// Serve until `shutdown` with the default [`ServeLimits`], then finish in-flight requests.
+/// [`Server`] takes other limits.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: CancellationToken) {
     serve_router(listener, router(state), shutdown).await
 }
 
-/// Serve `app` until `shutdown`, then finish in-flight requests.
+/// Serve `app` until `shutdown` with the default [`ServeLimits`], then finish in-flight requests.
 pub async fn serve_router(listener: tokio::net::TcpListener, app: Router, shutdown: CancellationToken) {
-    let result = axum::serve(listener, app)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await;
-    if let Err(e) = result {
-        tracing::error!(error = %e, "HTTP server failed");
-    }
+    Server::new(listener, ServeLimits::default()).run(app, shutdown).await;
 }

@@ -4,6 +4,7 @@
 use super::{ApiError, AppState, Principal};
 use crate::config::Role;
 use crate::domain::print_job::{JobError, PrintJob};
+use crate::domain::text::shown;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -35,18 +36,21 @@ async fn virtual_paper(
     State(state): State<AppState>,
     who: Principal,
     Path(id): Path<String>,
-    super::error::ApiJson(body): super::error::ApiJson<PaperBody>,
+    super::body::ApiJson(body): super::body::ApiJson<PaperBody>,
 ) -> Result<Json<Value>, ApiError> {
     who.require(&[Role::Admin])?;
     let s = &state.inner;
     let Some(device) = s.registry.get(&id) else {
-        return Err(ApiError::not_found("unknown_device", format!("there is no device \"{id}\"")));
+        return Err(ApiError::not_found(
+            "unknown_device",
+            format!("there is no device \"{}\"", shown(&id)),
+        ));
     };
     if device.endpoint != "virtual" || device.kind != crate::config::DeviceKind::Printer {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_a_virtual_printer",
-            format!("\"{id}\" is not a virtual printer; load real paper into a real one"),
+            format!("\"{}\" is not a virtual printer; load real paper into a real one", shown(&id)),
         ));
     }
     s.paper.set_out_of_paper(&id, !body.loaded);
@@ -77,7 +81,7 @@ async fn lane_printer(State(state): State<AppState>, who: Principal, Path(lane):
         .lane_config
         .iter()
         .find(|l| l.id == lane)
-        .ok_or_else(|| ApiError::not_found("unknown_lane", format!("there is no lane \"{lane}\"")))?;
+        .ok_or_else(|| ApiError::not_found("unknown_lane", format!("there is no lane \"{}\"", shown(&lane))))?;
     let Some(printer) = config.printer.as_deref() else {
         return Ok(Json(json!({"printer": null, "queued": [], "decisions": []})));
     };
@@ -100,7 +104,7 @@ async fn lane_printer(State(state): State<AppState>, who: Principal, Path(lane):
 }
 
 fn job_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request(format!("\"{raw}\" is not a print job id")))
+    Uuid::parse_str(raw).map_err(|_| ApiError::bad_request(format!("\"{}\" is not a print job id", shown(raw))))
 }
 
 fn decided(outcome: Option<Result<PrintJob, JobError>>, id: Uuid) -> Result<Json<Value>, ApiError> {

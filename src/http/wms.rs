@@ -2,7 +2,7 @@
 //! and counts. Every call needs the `storekeeper` or `admin` role; quantities travel as
 //! decimal strings; every changing call carries the handheld's operation `id`.
 
-use super::error::ApiJson;
+use super::body::ApiJson;
 use super::{ApiError, AppState, Principal};
 use crate::app::wms::{CodeQty, WmsFailure};
 use crate::config::Role;
@@ -224,7 +224,7 @@ async fn pick_complete(
     State(state): State<AppState>,
     who: Principal,
     Path(order): Path<String>,
-    body: axum::body::Bytes,
+    super::ApiBytes(body): super::ApiBytes,
 ) -> Result<Response, ApiError> {
     who.require(WAREHOUSE)?;
     // The body is optional: `{"id": …}` when the handheld sends one.

@@ -12,13 +12,24 @@ use std::time::Duration;
 pub enum CrmError {
     #[error("CRM unreachable: {0}")]
     Unreachable(String),
+    /// No (whole) answer within `[crm] timeout`.
+    #[error("CRM unreachable: timed out")]
+    TimedOut,
     #[error("CRM answered {status}: {body}")]
     Status { status: u16, body: String },
     #[error("CRM answered {status} with something that is not JSON: {body}")]
     NotJson { status: u16, body: String },
+    #[error("CRM answer is larger than {limit_mib} MiB; refused unread (for the change feed: lower [crm] page_limit)")]
+    TooBig { limit_mib: usize },
     #[error(transparent)]
     Feed(#[from] FeedError),
 }
+
+/// Largest change-feed page read: `page_limit` changes (500 by default) of a few kilobytes each
+/// fit many times over; a bigger answer is a misbehaving CRM or proxy, not a page.
+pub const FEED_PAGE_BYTES: usize = 16 * 1024 * 1024;
+/// Largest other answer read (a client's live card, a document's receipt, a ping).
+pub const ANSWER_BYTES: usize = 1024 * 1024;
 
 /// What became of one document sent to the CRM.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,7 +105,7 @@ impl CrmClient {
             .pop_if_empty()
             .extend(["v1", "clients", id, "card"]);
         let request = self.http.get(url).bearer_auth(self.token.expose());
-        let (status, body) = send(request).await?;
+        let (status, body) = send(request, ANSWER_BYTES).await?;
         if status != StatusCode::OK {
             return Err(CrmError::Status {
                 status: status.as_u16(),
@@ -116,7 +127,7 @@ impl CrmClient {
             query.push(("since", since));
         }
         let request = self.http.get(url).query(&query).bearer_auth(self.token.expose());
-        let (status, body) = send(request).await?;
+        let (status, body) = send(request, FEED_PAGE_BYTES).await?;
         if status != StatusCode::OK {
             return Err(CrmError::Status {
                 status: status.as_u16(),
@@ -149,7 +160,7 @@ impl CrmClient {
             .bearer_auth(self.token.expose())
             .header("Idempotency-Key", document.doc.id.to_string())
             .json(&body);
-        match send(request).await {
+        match send(request, ANSWER_BYTES).await {
             Err(e) => PushOutcome::Retry(e.to_string()),
             Ok((status, body)) => classify(status, &body),
         }
@@ -163,7 +174,7 @@ impl CrmClient {
             seq: u64,
         }
         let url = format!("{}/v1/sites/{}/documents/last", self.base, self.site);
-        let (status, body) = send(self.http.get(url).bearer_auth(self.token.expose())).await?;
+        let (status, body) = send(self.http.get(url).bearer_auth(self.token.expose()), ANSWER_BYTES).await?;
         if status == StatusCode::NOT_FOUND {
             return Ok(crate::store::SeqBase::NotOffered);
         }
@@ -183,7 +194,7 @@ impl CrmClient {
     /// `GET /v1/ping`: is the CRM there?
     pub async fn ping(&self) -> Result<(), CrmError> {
         let request = self.http.get(format!("{}/v1/ping", self.base)).bearer_auth(self.token.expose());
-        let (status, body) = send(request).await?;
+        let (status, body) = send(request, ANSWER_BYTES).await?;
         match (status.is_success(), is_json(&body)) {
             (true, true) => Ok(()),
             (true, false) => Err(CrmError::NotJson {
@@ -198,11 +209,33 @@ impl CrmClient {
     }
 }
 
-async fn send(request: reqwest::RequestBuilder) -> Result<(StatusCode, bytes::Bytes), CrmError> {
-    let response = request.send().await.map_err(|e| CrmError::Unreachable(describe(&e)))?;
+/// Send `request` and read its answer, at most `limit` bytes of it: an answer announced or
+/// found to be larger is refused (and the connection dropped) before it fills memory.
+async fn send(request: reqwest::RequestBuilder, limit: usize) -> Result<(StatusCode, bytes::Bytes), CrmError> {
+    let too_big = CrmError::TooBig {
+        limit_mib: limit.div_ceil(1024 * 1024),
+    };
+    let mut response = request.send().await.map_err(transport)?;
     let status = response.status();
-    let body = response.bytes().await.map_err(|e| CrmError::Unreachable(describe(&e)))?;
-    Ok((status, body))
+    if response.content_length().is_some_and(|len| len > limit as u64) {
+        return Err(too_big);
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_big);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((status, body.freeze()))
+}
+
+fn transport(e: reqwest::Error) -> CrmError {
+    if e.is_timeout() {
+        CrmError::TimedOut
+    } else {
+        CrmError::Unreachable(describe(&e))
+    }
 }
 
 /// A transport error in words, with its cause chain ("timed out", "connection refused").
@@ -237,6 +270,71 @@ fn classify(status: StatusCode, body: &[u8]) -> PushOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A CRM on loopback that answers every request with `head` and then `body_len` bytes of
+    /// `[`, in 64 KiB writes; returns its base URL.
+    async fn crm_answering(head: String, body_len: usize) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let head = head.clone();
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = socket.read(&mut request).await;
+                    socket.write_all(head.as_bytes()).await?;
+                    let chunk = vec![b'['; 64 * 1024];
+                    let mut sent = 0;
+                    while sent < body_len {
+                        let n = chunk.len().min(body_len - sent);
+                        socket.write_all(&chunk[..n]).await?;
+                        sent += n;
+                    }
+                    std::io::Result::Ok(())
+                });
+            }
+        });
+        base
+    }
+
+    fn client(base: String) -> CrmClient {
+        CrmClient::new(&CrmConfig {
+            url: base,
+            site: "shop-1".into(),
+            token: Secret::new("secret-token"),
+            pull_interval: 30,
+            page_limit: 500,
+            timeout: 30,
+            retry_cap: 60,
+        })
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_answer_larger_than_the_cap_is_an_error_not_a_buffer() {
+        // Announced: refused before a byte of the body is read.
+        let announced = crm_answering(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                FEED_PAGE_BYTES + 1
+            ),
+            0,
+        )
+        .await;
+        let err = client(announced).changes(None, 500).await.unwrap_err();
+        assert!(matches!(err, CrmError::TooBig { limit_mib: 16 }), "{err}");
+        // Not announced (read until the connection closes): refused once past the cap.
+        let streamed = crm_answering(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n".into(),
+            ANSWER_BYTES + 64 * 1024,
+        )
+        .await;
+        let crm = client(streamed);
+        assert!(matches!(crm.client_card("C-1").await, Err(CrmError::TooBig { limit_mib: 1 })));
+        let pushed = crm.ping().await.unwrap_err();
+        assert!(pushed.to_string().contains("larger than 1 MiB"), "{pushed}");
+    }
 
     #[test]
     fn answers_map_to_the_protocol() {

@@ -225,6 +225,9 @@ async fn session(
     let resync_events = std::mem::take(resync);
     let (wr2, seen_actions) = (wr.clone(), Arc::new(Mutex::new(Vec::<String>::new())));
     let seen_actions2 = seen_actions.clone();
+    // Signalled once CoreShowChannels has been answered.
+    let resynced = Arc::new(Notify::new());
+    let resynced2 = resynced.clone();
     let reader = tokio::spawn(async move {
         let mut buf = buf;
         loop {
@@ -265,10 +268,19 @@ async fn session(
             if wr2.lock().await.write_all(&reply).await.is_err() {
                 return;
             }
+            if name == "CoreShowChannels" {
+                resynced2.notify_one();
+            }
         }
     });
-    // Give CoreShowChannels a moment to be asked and answered before live events, as on a real PBX.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // Live events only after CoreShowChannels has been asked and answered, as on a real PBX
+    // where the resync comes first. storeterm asks right after every login.
+    if tokio::time::timeout(std::time::Duration::from_secs(20), resynced.notified())
+        .await
+        .is_err()
+    {
+        panic!("storeterm did not ask CoreShowChannels after logging in");
+    }
     let result = loop {
         let Some(part) = parts.get(pos) else {
             // Stream over: stay connected until the client leaves.

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub const TOKEN: &str = "crm-secret-token";
 
@@ -20,12 +19,13 @@ pub enum Mode {
     Normal,
     /// `503` with a JSON error.
     Unavailable,
-    /// Accept the connection, never answer in time.
+    /// Accept the request, never answer (storeterm's client timeout ends the wait).
     Hang,
     /// `200` with an HTML page (a captive portal or a misconfigured proxy).
     Html,
-    /// Store the document, then wait this long before answering (so a client can die in between).
-    SlowAfterStore(Duration),
+    /// Store the document, then hold the answer until [`TestCrm::release_answers`] (so a
+    /// client can die in between).
+    HoldAfterStore,
 }
 
 #[derive(Debug, Clone)]
@@ -46,17 +46,27 @@ struct Inner {
     attempts: usize,
     duplicates: usize,
     feed_requests: usize,
-    /// Live client cards (protocol section 2) and how long to wait before answering them.
+    /// Live client cards (protocol section 2).
     cards: HashMap<String, Value>,
-    card_delay: Duration,
     /// Answer `documents/last` with 404, as a CRM without protocol v1.1 does.
     no_last_route: bool,
+}
+
+/// What the handlers share: the state, and the gates that hold answers back.
+#[derive(Clone)]
+struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    /// Answers held by [`Mode::HoldAfterStore`] go out when this moves past their number.
+    released: tokio::sync::watch::Sender<u64>,
+    /// While true, live cards are not answered.
+    cards_held: tokio::sync::watch::Sender<bool>,
 }
 
 #[derive(Clone)]
 pub struct TestCrm {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Inner>>,
+    shared: Shared,
 }
 
 impl TestCrm {
@@ -66,17 +76,22 @@ impl TestCrm {
 
     pub async fn start_on(addr: &str) -> TestCrm {
         let inner = Arc::new(Mutex::new(Inner::default()));
+        let shared = Shared {
+            inner: inner.clone(),
+            released: tokio::sync::watch::Sender::new(0),
+            cards_held: tokio::sync::watch::Sender::new(false),
+        };
         let app = axum::Router::new()
             .route("/v1/sites/{site}/changes", get(changes))
             .route("/v1/sites/{site}/documents", post(documents))
             .route("/v1/sites/{site}/documents/last", get(last_document))
             .route("/v1/ping", get(|| async { Json(json!({"ok": true})) }))
             .route("/v1/clients/{id}/card", get(card))
-            .with_state(inner.clone());
+            .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        TestCrm { addr, inner }
+        TestCrm { addr, inner, shared }
     }
 
     pub fn url(&self) -> String {
@@ -125,11 +140,19 @@ impl TestCrm {
         self.inner.lock().unwrap().duplicates
     }
 
-    /// Serve this live card for a client, after `delay`.
-    pub fn set_card(&self, id: &str, card: Value, delay: Duration) {
-        let mut inner = self.inner.lock().unwrap();
-        inner.cards.insert(id.to_string(), card);
-        inner.card_delay = delay;
+    /// Serve this live card for a client.
+    pub fn set_card(&self, id: &str, card: Value) {
+        self.inner.lock().unwrap().cards.insert(id.to_string(), card);
+    }
+
+    /// Hold every live-card answer (or let them go) — a CRM slower than any budget.
+    pub fn hold_cards(&self, held: bool) {
+        self.shared.cards_held.send_replace(held);
+    }
+
+    /// Send the answers [`Mode::HoldAfterStore`] is holding now.
+    pub fn release_answers(&self) {
+        self.shared.released.send_modify(|n| *n += 1);
     }
 
     /// Stop offering `documents/last` (a CRM that speaks protocol 1.0 only).
@@ -147,7 +170,7 @@ fn authorized(headers: &HeaderMap) -> bool {
 }
 
 async fn changes(
-    State(inner): State<Arc<Mutex<Inner>>>,
+    State(Shared { inner, .. }): State<Shared>,
     Path(site): Path<String>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
@@ -177,16 +200,12 @@ async fn changes(
     .into_response()
 }
 
-async fn documents(
-    State(inner): State<Arc<Mutex<Inner>>>,
-    Path(site): Path<String>,
-    headers: HeaderMap,
-    Json(body): Json<Value>,
-) -> Response {
+async fn documents(State(shared): State<Shared>, Path(site): Path<String>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
     assert_eq!(site, "shop-1");
     if !authorized(&headers) {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad token"}))).into_response();
     }
+    let inner = &shared.inner;
     let key = headers
         .get("idempotency-key")
         .and_then(|v| v.to_str().ok())
@@ -199,13 +218,11 @@ async fn documents(
     };
     match mode {
         Mode::Unavailable => return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "maintenance"}))).into_response(),
-        Mode::Hang => {
-            tokio::time::sleep(Duration::from_secs(30)).await;
-            return StatusCode::GATEWAY_TIMEOUT.into_response();
-        }
+        Mode::Hang => return std::future::pending().await,
         Mode::Html => return (StatusCode::OK, [("content-type", "text/html")], "<html>Вход в сеть</html>").into_response(),
-        Mode::Normal | Mode::SlowAfterStore(_) => {}
+        Mode::Normal | Mode::HoldAfterStore => {}
     }
+    let held_since = *shared.released.borrow();
     let answer = {
         let mut inner = inner.lock().unwrap();
         assert_eq!(
@@ -229,18 +246,19 @@ async fn documents(
             (StatusCode::CREATED, Json(json!({"status": "stored"})))
         }
     };
-    if let Mode::SlowAfterStore(delay) = mode {
-        tokio::time::sleep(delay).await;
+    if mode == Mode::HoldAfterStore {
+        let mut released = shared.released.subscribe();
+        let _ = released.wait_for(|n| *n > held_since).await;
     }
     answer.into_response()
 }
 
 /// `GET …/documents/last` (protocol v1.1): the highest `seq` stored.
-async fn last_document(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap) -> Response {
+async fn last_document(State(shared): State<Shared>, headers: HeaderMap) -> Response {
     if !authorized(&headers) {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "bad token"}))).into_response();
     }
-    let inner = inner.lock().unwrap();
+    let inner = shared.inner.lock().unwrap();
     if inner.no_last_route {
         return (StatusCode::NOT_FOUND, Json(json!({"error": "no such route"}))).into_response();
     }
@@ -255,12 +273,10 @@ async fn last_document(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMa
     }
 }
 
-async fn card(State(inner): State<Arc<Mutex<Inner>>>, Path(id): Path<String>) -> Response {
-    let (card, delay) = {
-        let inner = inner.lock().unwrap();
-        (inner.cards.get(&id).cloned(), inner.card_delay)
-    };
-    tokio::time::sleep(delay).await;
+async fn card(State(shared): State<Shared>, Path(id): Path<String>) -> Response {
+    let card = shared.inner.lock().unwrap().cards.get(&id).cloned();
+    let mut held = shared.cards_held.subscribe();
+    let _ = held.wait_for(|held| !held).await;
     match card {
         Some(card) => Json(card).into_response(),
         None => (StatusCode::NOT_FOUND, Json(json!({"error": "no such client"}))).into_response(),

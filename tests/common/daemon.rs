@@ -1,6 +1,6 @@
 //! The real `storeterm` binary as a child process, for tests that kill it with `kill -9`.
 
-use super::{ADMIN, Api, CASHIER, eventually};
+use super::{ADMIN, Api, CASHIER, GUARD};
 use serde_json::Value;
 use std::path::Path;
 use std::process::Stdio;
@@ -20,30 +20,37 @@ pub struct Daemon {
     pub health: Value,
 }
 
-/// Start `storeterm run --config …` and wait until `/healthz` answers 200.
+/// Start `storeterm run --config …` and wait for the systemd readiness notification it sends
+/// once the store is open and the API listens (`READY=1` on `$NOTIFY_SOCKET`, as under
+/// `Type=notify`); then read `/healthz` once.
 pub async fn start(config: &Path, port: u16) -> Daemon {
+    let sockets = tempfile::tempdir().unwrap();
+    let notify_path = sockets.path().join("notify");
+    let notify = tokio::net::UnixDatagram::bind(&notify_path).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_storeterm"))
         .args(["run", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
+        .env("NOTIFY_SOCKET", &notify_path)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true)
         .spawn()
         .expect("storeterm binary starts");
+    let mut message = [0u8; 512];
+    loop {
+        let n = tokio::time::timeout(GUARD, notify.recv(&mut message))
+            .await
+            .expect("storeterm reports READY=1")
+            .unwrap();
+        if String::from_utf8_lossy(&message[..n]).lines().any(|l| l == "READY=1") {
+            break;
+        }
+    }
     let base = format!("http://127.0.0.1:{port}");
     let api = Api::new(&base, CASHIER);
     let admin = Api::new(&base, ADMIN);
-    let client = reqwest::Client::new();
-    let health = eventually("storeterm answers /healthz", Duration::from_secs(20), || {
-        let url = format!("{base}/healthz");
-        let client = client.clone();
-        async move {
-            let response = client.get(url).send().await.ok().filter(|r| r.status() == 200)?;
-            response.json::<Value>().await.ok()
-        }
-    })
-    .await;
+    let (_, health) = api.get("/healthz").await;
     Daemon { child, api, admin, health }
 }
 

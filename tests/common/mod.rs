@@ -22,21 +22,51 @@ pub const CASHIER: &str = "cashier-token-1";
 pub const ADMIN: &str = "admin-token-1";
 pub const STOREKEEPER: &str = "storekeeper-token-1";
 
-/// Poll `check` until it returns `Some`, or fail after `timeout` with `what`.
+/// Turns a wait that would hang into a failure; never reached when storeterm does its job.
+pub const GUARD: Duration = Duration::from_secs(20);
+
+/// Poll `check` — state storeterm shows through its API — until it returns `Some`, or fail
+/// after `timeout` with `what`. Nothing is asserted after a fixed wait: `timeout` is only a
+/// guard that turns a hang into a failure. Where something signals the change itself (a
+/// device's state: [`wait_device`]; a fixture's traffic: its `wait_until`), wait on that.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
+    poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
+        poll.tick().await;
         if let Some(value) = check().await {
             return value;
         }
         if tokio::time::Instant::now() > deadline {
             panic!("timed out waiting for: {what}");
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Wait for `changed` to signal, re-checking `check` after each signal; `what` names the wait
+/// in the failure after `guard`. For fixtures that bump a watch on every change they see.
+pub async fn wait_changes<T>(
+    what: &str,
+    guard: Duration,
+    changed: &tokio::sync::watch::Sender<u64>,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let mut rx = changed.subscribe();
+    let deadline = tokio::time::Instant::now() + guard;
+    loop {
+        rx.borrow_and_update();
+        if let Some(value) = check() {
+            return value;
+        }
+        match tokio::time::timeout_at(deadline, rx.changed()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => panic!("timed out waiting for: {what}"),
+        }
     }
 }
 
@@ -195,14 +225,11 @@ impl EventReader {
     }
 }
 
-/// Wait until the admin status shows a device in `state`.
-pub async fn wait_device(api: &Api, device: &str, state: &str) {
-    eventually(&format!("device {device} {state}"), Duration::from_secs(10), || async {
-        let (_, status) = api.get("/api/v1/admin/status").await;
-        let devices = status["devices"].as_array()?.clone();
-        devices.iter().any(|d| d["id"] == device && d["state"] == state).then_some(())
-    })
-    .await
+/// Wait until storeterm's device registry shows `device` in `state` (it signals every change).
+pub async fn wait_device(running: &storeterm::app::Running, device: &str, state: storeterm::devices::DeviceState) {
+    tokio::time::timeout(GUARD, running.devices().wait_for(device, state))
+        .await
+        .unwrap_or_else(|_| panic!("device {device} never became {state:?}"));
 }
 
 /// Encode text the way a CP866 printer expects it, written independently of storeterm's own

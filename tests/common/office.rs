@@ -46,7 +46,6 @@ pub async fn office(telephony: &str) -> Office {
                "orders": [{"number": "ЗК-1012", "date": "2026-11-20", "amount": "12000.00", "status": "к отгрузке"}],
                "shipments": [{"number": "РН-881", "date": "2026-11-18", "amount": "8000.00"}],
                "payments": [{"number": "ПКО-19", "date": "2026-11-19", "amount": "5000.00"}]}),
-        Duration::ZERO,
     );
     let dir = tempfile::tempdir().unwrap();
     let extra = format!(

@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use storeterm::devices::pty::Pty;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -42,14 +43,24 @@ impl Condition {
 #[derive(Default)]
 struct Intake {
     carry: Vec<u8>,
+    /// The last job byte, to see a cut (`GS V`) split over two reads.
+    last: Option<u8>,
+}
+
+/// What one read brought: job bytes, replies to send, status requests seen, and for each cut
+/// among the job bytes how many of those requests came before it.
+struct Taken {
+    job: Vec<u8>,
+    replies: Vec<u8>,
+    asked: usize,
+    cuts: Vec<usize>,
 }
 
 impl Intake {
-    /// Returns (job bytes, replies to send, requests seen).
-    fn take(&mut self, bytes: &[u8], condition: Condition) -> (Vec<u8>, Vec<u8>, usize) {
+    fn take(&mut self, bytes: &[u8], condition: Condition) -> Taken {
         let mut data = std::mem::take(&mut self.carry);
         data.extend_from_slice(bytes);
-        let (mut job, mut replies, mut asked) = (Vec::new(), Vec::new(), 0);
+        let (mut job, mut replies, mut asked, mut cuts) = (Vec::new(), Vec::new(), 0, Vec::new());
         let mut i = 0;
         while i < data.len() {
             // DLE EOT n (real-time status), GS a n (automatic status back), GS I n (printer
@@ -81,25 +92,58 @@ impl Intake {
                     continue;
                 }
             }
+            if self.last == Some(0x1D) && data[i] == 0x56 {
+                cuts.push(asked);
+            }
+            self.last = Some(data[i]);
             job.push(data[i]);
             i += 1;
         }
-        (job, replies, asked)
+        Taken { job, replies, asked, cuts }
     }
 }
 
-#[derive(Default)]
 struct Shared {
     condition: Mutex<Option<Condition>>,
     jobs: Mutex<Vec<Vec<u8>>>,
     status_requests: Mutex<usize>,
+    /// Connections (TCP) that ended, their job recorded.
+    closed: Mutex<usize>,
+    /// Connections (TCP) accepted so far.
+    accepted: Mutex<usize>,
+    /// The accept number (from 1) of each connection that carried job bytes.
+    job_connections: Mutex<Vec<usize>>,
+    /// For each cut (serial), how many status requests had come before it.
+    cut_after_requests: Mutex<Vec<usize>>,
     /// Drop the connection after this many job bytes of the next job (then clear it).
     drop_after: Mutex<Option<usize>>,
+    /// Bumped after every change above, so tests wait for the printer instead of polling it.
+    changed: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            condition: Mutex::default(),
+            jobs: Mutex::default(),
+            status_requests: Mutex::default(),
+            closed: Mutex::default(),
+            accepted: Mutex::default(),
+            job_connections: Mutex::default(),
+            cut_after_requests: Mutex::default(),
+            drop_after: Mutex::default(),
+            changed: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl Shared {
     fn condition(&self) -> Condition {
         self.condition.lock().unwrap().unwrap_or(Condition::Ready)
+    }
+
+    fn bump(&self) {
+        self.changed.send_modify(|n| *n += 1);
     }
 }
 
@@ -120,6 +164,12 @@ impl TestPrinter {
             loop {
                 let (mut socket, _) = listener.accept().await.unwrap();
                 let shared = kept.clone();
+                let number = {
+                    let mut accepted = shared.accepted.lock().unwrap();
+                    *accepted += 1;
+                    *accepted
+                };
+                shared.bump();
                 tokio::spawn(async move {
                     let mut intake = Intake::default();
                     let mut job = Vec::new();
@@ -130,9 +180,18 @@ impl TestPrinter {
                             Ok(0) | Err(_) => break,
                             Ok(n) => n,
                         };
-                        let (bytes, replies, asked) = intake.take(&buf[..n], shared.condition());
+                        let Taken {
+                            job: bytes,
+                            replies,
+                            asked,
+                            ..
+                        } = intake.take(&buf[..n], shared.condition());
                         *shared.status_requests.lock().unwrap() += asked;
+                        if job.is_empty() && !bytes.is_empty() {
+                            shared.job_connections.lock().unwrap().push(number);
+                        }
                         job.extend_from_slice(&bytes);
+                        shared.bump();
                         if let Some(limit) = drop_after
                             && job.len() >= limit
                         {
@@ -149,6 +208,8 @@ impl TestPrinter {
                     if !job.is_empty() {
                         shared.jobs.lock().unwrap().push(job);
                     }
+                    *shared.closed.lock().unwrap() += 1;
+                    shared.bump();
                 });
             }
         });
@@ -171,6 +232,31 @@ impl TestPrinter {
 
     pub fn status_requests(&self) -> usize {
         *self.shared.status_requests.lock().unwrap()
+    }
+
+    /// Connections that have ended (their job, if any, is in [`TestPrinter::jobs`]).
+    pub fn closed_connections(&self) -> usize {
+        *self.shared.closed.lock().unwrap()
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted_connections(&self) -> usize {
+        *self.shared.accepted.lock().unwrap()
+    }
+
+    /// The accept number (from 1) of each connection that carried job bytes, in order.
+    pub fn job_connections(&self) -> Vec<usize> {
+        self.shared.job_connections.lock().unwrap().clone()
+    }
+
+    /// Wait until `check` holds, re-checking whenever the printer receives or closes anything.
+    pub async fn wait_until<T>(&self, what: &str, check: impl FnMut(&TestPrinter) -> Option<T>) -> T {
+        self.wait_until_within(what, super::GUARD, check).await
+    }
+
+    /// [`TestPrinter::wait_until`] with a guard of its own, for waits that take a while.
+    pub async fn wait_until_within<T>(&self, what: &str, guard: Duration, mut check: impl FnMut(&TestPrinter) -> Option<T>) -> T {
+        super::wait_changes(what, guard, &self.shared.changed, || check(self)).await
     }
 }
 
@@ -201,12 +287,24 @@ impl PtyPrinter {
                     Ok(0) | Err(_) => break,
                     Ok(n) => n,
                 };
-                let (bytes, replies, asked) = intake.take(&buf[..n], s.condition());
-                *s.status_requests.lock().unwrap() += asked;
+                let Taken {
+                    job: bytes,
+                    replies,
+                    asked,
+                    cuts,
+                } = intake.take(&buf[..n], s.condition());
+                let before = {
+                    let mut requests = s.status_requests.lock().unwrap();
+                    let before = *requests;
+                    *requests += asked;
+                    before
+                };
+                s.cut_after_requests.lock().unwrap().extend(cuts.iter().map(|c| before + c));
                 p.lock().unwrap().extend_from_slice(&bytes);
                 if !replies.is_empty() {
                     let _ = pty.master.write_all(&replies).await;
                 }
+                s.bump();
             }
         });
         PtyPrinter { path, shared, paper }
@@ -228,5 +326,20 @@ impl PtyPrinter {
     /// How many receipts came out: each ends in a cut (`GS V`).
     pub fn cuts(&self) -> usize {
         self.paper().windows(2).filter(|w| w == &[0x1D, 0x56]).count()
+    }
+
+    /// For each cut so far, how many status requests the printer had answered before it.
+    pub fn requests_before_cuts(&self) -> Vec<usize> {
+        self.shared.cut_after_requests.lock().unwrap().clone()
+    }
+
+    /// Wait until `check` holds, re-checking whenever the printer receives anything.
+    pub async fn wait_until<T>(&self, what: &str, check: impl FnMut(&PtyPrinter) -> Option<T>) -> T {
+        self.wait_until_within(what, super::GUARD, check).await
+    }
+
+    /// [`PtyPrinter::wait_until`] with a guard of its own, for waits that take a while.
+    pub async fn wait_until_within<T>(&self, what: &str, guard: Duration, mut check: impl FnMut(&PtyPrinter) -> Option<T>) -> T {
+        super::wait_changes(what, guard, &self.shared.changed, || check(self)).await
     }
 }

@@ -94,7 +94,7 @@ pub async fn print_test(config: &Config, device: &str, page: TestPage) -> Result
             exchange(stream, profile, device, &render).await?
         }
         Transport::Serial { path, baud } => {
-            let port = transport::open_serial_printer(path, *baud, d.flow_control).map_err(fail)?;
+            let port = transport::open_serial_printer(path, *baud, d.flow_control).await.map_err(fail)?;
             exchange(port, profile, device, &render).await?
         }
         Transport::Usblp { path } => {
@@ -105,7 +105,7 @@ pub async fn print_test(config: &Config, device: &str, page: TestPage) -> Result
             report(PrinterStatus::default(), None, &bytes, profile)
         }
         Transport::Usb { vid, pid } => {
-            let (mut link, duplex) = transport::open_usb_printer(*vid, *pid).map_err(fail)?;
+            let (mut link, duplex) = transport::open_usb_printer(*vid, *pid).await.map_err(fail)?;
             if duplex {
                 exchange(link, profile, device, &render).await?
             } else {

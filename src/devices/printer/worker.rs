@@ -312,7 +312,7 @@ impl PrinterWorker {
                 Ok(stream) => self.send(job, stream, &bytes, true, Duration::ZERO).await,
                 Err(e) => self.not_reached(job, e).await,
             },
-            Transport::Serial { path, baud } => match self.open_serial(path, *baud) {
+            Transport::Serial { path, baud } => match self.open_serial(path, *baud).await {
                 Ok(port) => self.send(job, port, &bytes, true, wire_time(bytes.len(), *baud)).await,
                 Err(e) => self.not_reached(job, e).await,
             },
@@ -320,7 +320,7 @@ impl PrinterWorker {
                 Ok(file) => self.send(job, file, &bytes, false, Duration::ZERO).await,
                 Err(e) => self.not_reached(job, e).await,
             },
-            Transport::Usb { vid, pid } => match transport::open_usb_printer(*vid, *pid) {
+            Transport::Usb { vid, pid } => match transport::open_usb_printer(*vid, *pid).await {
                 Ok((link, duplex)) => self.send(job, link, &bytes, duplex, Duration::ZERO).await,
                 Err(e) => self.not_reached(job, e).await,
             },
@@ -334,9 +334,9 @@ impl PrinterWorker {
 
     /// Open the serial printer and drop whatever it sent while nobody listened: a stale
     /// status reply would otherwise be read as the answer to the next request.
-    fn open_serial(&self, path: &std::path::Path, baud: u32) -> Result<tokio_serial::SerialStream, DeviceError> {
+    async fn open_serial(&self, path: &std::path::Path, baud: u32) -> Result<tokio_serial::SerialStream, DeviceError> {
         use tokio_serial::SerialPort;
-        let port = transport::open_serial_printer(path, baud, self.device.flow_control)?;
+        let port = transport::open_serial_printer(path, baud, self.device.flow_control).await?;
         let _ = port.clear(tokio_serial::ClearBuffer::Input);
         Ok(port)
     }
@@ -388,14 +388,14 @@ impl PrinterWorker {
                 }
                 Err(e) => Err(e),
             },
-            Transport::Serial { path, baud } => match self.open_serial(path, *baud) {
+            Transport::Serial { path, baud } => match self.open_serial(path, *baud).await {
                 Ok(mut port) => {
                     let mut d = StatusDecoder::new();
                     self.query(&mut port, &mut d, STATUS_TIMEOUT).await.map(|()| d)
                 }
                 Err(e) => Err(e),
             },
-            Transport::Usb { vid, pid } => match transport::open_usb_printer(*vid, *pid) {
+            Transport::Usb { vid, pid } => match transport::open_usb_printer(*vid, *pid).await {
                 Ok((mut link, true)) => {
                     let mut d = StatusDecoder::new();
                     self.query(&mut link, &mut d, STATUS_TIMEOUT).await.map(|()| d)

@@ -28,7 +28,6 @@ use crate::domain::barcode::MAX_CODE_LEN;
 use hid_pos::{HidPosDecoder, HidPosLayout};
 use keyboard::KeyboardDecoder;
 use profile::{DEFAULT_GAP_MS, ScannerProfile, effective_framing};
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
 use tokio::sync::mpsc;
@@ -99,7 +98,7 @@ pub async fn run(setup: ScannerSetup, sink: mpsc::Sender<ScanEvent>, registry: D
     let s = &setup;
     match &setup.transport {
         Transport::Serial { path, baud } => {
-            let open = || async move { transport::open_serial(path, *baud) };
+            let open = || transport::open_serial(path, *baud);
             supervise(&id, &registry, &shutdown, open, |port| read_framed(s, port, &sink)).await;
         }
         Transport::Tcp { address } => {
@@ -108,11 +107,11 @@ pub async fn run(setup: ScannerSetup, sink: mpsc::Sender<ScanEvent>, registry: D
             supervise(&id, &registry, &shutdown, open, |stream| read_framed(s, stream, &sink)).await;
         }
         Transport::Hid { vid, pid, serial } => {
-            let open = || async move { transport::open_hid(*vid, *pid, serial.as_deref()) };
+            let open = || transport::open_hid(*vid, *pid, serial.as_deref());
             supervise(&id, &registry, &shutdown, open, |device| read_hid_reports(s, device, &sink)).await;
         }
         Transport::Evdev { path } => {
-            let open = || async move { transport::open_evdev(path) };
+            let open = || transport::open_evdev(path);
             supervise(&id, &registry, &shutdown, open, |device| read_key_events(s, device, &sink)).await;
         }
         Transport::Virtual => {
@@ -128,26 +127,6 @@ pub async fn run(setup: ScannerSetup, sink: mpsc::Sender<ScanEvent>, registry: D
             );
         }
     }
-}
-
-/// Read a serial scanner at `path` (kept for callers that have no config, e.g. the demo).
-pub async fn run_serial(
-    id: String,
-    path: PathBuf,
-    baud: u32,
-    sink: mpsc::Sender<ScanEvent>,
-    registry: DeviceRegistry,
-    shutdown: CancellationToken,
-) {
-    let setup = ScannerSetup {
-        id,
-        transport: Transport::Serial { path, baud },
-        framing: SerialFraming::default(),
-        suffix: None,
-        gap: None,
-        hid_pos: HidPosLayout::default(),
-    };
-    run(setup, sink, registry, shutdown).await;
 }
 
 async fn forward(device: &str, frames: &mut Vec<Frame>, sink: &mpsc::Sender<ScanEvent>) -> bool {

@@ -225,11 +225,6 @@ impl CallBook {
         calls.sort_by(|a, b| a.call.cmp(&b.call));
         calls
     }
-
-    /// Ids of calls in progress whose id starts with `prefix` (one source's calls).
-    pub fn calls_of(&self, prefix: &str) -> Vec<String> {
-        self.calls.keys().filter(|k| k.starts_with(prefix)).cloned().collect()
-    }
 }
 
 fn record(call: String, s: CallState, ended_at: Timestamp) -> CallRecord {

@@ -13,20 +13,71 @@
 //! ```
 //!
 //! A line modem says nothing when the call is answered or ends, so the call is over when the
-//! rings stop for [`RING_SILENCE`]. The line parser and the ring state machine are pure; the
-//! reader at the bottom only moves bytes.
+//! rings stop for [`RING_SILENCE`]. The line splitter ([`ModemLines`]), the line parser and the
+//! ring state machine are pure; the reader at the bottom only moves bytes.
 
+use crate::devices::telephony::SignalSink;
 use crate::devices::telephony::calls::{Signal, SignalKind};
 use crate::domain::call::Direction;
+use crate::domain::text::shown_bytes;
 use jiff::Timestamp;
 use std::path::PathBuf;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 /// Rings come every 5–6 s (4–5 s in RU/EU cadences); silence longer than this ends the call.
 pub const RING_SILENCE: Duration = Duration::from_secs(8);
+
+/// Longest line kept. A Caller-ID line is `NAME = ` and 15 characters, `NMBR = ` and 20 digits;
+/// a modem at the wrong speed or a line with noise sends garbage without line ends, which must
+/// not grow in memory.
+pub const MAX_LINE: usize = 256;
+
+/// Splits the modem's byte stream into lines. CR, LF and CR LF each end a line (modems differ);
+/// a line longer than [`MAX_LINE`] is dropped whole, up to its end.
+#[derive(Debug, Default)]
+pub struct ModemLines {
+    line: Vec<u8>,
+    /// The line being read is too long: drop its bytes until it ends.
+    overlong: bool,
+    /// The last byte was a CR, so an LF right after it ends nothing.
+    after_cr: bool,
+}
+
+impl ModemLines {
+    pub fn new() -> ModemLines {
+        ModemLines::default()
+    }
+
+    /// Take `bytes`; every line they complete goes to `lines` (without its end). Returns the
+    /// start of each overlong line dropped, for the log.
+    pub fn push(&mut self, bytes: &[u8], lines: &mut Vec<String>) -> Vec<String> {
+        let mut dropped = Vec::new();
+        for &b in bytes {
+            let after_cr = std::mem::replace(&mut self.after_cr, b == b'\r');
+            match b {
+                b'\n' if after_cr => {}
+                b'\r' | b'\n' => {
+                    if std::mem::take(&mut self.overlong) {
+                        self.line.clear();
+                    } else {
+                        lines.push(String::from_utf8_lossy(&self.line).into_owned());
+                        self.line.clear();
+                    }
+                }
+                _ if self.overlong => {}
+                _ if self.line.len() == MAX_LINE => {
+                    dropped.push(shown_bytes(&self.line));
+                    self.overlong = true;
+                    self.line.clear();
+                }
+                _ => self.line.push(b),
+            }
+        }
+        dropped
+    }
+}
 
 /// One meaningful line from the modem.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -184,10 +235,10 @@ pub struct ModemSetup {
 }
 
 /// Keep the modem open and read it until `shutdown`, reopening after errors.
-pub async fn run(setup: ModemSetup, signals: mpsc::UnboundedSender<Signal>, shutdown: CancellationToken) {
+pub async fn run(setup: ModemSetup, signals: SignalSink, shutdown: CancellationToken) {
     let mut state = ModemLineState::new(setup.id.clone(), setup.extension.clone());
     loop {
-        match crate::devices::transport::open_serial(&setup.path, setup.baud) {
+        match crate::devices::transport::open_serial(&setup.path, setup.baud).await {
             Ok(port) => {
                 tokio::select! {
                     _ = shutdown.cancelled() => return,
@@ -206,34 +257,36 @@ pub async fn run(setup: ModemSetup, signals: mpsc::UnboundedSender<Signal>, shut
 }
 
 /// Initialise the modem and read lines, with a one-second tick for the end of a call.
-pub async fn read<P: AsyncRead + AsyncWrite + Unpin>(
-    port: P,
-    state: &mut ModemLineState,
-    signals: &mpsc::UnboundedSender<Signal>,
-) -> std::io::Result<()> {
-    let (reader, mut writer) = tokio::io::split(port);
+pub async fn read<P: AsyncRead + AsyncWrite + Unpin>(port: P, state: &mut ModemLineState, signals: &SignalSink) -> std::io::Result<()> {
+    let (mut reader, mut writer) = tokio::io::split(port);
     // ATZ resets, E0 stops the echo, +VCID=1 turns formatted Caller ID on.
     writer.write_all(b"ATZ\r").await?;
     writer.write_all(b"ATE0\r").await?;
     writer.write_all(b"AT+VCID=1\r").await?;
     writer.flush().await?;
-    let mut lines = BufReader::new(reader).split(b'\n');
+    let mut splitter = ModemLines::new();
+    let mut lines = Vec::new();
+    let mut buf = [0u8; 256];
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
-            line = lines.next_segment() => {
-                let Some(bytes) = line? else { return Err(std::io::ErrorKind::UnexpectedEof.into()) };
-                let text = String::from_utf8_lossy(&bytes);
-                // CR LF ends a line; a CR alone (some modems) too.
-                for part in text.trim_end_matches('\r').split('\r') {
-                    for s in state.line(parse_line(part), Timestamp::now()) {
-                        let _ = signals.send(s);
+            read = reader.read(&mut buf) => {
+                let n = read?;
+                if n == 0 {
+                    return Err(std::io::ErrorKind::UnexpectedEof.into());
+                }
+                for start in splitter.push(&buf[..n], &mut lines) {
+                    tracing::warn!(line = %start, "the Caller-ID modem sent a line longer than {MAX_LINE} bytes; dropped (wrong baud rate?)");
+                }
+                for line in lines.drain(..) {
+                    for s in state.line(parse_line(&line), Timestamp::now()) {
+                        signals.send(s);
                     }
                 }
             }
             _ = tick.tick() => {
                 for s in state.tick(Timestamp::now()) {
-                    let _ = signals.send(s);
+                    signals.send(s);
                 }
             }
         }
@@ -280,10 +333,54 @@ mod tests {
         ));
     }
 
+    fn split(chunks: &[&[u8]]) -> (Vec<String>, usize) {
+        let mut lines = ModemLines::new();
+        let (mut out, mut dropped) = (Vec::new(), 0);
+        for chunk in chunks {
+            dropped += lines.push(chunk, &mut out).len();
+        }
+        (out, dropped)
+    }
+
+    #[test]
+    fn lines_end_at_cr_lf_or_both() {
+        let (lines, _) = split(&[b"OK\r\n\r\nRING\r", b"\nNMBR = 8916\nNAME = X\r\rRING\r"]);
+        assert_eq!(lines, ["OK", "", "RING", "NMBR = 8916", "NAME = X", "", "RING"]);
+        // A CR LF split across two reads is still one line end.
+        let (lines, _) = split(&[b"RING\r", b"\n", b"\r", b"\n"]);
+        assert_eq!(lines, ["RING", ""]);
+    }
+
+    #[test]
+    fn garbage_without_line_ends_does_not_grow() {
+        let mut lines = ModemLines::new();
+        let mut out = Vec::new();
+        let mut dropped = Vec::new();
+        for _ in 0..1000 {
+            dropped.extend(lines.push(&[0xAA; 1024], &mut out));
+            assert!(lines.line.len() <= MAX_LINE);
+        }
+        assert!(out.is_empty());
+        assert_eq!(dropped.len(), 1, "one overlong line, reported once");
+        // The overlong line is dropped whole; the next one is read as usual.
+        lines.push(b"tail of it\r\nRING\r\n", &mut out);
+        assert_eq!(out, ["RING"]);
+        assert!(lines.line.capacity() <= 2 * MAX_LINE);
+    }
+
     proptest! {
         #[test]
         fn any_line_parses(text in "\\PC{0,60}") {
             let _ = parse_line(&text);
+        }
+
+        #[test]
+        fn any_bytes_split_into_bounded_lines(bytes in proptest::collection::vec(any::<u8>(), 0..2048), cut in 0usize..2048) {
+            let cut = cut.min(bytes.len());
+            let (whole, _) = split(&[&bytes]);
+            let (parts, _) = split(&[&bytes[..cut], &bytes[cut..]]);
+            prop_assert_eq!(&whole, &parts, "where reads split the stream does not matter");
+            prop_assert!(whole.iter().all(|l| l.len() <= 3 * MAX_LINE && !l.contains(['\r', '\n'])));
         }
     }
 }

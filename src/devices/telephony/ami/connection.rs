@@ -2,19 +2,20 @@
 //! `ActionID`s, keep-alive `Ping`, reconnect with back-off, and a `CoreShowChannels` resync
 //! after every login so calls that started or ended while we were away are right.
 //!
-//! The reader only parses and forwards: signals go into an unbounded channel to the call hub,
-//! so a slow lookup or a slow screen can never make us stop reading — Asterisk disconnects a
-//! manager session whose socket buffer fills up.
+//! The reader only parses and forwards: signals go to the call hub without waiting
+//! ([`SignalSink`]), so a slow lookup or a slow screen can never make us stop reading — Asterisk
+//! disconnects a manager session whose socket buffer fills up. If the hub falls so far behind
+//! that signals were dropped, the calls are resynced (`CoreShowChannels`) once it has caught up.
 
 use super::frame::{self, FrameError, Message};
 use super::tracker::AmiTracker;
 use crate::config::Secret;
-use crate::devices::telephony::calls::Signal;
+use crate::devices::telephony::{Delivery, SignalSink};
+use crate::domain::text::{shown, shown_max};
 use bytes::BytesMut;
 use md5::{Digest, Md5};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// How to reach and log in to one Asterisk.
@@ -52,7 +53,7 @@ pub enum AmiError {
 }
 
 /// Keep a manager session to Asterisk until `shutdown`, reconnecting with back-off.
-pub async fn run(settings: AmiSettings, signals: mpsc::UnboundedSender<Signal>, shutdown: CancellationToken) {
+pub async fn run(settings: AmiSettings, signals: SignalSink, shutdown: CancellationToken) {
     let mut tracker = AmiTracker::new(settings.id.clone());
     let mut delay = FIRST_RETRY;
     loop {
@@ -103,6 +104,8 @@ pub struct Session<'a, S> {
     settings: &'a AmiSettings,
     next_action: u64,
     logged_in: bool,
+    /// Signals were dropped since the last resync: the call book may be wrong.
+    behind: bool,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
@@ -113,6 +116,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             settings,
             next_action: 0,
             logged_in: false,
+            behind: false,
         }
     }
 
@@ -167,22 +171,17 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     /// Wait for the response to `action`, handing events that arrive meanwhile to the tracker.
-    async fn response(
-        &mut self,
-        action: &str,
-        tracker: &mut AmiTracker,
-        signals: &mpsc::UnboundedSender<Signal>,
-    ) -> Result<Message, AmiError> {
+    async fn response(&mut self, action: &str, tracker: &mut AmiTracker, signals: &SignalSink) -> Result<Message, AmiError> {
         loop {
             let m = self.message().await?;
             if m.response().is_some() && m.get("ActionID") == Some(action) {
                 return Ok(m);
             }
-            forward(&m, tracker, signals);
+            self.behind |= !forward(&m, tracker, signals);
         }
     }
 
-    async fn login(&mut self, tracker: &mut AmiTracker, signals: &mpsc::UnboundedSender<Signal>) -> Result<(), AmiError> {
+    async fn login(&mut self, tracker: &mut AmiTracker, signals: &SignalSink) -> Result<(), AmiError> {
         let user = self.settings.username.clone();
         let mut fields = vec![("Action", "Login".to_string()), ("Username", user.clone())];
         if self.settings.md5 {
@@ -191,7 +190,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let challenge = reply
                 .get("Challenge")
                 .filter(|_| reply.response() == Some("Success"))
-                .ok_or_else(|| AmiError::Protocol(format!("no MD5 challenge in the answer: {reply:?}")))?
+                .ok_or_else(|| AmiError::Protocol(format!("no MD5 challenge in the answer: {}", shown_max(&format!("{reply:?}"), 300))))?
                 .to_string();
             fields.push(("AuthType", "MD5".into()));
             fields.push(("Key", md5_key(&challenge, self.settings.secret.expose())));
@@ -212,15 +211,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     /// Log in, resync, then read events until an error or `shutdown` (then log off).
-    pub async fn run(
-        &mut self,
-        tracker: &mut AmiTracker,
-        signals: &mpsc::UnboundedSender<Signal>,
-        shutdown: &CancellationToken,
-    ) -> Result<(), AmiError> {
+    pub async fn run(&mut self, tracker: &mut AmiTracker, signals: &SignalSink, shutdown: &CancellationToken) -> Result<(), AmiError> {
         let version = self.banner().await?;
         self.login(tracker, signals).await?;
-        tracing::info!(pbx = %self.settings.id, %version, "AMI logged in");
+        tracing::info!(pbx = %self.settings.id, version = %shown(&version), "AMI logged in");
         tracker.begin_resync();
         self.send(vec![("Action", "CoreShowChannels".into())]).await?;
         let interval = self.settings.ping_interval;
@@ -243,24 +237,37 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 }
                 m = self.message() => {
                     let m = m?;
+                    // Checked on every message, Ping answers included, so a quiet PBX resyncs too.
+                    if self.behind && signals.room() >= RESYNC_ROOM {
+                        tracing::warn!(pbx = %self.settings.id, "call signals were dropped; resyncing the calls with the PBX");
+                        self.behind = false;
+                        tracker.begin_resync();
+                        self.send(vec![("Action", "CoreShowChannels".into())]).await?;
+                    }
                     if m.response().is_some() {
                         if outstanding.as_ref().is_some_and(|(id, _)| m.get("ActionID") == Some(id)) {
                             outstanding = None;
                         }
                         continue;
                     }
-                    forward(&m, tracker, signals);
+                    self.behind |= !forward(&m, tracker, signals);
                 }
             }
         }
     }
 }
 
-fn forward(m: &Message, tracker: &mut AmiTracker, signals: &mpsc::UnboundedSender<Signal>) {
+/// Room the hub must have again before a resync after dropped signals is worth asking for.
+const RESYNC_ROOM: usize = crate::devices::telephony::SIGNAL_BACKLOG / 2;
+
+/// Hand the event's signals to the hub; false when one was dropped.
+fn forward(m: &Message, tracker: &mut AmiTracker, signals: &SignalSink) -> bool {
+    let mut all = true;
     for signal in tracker.event(m, jiff::Timestamp::now()) {
-        // The hub is gone only at shutdown; nothing to do then.
-        let _ = signals.send(signal);
+        // `Closed` happens only at shutdown; nothing to do then.
+        all &= signals.send(signal) != Delivery::Dropped;
     }
+    all
 }
 
 #[cfg(test)]
@@ -302,7 +309,7 @@ mod tests {
     async fn md5_login_then_pings_and_a_silent_peer_ends_the_session() {
         let (ours, mut peer) = tokio::io::duplex(64 * 1024);
         let settings = settings(true);
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx) = SignalSink::channel(16);
         let shutdown = CancellationToken::new();
         let client = tokio::spawn(async move {
             let mut tracker = AmiTracker::new("pbx");
@@ -347,7 +354,7 @@ mod tests {
     async fn a_refused_login_names_the_user() {
         let (ours, mut peer) = tokio::io::duplex(64 * 1024);
         let settings = settings(false);
-        let (tx, _rx) = mpsc::unbounded_channel();
+        let (tx, _rx) = SignalSink::channel(16);
         let client = tokio::spawn(async move {
             let mut tracker = AmiTracker::new("pbx");
             Session::new(ours, &settings)
