@@ -2,11 +2,11 @@
 //! the application of a change-feed page to every table it touches.
 
 use super::engine::Durability;
-use super::tables::{BARCODES, CLIENTS, ITEMS, META, PHONES, PLUS, meta_key};
-use super::{Store, StoreError, clients, records, wms};
+use super::tables::{BARCODES, CATALOG_GROUPS, CLIENTS, ITEM_STOCK, ITEMS, META, PHONES, PLUS, meta_key};
+use super::{Store, StoreError, clients, encode, records, wms};
 use crate::domain::barcode;
 use crate::domain::catalog::Item;
-use crate::domain::feed::Change;
+use crate::domain::feed::{Change, RetailChange};
 use crate::domain::phone::Country;
 use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
 use std::collections::BTreeMap;
@@ -53,6 +53,21 @@ impl Store {
             return Ok(None);
         };
         read_item(&tx.open_table(ITEMS)?, &id)
+    }
+
+    /// The shop's stock of an item as the head office last counted it (1C's `Остатки`).
+    pub fn shop_stock(&self, item: &str) -> Result<Option<rust_decimal::Decimal>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(ITEM_STOCK)?;
+        let row = table.get(item)?;
+        row.map(|v| {
+            v.value().parse().map_err(|_| StoreError::Corrupt {
+                table: "item_stock",
+                key: item.to_string(),
+                reason: format!("not a number: {}", v.value()),
+            })
+        })
+        .transpose()
     }
 
     /// Items in the catalog (redb keeps the count; nothing is scanned).
@@ -102,6 +117,10 @@ pub(super) struct CatalogTables<'tx> {
 }
 
 impl<'tx> CatalogTables<'tx> {
+    fn get(&self, id: &str) -> Result<Option<Item>, StoreError> {
+        read_item(&self.items, id)
+    }
+
     fn open(tx: &'tx WriteTransaction) -> Result<Self, StoreError> {
         Ok(CatalogTables {
             items: tx.open_table(ITEMS)?,
@@ -151,6 +170,8 @@ fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: 
     let mut phones = tx.open_table(PHONES)?;
     let mut warehouse = wms::WmsTables::open(tx)?;
     let mut retail = super::retail::RetailTables::open(tx)?;
+    let mut groups = tx.open_table(CATALOG_GROUPS)?;
+    let mut shop_stock = tx.open_table(ITEM_STOCK)?;
     let mut applied = FeedApplied::default();
     for change in changes {
         // Cells, stock, pick orders, expected receipts and item storage attributes.
@@ -181,6 +202,45 @@ fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: 
             }
             Change::Retail(change) => {
                 retail.apply(change)?;
+                applied.upserted += 1;
+            }
+            // 1C's catalog: the item without its prices, which keep their stored values.
+            Change::ItemDetails { item, groups } => {
+                let mut item = item.clone();
+                if let Some(stored) = catalog.get(&item.id)? {
+                    item.prices = stored.prices;
+                }
+                catalog.upsert(&item)?;
+                let group = RetailChange::ItemGroup {
+                    item: item.id.clone(),
+                    group: groups.first().cloned(),
+                };
+                retail.apply(&group)?;
+                applied.upserted += 1;
+            }
+            Change::ItemPrices { item, prices } => match catalog.get(item)? {
+                Some(mut stored) => {
+                    stored.prices.extend(prices.iter().map(|(k, v)| (k.clone(), *v)));
+                    catalog.upsert(&stored)?;
+                    applied.upserted += 1;
+                }
+                None => *applied.skipped.entry("prices of an unknown item".into()).or_default() += 1,
+            },
+            Change::ItemStock { item, qty } => {
+                shop_stock.insert(item.as_str(), qty.to_string().as_str())?;
+                applied.upserted += 1;
+            }
+            Change::ItemVariant(variant) => match catalog.get(&variant.product)? {
+                Some(product) => {
+                    let current = catalog.get(&variant.id)?;
+                    catalog.upsert(&variant.to_item(&product, current.as_ref()))?;
+                    applied.upserted += 1;
+                }
+                None => *applied.skipped.entry("variant of an unknown item".into()).or_default() += 1,
+            },
+            Change::GroupUpsert(group) => {
+                let record = (group.name.as_str(), group.parent.as_deref());
+                groups.insert(group.id.as_str(), encode(&record).as_slice())?;
                 applied.upserted += 1;
             }
             Change::Skipped { kind } => *applied.skipped.entry(kind.clone()).or_default() += 1,
@@ -250,5 +310,57 @@ mod tests {
         assert!(store.item_by_code("00036000291452").unwrap().is_none());
         assert!(store.item("I-1001").unwrap().is_none());
         assert_eq!(store.item_count().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn onec_details_keep_prices_and_prices_merge_and_variants_take_the_product() {
+        use crate::domain::feed::ItemVariant;
+        let (store, _dir) = temp_store();
+        store
+            .apply_feed(&[Change::ItemUpsert(milk(&["4601234567893"]))], "c1")
+            .await
+            .unwrap();
+        let mut details = milk(&["4601234567893"]);
+        details.name = "Молоко 2,5% 1 л".into();
+        details.prices.clear();
+        let changes = [
+            Change::ItemDetails {
+                item: details,
+                groups: vec!["G-1".into()],
+            },
+            Change::ItemPrices {
+                item: "I-1001".into(),
+                prices: [("wholesale".to_string(), dec!(70))].into(),
+            },
+            Change::ItemPrices {
+                item: "I-404".into(),
+                prices: [("retail".to_string(), dec!(1))].into(),
+            },
+            Change::ItemStock {
+                item: "I-1001".into(),
+                qty: dec!(12.5),
+            },
+            Change::ItemVariant(ItemVariant {
+                id: "I-1001#blue".into(),
+                product: "I-1001".into(),
+                name: None,
+                characteristics: vec![("Цвет".into(), "синий".into())],
+                barcodes: vec!["036000291452".into()],
+                sku: None,
+            }),
+        ];
+        let applied = store.apply_feed(&changes, "c2").await.unwrap();
+        assert_eq!(applied.skipped["prices of an unknown item"], 1);
+        let item = store.item("I-1001").unwrap().unwrap();
+        assert_eq!(item.name, "Молоко 2,5% 1 л");
+        assert_eq!(item.retail_price(), Some(dec!(89.90)), "details keep the stored prices");
+        assert_eq!(item.prices["wholesale"], dec!(70));
+        assert_eq!(store.item_group("I-1001").unwrap().as_deref(), Some("G-1"));
+        assert_eq!(store.shop_stock("I-1001").unwrap(), Some(dec!(12.5)));
+        let variant = store.item_by_code("00036000291452").unwrap().unwrap();
+        assert_eq!(
+            (variant.id.as_str(), variant.name.as_str()),
+            ("I-1001#blue", "Молоко 2,5% 1 л (синий)")
+        );
     }
 }

@@ -84,6 +84,11 @@ pub(super) const ITEM_GROUPS: TableDefinition<&str, &str> = TableDefinition::new
 /// client id → `ClientAccount` (bonus balance, credit allowed).
 pub(super) const CLIENT_ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_accounts");
 
+/// group id → `ItemGroup` (name, parent): the catalog's group tree from 1C.
+pub(super) const CATALOG_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition::new("catalog_groups");
+/// item id → the shop's stock as the head office counts it (decimal text).
+pub(super) const ITEM_STOCK: TableDefinition<&str, &str> = TableDefinition::new("item_stock");
+
 /// Create every table, so readers never meet a missing one.
 pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(META)?;
@@ -113,6 +118,8 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(PROMOTIONS)?;
     tx.open_table(ITEM_GROUPS)?;
     tx.open_table(CLIENT_ACCOUNTS)?;
+    tx.open_table(CATALOG_GROUPS)?;
+    tx.open_table(ITEM_STOCK)?;
     Ok(())
 }
 

@@ -265,7 +265,15 @@ impl<'tx> WmsTables<'tx> {
             Change::ExpectedReceiptDelete(id) => {
                 self.expected.remove(id.as_str())?;
             }
-            Change::Skipped { .. } | Change::ClientUpsert(_) | Change::ClientDelete(_) | Change::Retail(_) => return Ok(false),
+            Change::Skipped { .. }
+            | Change::ClientUpsert(_)
+            | Change::ClientDelete(_)
+            | Change::ItemPrices { .. }
+            | Change::ItemStock { .. }
+            | Change::ItemVariant(_)
+            | Change::GroupUpsert(_)
+            | Change::ItemDetails { .. }
+            | Change::Retail(_) => return Ok(false),
         }
         Ok(true)
     }

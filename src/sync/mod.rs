@@ -5,6 +5,7 @@
 //! document in the outbox and retries it with back-off until the CRM confirms it.
 
 pub mod client;
+pub mod commerceml;
 pub mod feed;
 mod puller;
 mod pusher;
