@@ -100,7 +100,7 @@ async fn main() {
     let flush = stats(flushes);
 
     // The HTTP path: POST /scan until the receipt comes back, over a kept-alive connection.
-    let running = storeterm::app::start_with_store(config(&data), store).await.expect("storeterm");
+    let running = storeterm::daemon::start_with_store(config(&data), store).await.expect("storeterm");
     let base = format!("http://{}/api/v1/lanes/1", running.addr);
     let http = reqwest::Client::new();
     let mut http_samples = Vec::with_capacity(scans);

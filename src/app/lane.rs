@@ -7,6 +7,7 @@
 //! lane journal when it only edited the open receipt (see `store::lanes`) — and then the new
 //! receipt is broadcast to the screens.
 
+use super::supervisor::{Importance, Supervisor};
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
 use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules};
@@ -18,6 +19,7 @@ use crate::domain::shift::Shift;
 use crate::store::{ItemLookup, LaneCommit, Store, StoreError};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
+use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -209,24 +211,37 @@ pub fn spawn(
     printer: Option<String>,
     rules: ScanRules,
     store: Store,
-    shutdown: CancellationToken,
+    supervisor: &mut Supervisor,
 ) -> Result<LaneHandle, StoreError> {
-    let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
-    // A new or restored store may have to number shifts past what the CRM holds; the change
-    // is committed with the lane's next commit, and made again on every load until then.
-    lane.continue_after(store.shift_floor());
+    // Loaded once here so a store that cannot read the lane stops the start, with its error.
+    let mut first = Some(LaneActor::load(id, &store, printer.clone(), rules.clone())?);
     let (commands, command_rx) = mpsc::channel(64);
     let (scans, scan_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(64);
-    let actor = LaneActor {
-        cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
-        lane,
-        store,
-        printer,
-        rules,
-        events: events.clone(),
-    };
-    tokio::spawn(actor.run(command_rx, scan_rx, shutdown));
+    // The inbox outlives a crashed actor: callers keep their handle, and what they sent while
+    // the lane restarted is served by the new actor, which reloads the lane (and its open
+    // receipt) from the store.
+    let inbox = Arc::new(tokio::sync::Mutex::new((command_rx, scan_rx)));
+    let shutdown = supervisor.shutdown_token();
+    let (lane_id, ev) = (id.to_string(), events.clone());
+    supervisor.spawn(format!("lane {id}"), Importance::Critical, move || {
+        let loaded = match first.take() {
+            Some(actor) => Ok(actor),
+            None => LaneActor::load(&lane_id, &store, printer.clone(), rules.clone()),
+        };
+        let (inbox, shutdown, events) = (inbox.clone(), shutdown.clone(), ev.clone());
+        async move {
+            let mut actor = match loaded {
+                Ok(actor) => actor,
+                // Ending makes the supervisor try again after its back-off.
+                Err(e) => return tracing::error!(error = %e, "cannot load the lane from the store"),
+            };
+            actor.events = events;
+            let mut inbox = inbox.lock().await;
+            let (commands, scans) = &mut *inbox;
+            actor.run(commands, scans, shutdown).await
+        }
+    });
     Ok(LaneHandle {
         id: id.to_string(),
         commands,
@@ -240,7 +255,23 @@ fn new_id() -> Uuid {
 }
 
 impl LaneActor {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut scans: mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
+    /// The lane as the store has it. A new or restored store may have to number shifts past
+    /// what the CRM holds; the change is committed with the lane's next commit, and made again
+    /// on every load until then.
+    fn load(id: &str, store: &Store, printer: Option<String>, rules: ScanRules) -> Result<LaneActor, StoreError> {
+        let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
+        lane.continue_after(store.shift_floor());
+        Ok(LaneActor {
+            cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
+            lane,
+            store: store.clone(),
+            printer,
+            rules,
+            events: broadcast::channel(1).0,
+        })
+    }
+
+    async fn run(mut self, commands: &mut mpsc::Receiver<Command>, scans: &mut mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
