@@ -10,6 +10,7 @@
 use super::supervisor::{Importance, Supervisor};
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
+use crate::domain::text::shown;
 use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules};
 use crate::domain::catalog::Item;
 use crate::domain::lane::{Changes, Lane, LaneError, Paid};
@@ -29,11 +30,11 @@ use uuid::Uuid;
 pub enum LaneFailure {
     #[error("invalid barcode: {0}")]
     InvalidBarcode(#[from] BarcodeError),
-    #[error("unknown barcode {0}: no such item in the catalog")]
+    #[error("unknown barcode {}: no such item in the catalog", shown(.0))]
     UnknownItem(String),
-    #[error("scale label {label}: no item has PLU {plu} in the catalog (check the scale's PLU list against the CRM)")]
+    #[error("scale label {}: no item has PLU {plu} in the catalog (check the scale's PLU list against the CRM)", shown(.label))]
     UnknownPlu { label: String, plu: String },
-    #[error("{0} is a warehouse cell label, not an item: cell labels are scanned on the storekeeper's handheld")]
+    #[error("{} is a warehouse cell label, not an item: cell labels are scanned on the storekeeper's handheld", shown(.0))]
     NotAnItem(String),
     #[error(transparent)]
     Lane(#[from] LaneError),
