@@ -260,7 +260,20 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
     wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms)
         .ensure_receiving()
         .await?;
-    let state = AppState::new(&config, lanes.clone(), store, registry.clone(), link, paper, shutdown.clone()).with_calls(calls);
+    let mut state = AppState::new(
+        &config,
+        lanes.clone(),
+        store.clone(),
+        registry.clone(),
+        link,
+        paper,
+        shutdown.clone(),
+    )
+    .with_calls(calls);
+    if let Some(onec) = &config.onec {
+        let settings = sync::onec::OnecSettings::from_config(onec);
+        state = state.with_onec(Arc::new(sync::onec::OnecExchange::new(settings, store, tz.clone())));
+    }
     let listener = bind(config.http.listen).await?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.http.listen,

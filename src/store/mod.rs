@@ -26,6 +26,7 @@ mod engine;
 mod journal;
 mod lanes;
 mod numbering;
+mod onec;
 mod outbox;
 mod print_jobs;
 mod records;

@@ -89,6 +89,13 @@ pub(super) const CATALOG_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition:
 /// item id → the shop's stock as the head office counts it (decimal text).
 pub(super) const ITEM_STOCK: TableDefinition<&str, &str> = TableDefinition::new("item_stock");
 
+/// receipt UUIDv7 → (): sales 1C acknowledged (`type=sale&mode=success`).
+pub(super) const ONEC_SENT: TableDefinition<u128, ()> = TableDefinition::new("onec_sent");
+/// receipt UUIDv7 → (): what the last `type=sale&mode=query` handed out, not yet acknowledged.
+pub(super) const ONEC_HANDED: TableDefinition<u128, ()> = TableDefinition::new("onec_handed");
+/// name → bytes the 1C exchange keeps between exchanges (its price-type and warehouse directory).
+pub(super) const ONEC_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("onec_state");
+
 /// Create every table, so readers never meet a missing one.
 pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(META)?;
@@ -120,6 +127,9 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(CLIENT_ACCOUNTS)?;
     tx.open_table(CATALOG_GROUPS)?;
     tx.open_table(ITEM_STOCK)?;
+    tx.open_table(ONEC_SENT)?;
+    tx.open_table(ONEC_HANDED)?;
+    tx.open_table(ONEC_STATE)?;
     Ok(())
 }
 

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod commerceml;
 pub mod feed;
+pub mod onec;
 mod puller;
 mod pusher;
 mod wms_feed;
