@@ -46,6 +46,8 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
         "paper": s.paper.all(),
         // Call signals the PBX sent while the call hub was stuck (non-zero means missed cards),
         // and live cards the CRM did not deliver within the budget.
+        // 1C's «Обмен с сайтом»: last exchange and import, refused logins and the alarm.
+        "onec": s.onec.as_ref().map(|o| o.status()),
         "calls": s.calls.as_ref().map(|c| json!({"dropped_signals": c.hub.dropped_signals(), "late_cards": c.hub.late_cards()})),
     })))
 }
