@@ -43,6 +43,8 @@ pub(super) const SHIFTS: TableDefinition<u128, &[u8]> = TableDefinition::new("sh
 pub(super) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// seq → `Parked` (the CRM refused it for good).
 pub(super) const PARKED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_parked");
+/// seq → `Dropped`: a parked document an admin gave up on, with the written reason.
+pub(super) const DROPPED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_dropped");
 
 /// job UUIDv7 → `PrintJob`.
 pub(super) const PRINT_JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("print_jobs");
@@ -107,6 +109,7 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(SHIFTS)?;
     tx.open_table(OUTBOX)?;
     tx.open_table(PARKED)?;
+    tx.open_table(DROPPED)?;
     tx.open_table(PRINT_JOBS)?;
     tx.open_table(PRINT_QUEUE)?;
     tx.open_table(CLIENTS)?;
