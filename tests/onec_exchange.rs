@@ -341,3 +341,83 @@ async fn refusals_change_nothing() {
     let (answer, _) = onec.import("offers.xml").await;
     assert!(answer.starts_with("failure\nфайл offers.xml не получен"), "{answer}");
 }
+
+/// A generated catalog of `n` goods (full unload) and its offers, in 1C's 2.04 shape.
+fn big_catalog(n: usize) -> (String, String) {
+    let mut import = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<КоммерческаяИнформация ВерсияСхемы=\"2.04\">\n<Каталог СодержитТолькоИзменения=\"false\">\n<Товары>\n",
+    );
+    let mut offers = String::from(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<КоммерческаяИнформация ВерсияСхемы=\"2.04\">\n<ПакетПредложений>\n<ТипыЦен><ТипЦены><Ид>pt-retail-0001</Ид><Наименование>Розничная цена</Наименование></ТипЦены></ТипыЦен>\n<Предложения>\n",
+    );
+    for i in 0..n {
+        let id = if i == 0 { MILK.to_string() } else { format!("gen-{i:08}") };
+        let code = if i == 0 { MILK_BARCODE.to_string() } else { format!("29{i:011}") };
+        import.push_str(&format!(
+            "<Товар><Ид>{id}</Ид><Штрихкод>{code}</Штрихкод><Артикул>A{i}</Артикул><Наименование>Товар номер {i}</Наименование><БазоваяЕдиница Код=\"796\"/><СтавкиНалогов><СтавкаНалога><Наименование>НДС</Наименование><Ставка>20</Ставка></СтавкаНалога></СтавкиНалогов></Товар>\n"
+        ));
+        offers.push_str(&format!(
+            "<Предложение><Ид>{id}</Ид><Цены><Цена><ИдТипаЦены>pt-retail-0001</ИдТипаЦены><ЦенаЗаЕдиницу>{}.90</ЦенаЗаЕдиницу></Цена></Цены><Количество>{}</Количество></Предложение>\n",
+            10 + i % 500,
+            i % 37
+        ));
+    }
+    import.push_str("</Товары>\n</Каталог>\n</КоммерческаяИнформация>\n");
+    offers.push_str("</Предложения>\n</ПакетПредложений>\n</КоммерческаяИнформация>\n");
+    (import, offers)
+}
+
+/// Measurement (run with `--ignored --nocapture`): a large catalog through the exchange while
+/// a cashier keeps scanning; prints the import's time and the slowest scan meanwhile.
+#[tokio::test]
+#[ignore = "a measurement; prints timings"]
+async fn measure_a_large_import_while_the_till_sells() {
+    let n: usize = std::env::var("ONEC_ITEMS").ok().and_then(|v| v.parse().ok()).unwrap_or(20_000);
+    let shop = start_shop().await;
+    let mut onec = OneC::new(&shop);
+    let (import, offers) = big_catalog(n);
+    // The milk first, so the till has something to scan during the big import.
+    onec.checkauth(LOGIN, PASSWORD).await;
+    let (small_import, small_offers) = big_catalog(1);
+    onec.upload("catalog", "import.xml", small_import.as_bytes()).await;
+    assert_eq!(onec.import("import.xml").await.0, "success");
+    onec.upload("catalog", "offers.xml", small_offers.as_bytes()).await;
+    assert_eq!(onec.import("offers.xml").await.0, "success");
+
+    let started = tokio::time::Instant::now();
+    onec.upload_chunked("import.xml", import.as_bytes(), 65536).await;
+    onec.upload_chunked("offers.xml", offers.as_bytes(), 65536).await;
+    let uploaded = started.elapsed();
+    let cashier = shop.cashier.clone();
+    let importing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let still = importing.clone();
+    let scanning = tokio::spawn(async move {
+        let (mut slowest, mut total, mut scans) = (Duration::ZERO, Duration::ZERO, 0u32);
+        while still.load(std::sync::atomic::Ordering::Relaxed) {
+            let t = tokio::time::Instant::now();
+            let (code, _) = cashier.scan("1", MILK_BARCODE).await;
+            assert_eq!(code, 200);
+            slowest = slowest.max(t.elapsed());
+            total += t.elapsed();
+            scans += 1;
+        }
+        (scans, slowest, total / scans.max(1))
+    });
+    let t = tokio::time::Instant::now();
+    let (answer, progress) = onec.import("import.xml").await;
+    assert_eq!(answer, "success");
+    let catalog_time = t.elapsed();
+    let t = tokio::time::Instant::now();
+    assert_eq!(onec.import("offers.xml").await.0, "success");
+    let offers_time = t.elapsed();
+    assert_eq!(onec.get("type=catalog&mode=complete").await, "success");
+    importing.store(false, std::sync::atomic::Ordering::Relaxed);
+    let (scans, slowest, mean) = scanning.await.unwrap();
+    let scans = format!("{scans} scans, mean {mean:?}, slowest {slowest:?}");
+    assert_eq!(items(&shop.admin).await, n as u64);
+    println!(
+        "{n} items: upload {uploaded:?} ({} + {} bytes), import.xml {catalog_time:?} ({progress} progress answers), offers.xml {offers_time:?}; meanwhile at the till: {scans}",
+        import.len(),
+        offers.len()
+    );
+}

@@ -255,7 +255,8 @@ impl OnecExchange {
                     }
                 )))
             }
-            (_, Mode::CheckAuth) => unreachable_checkauth(),
+            // Answered above, before the session is looked up; a second one opens a new session.
+            (_, Mode::CheckAuth) => self.checkauth(&call),
         }
     }
 
@@ -546,11 +547,6 @@ impl OnecExchange {
 }
 
 const AUTH_ALARM: &str = "1С не может войти в обмен";
-
-fn unreachable_checkauth() -> Reply {
-    // `checkauth` is answered before the session is looked up.
-    Reply::text(&Answer::Failure("mode=checkauth".into()))
-}
 
 /// The import of one `import&filename=` call, on a blocking thread.
 struct ImportJob {
