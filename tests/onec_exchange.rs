@@ -33,8 +33,13 @@ struct Shop {
 }
 
 async fn start_shop() -> Shop {
+    start_shop_with("price_type = \"Розничная цена\"\n").await
+}
+
+/// A shop with `[onec]`; `settings` adds its price type (and warehouse).
+async fn start_shop_with(settings: &str) -> Shop {
     let dir = tempfile::tempdir().unwrap();
-    let onec = format!("[onec]\nlogin = \"{LOGIN}\"\npassword = \"{PASSWORD}\"\nprice_type = \"Розничная цена\"\nfile_limit = 65536\n");
+    let onec = format!("[onec]\nlogin = \"{LOGIN}\"\npassword = \"{PASSWORD}\"\nfile_limit = 65536\n{settings}");
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), "[[lanes]]\nid = \"1\"\n", &onec);
     let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm starts");
     let base = format!("http://{}", running.addr);
@@ -340,6 +345,80 @@ async fn refusals_change_nothing() {
     // An import of a file never sent.
     let (answer, _) = onec.import("offers.xml").await;
     assert!(answer.starts_with("failure\nфайл offers.xml не получен"), "{answer}");
+}
+
+const UT11: [&str; 4] = [
+    "import___a3f1c2d4-5e6f-4a1b-8c9d-0e1f2a3b4c5d.xml",
+    "offers___a3f1c2d4-5e6f-4a1b-8c9d-0e1f2a3b4c5d.xml",
+    "prices___a3f1c2d4-5e6f-4a1b-8c9d-0e1f2a3b4c5d.xml",
+    "rests___a3f1c2d4-5e6f-4a1b-8c9d-0e1f2a3b4c5d.xml",
+];
+
+const UT11_LIQUID: &str = "4600000000015";
+const UT11_BLUE: &str = "4600000000022";
+
+/// УТ 11's split 3.x files in one zip (price types and warehouses in another file than the
+/// prices and stock that name them), a later prices-only exchange, then a windows-1251 single
+/// file from an older 1C.
+#[tokio::test]
+async fn ut11_split_files_in_one_zip_and_a_windows_1251_file() {
+    let shop = start_shop_with("price_type = \"Розничная\"\nwarehouse = \"Магазин №1\"\n").await;
+    let mut onec = OneC::new(&shop);
+    assert!(onec.checkauth(LOGIN, PASSWORD).await.starts_with("success\n"));
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+    // Stored in the zip in another order than they must be imported in.
+    for name in UT11.iter().rev() {
+        zip.start_file(*name, opts).unwrap();
+        // The fixture's barcodes have made-up check digits; the till scans only valid ones.
+        let text = std::fs::read_to_string(fixture("v3-ut11").join(name))
+            .unwrap()
+            .replace("4600000000019", UT11_LIQUID)
+            .replace("4600000000026", UT11_BLUE);
+        zip.write_all(text.as_bytes()).unwrap();
+    }
+    let bytes = zip.finish().unwrap().into_inner();
+    onec.upload_chunked("Pack.zip", &bytes, 1000).await;
+    let (answer, _) = onec.import("Pack.zip").await;
+    assert_eq!(answer, "success");
+    assert_eq!(onec.get("type=catalog&mode=complete").await, "success");
+    assert!(files_left(&shop).is_empty(), "{:?}", files_left(&shop));
+    let (code, receipt) = shop.cashier.scan("1", UT11_LIQUID).await;
+    assert_eq!(code, 200, "{receipt}");
+    assert_eq!(
+        (receipt["lines"][0]["item"].as_str(), receipt["lines"][0]["price"].as_str()),
+        (Some("p-ut11-0001"), Some("129.00"))
+    );
+    // A characteristic sells as an item of its own, under 1C's `товар#характеристика` id.
+    let (code, receipt) = shop.cashier.scan("1", UT11_BLUE).await;
+    assert_eq!(code, 200, "{receipt}");
+    assert_eq!(receipt["lines"][1]["item"], "p-ut11-0003#ch-blue");
+
+    // A later exchange sends prices alone, naming the price type only by its Ид: the name
+    // learnt in the first exchange resolves it.
+    onec.checkauth(LOGIN, PASSWORD).await;
+    let prices = std::fs::read_to_string(fixture("v3-ut11").join(UT11[2]))
+        .unwrap()
+        .replace("<ЦенаЗаЕдиницу>129</ЦенаЗаЕдиницу>", "<ЦенаЗаЕдиницу>131</ЦенаЗаЕдиницу>");
+    assert!(!prices.contains("<ТипыЦен>"));
+    assert_eq!(onec.upload("catalog", "prices___2.xml", prices.as_bytes()).await, "success");
+    assert_eq!(onec.import("prices___2.xml").await.0, "success");
+    let (code, _) = shop.cashier.post("/api/v1/lanes/1/receipt/cancel", serde_json::json!({})).await;
+    assert_eq!(code, 200);
+    let (_, receipt) = shop.cashier.scan("1", UT11_LIQUID).await;
+    assert_eq!(receipt["lines"][0]["price"], "131.00", "{receipt}");
+
+    // windows-1251 bytes, decoded from the declaration.
+    let cp1251 = std::fs::read(fixture("windows-1251/import.xml")).unwrap();
+    assert_eq!(onec.upload("catalog", "import.xml", &cp1251).await, "success");
+    assert_eq!(onec.import("import.xml").await.0, "success");
+    shop.cashier.post("/api/v1/lanes/1/receipt/cancel", serde_json::json!({})).await;
+    let (code, receipt) = shop.cashier.scan("1", "4601234567893").await;
+    assert_eq!(code, 200, "{receipt}");
+    assert_eq!(
+        (receipt["lines"][0]["name"].as_str(), receipt["lines"][0]["price"].as_str()),
+        (Some("Молоко «Бурёнка» 1 л"), Some("79.90"))
+    );
 }
 
 /// A generated catalog of `n` goods (full unload) and its offers, in 1C's 2.04 shape.

@@ -119,12 +119,6 @@ impl Reply {
             cookie: None,
         }
     }
-
-    /// The first line: `success`, `progress`, `failure`, or `<?xml` for the sales answer.
-    pub fn status(&self) -> &str {
-        let text = std::str::from_utf8(&self.body).unwrap_or("");
-        text.split('\n').next().unwrap_or("")
-    }
 }
 
 /// The exchange as `/admin` shows it.
@@ -566,6 +560,7 @@ impl ImportJob {
             let summary = self.import_one(&dir, file);
             // Imported or refused, the file has done its part (1C sends it again next time).
             let _ = std::fs::remove_file(dir.join(file.as_str()));
+            lock(&self.session).ledgers.remove(file);
             last = Some(summary?);
         }
         self.runtime
