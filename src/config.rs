@@ -1157,6 +1157,46 @@ profile = "generic-80mm"
     }
 
     #[test]
+    fn onec_section_defaults_and_errors_name_the_key() {
+        assert!(parse(CONTRACT).unwrap().onec.is_none());
+        let with = |section: &str| parse(&format!("{CONTRACT}\n[onec]\n{section}"));
+        let onec = with("login = \"1c\"\npassword = \"long-secret\"").unwrap().onec.unwrap();
+        assert_eq!((onec.login.as_str(), onec.price_type.as_str()), ("1c", "Розничная"));
+        assert_eq!(
+            (onec.file_limit, onec.zip, onec.default_vat.as_str()),
+            (OnecConfig::FILE_LIMIT, true, "none")
+        );
+        assert_eq!(onec.warehouse, None);
+        assert!(!format!("{onec:?}").contains("long-secret"));
+        let onec = with("login = \"1c\"\npassword = \"long-secret\"\nwarehouse = \"Магазин №1\"\nfile_limit = 1048576\nzip = false")
+            .unwrap()
+            .onec
+            .unwrap();
+        assert_eq!(
+            (onec.warehouse.as_deref(), onec.file_limit, onec.zip),
+            (Some("Магазин №1"), 1_048_576, false)
+        );
+        for (section, key) in [
+            ("login = \"1c\"\npassword = \"short\"", "onec.password"),
+            ("login = \"\"\npassword = \"long-secret\"", "onec.login"),
+            ("login = \"a:b\"\npassword = \"long-secret\"", "onec.login"),
+            ("login = \"1c\"\npassword = \"long-secret\"\nfile_limit = 10", "onec.file_limit"),
+            (
+                "login = \"1c\"\npassword = \"long-secret\"\ndefault_vat = \"18\"",
+                "onec.default_vat",
+            ),
+        ] {
+            let err = with(section).unwrap_err().to_string();
+            assert!(err.contains(key), "{section}: {err}");
+            assert!(!err.contains("long-secret"), "{err}");
+        }
+        assert!(
+            with("login = \"1c\"\npassword = \"long-secret\"\nsecret = 1").is_err(),
+            "unknown keys are refused"
+        );
+    }
+
+    #[test]
     fn secrets_do_not_print() {
         let config = parse(CONTRACT).unwrap();
         let debug = format!("{config:?}");

@@ -254,13 +254,21 @@ async fn a_full_exchange_catalog_in_sales_out() {
     // 1C's `success` is lost: the next query hands out the same sale again.
     let (_, again) = onec.send(reqwest::Method::GET, "type=sale&mode=query", Vec::new(), None).await;
     assert_eq!(document_ids(&again), vec![sale.clone()]);
+    // A sale closed after the query is not in what `success` acknowledges.
+    shop.cashier.scan("1", MILK_BARCODE).await;
+    let (_, paid) = shop.cashier.pay("1", "card", "89.90").await;
+    let second = paid["receipt"]["id"].as_str().unwrap().to_string();
+    assert_eq!(onec.get("type=sale&mode=success").await, "success");
+    let (_, after) = onec.send(reqwest::Method::GET, "type=sale&mode=query", Vec::new(), None).await;
+    assert_eq!(document_ids(&after), vec![second], "only what the last query handed out was marked");
+    assert!(after.contains("Банковская карта"), "{after}");
     assert_eq!(onec.get("type=sale&mode=success").await, "success");
     let (_, after) = onec.send(reqwest::Method::GET, "type=sale&mode=query", Vec::new(), None).await;
     assert!(
         document_ids(&after).is_empty(),
         "acknowledged sales are not handed out again: {after}"
     );
-    assert_eq!(status(&shop.admin).await["onec"]["sales_acknowledged"], 1);
+    assert_eq!(status(&shop.admin).await["onec"]["sales_acknowledged"], 2);
     // Order statuses from 1C are accepted.
     assert_eq!(onec.upload("sale", "orders.xml", b"<x/>").await, "success");
 
