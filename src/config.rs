@@ -76,6 +76,32 @@ pub struct Config {
     pub telephony: Vec<TelephonyConfig>,
     /// The warehouse (`[wms]`): where received goods land.
     pub wms: WmsConfig,
+    /// 1C's «Обмен с сайтом» (`[onec]`): storeterm as the site; `None` turns `/1c/exchange` off.
+    pub onec: Option<OnecConfig>,
+}
+
+/// `[onec]`: what 1C logs in with and what the shop takes from its CommerceML files.
+#[derive(Debug, Clone)]
+pub struct OnecConfig {
+    /// HTTP Basic login 1C sends (`login`).
+    pub login: String,
+    /// HTTP Basic password (`password`); never logged.
+    pub password: Secret,
+    /// The 1C price type sold at the till as `retail`: its name or its `Ид` (`price_type`).
+    pub price_type: String,
+    /// Whose stock is the shop's: a warehouse's name or `Ид`; the total when absent.
+    pub warehouse: Option<String>,
+    /// Largest chunk 1C sends per `mode=file` request, in bytes (`file_limit`).
+    pub file_limit: u64,
+    /// Whether 1C may zip its files (`zip`).
+    pub zip: bool,
+    /// VAT of goods 1C sends without `СтавкиНалогов` (`default_vat`: `none`, `0`, `10`, `20`, `22`).
+    pub default_vat: String,
+}
+
+impl OnecConfig {
+    /// `file_limit` unless set: 8 MiB, what most 1C releases propose themselves.
+    pub const FILE_LIMIT: u64 = 8 * 1024 * 1024;
 }
 
 /// `[calls]`: settings of the operator's path.
@@ -394,6 +420,19 @@ struct RawConfig {
     telephony: Vec<RawTelephony>,
     #[serde(default)]
     wms: WmsConfig,
+    onec: Option<RawOnec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOnec {
+    login: String,
+    password: Secret,
+    price_type: Option<String>,
+    warehouse: Option<String>,
+    file_limit: Option<u64>,
+    zip: Option<bool>,
+    default_vat: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -612,6 +651,7 @@ impl Validator<'_> {
         let lanes = self.lanes(raw.lanes, &devices)?;
         let calls = self.calls(raw.calls)?;
         let telephony = self.telephony(raw.telephony)?;
+        let onec = raw.onec.map(|o| self.onec(o)).transpose()?;
         Ok(Config {
             http: HttpConfig { listen },
             store: StoreConfig {
@@ -632,6 +672,44 @@ impl Validator<'_> {
             calls,
             telephony,
             wms: self.wms(raw.wms)?,
+            onec,
+        })
+    }
+
+    fn onec(&self, raw: RawOnec) -> Result<OnecConfig, ConfigError> {
+        let login = raw.login.trim().to_string();
+        if login.is_empty() || login.contains(':') || login.chars().any(char::is_control) {
+            return Err(self.invalid("onec.login", "give the login 1C uses (no ':' and no control characters)"));
+        }
+        if raw.password.expose().len() < 8 {
+            return Err(self.invalid("onec.password", "use at least 8 characters (the box is reachable from the LAN)"));
+        }
+        let price_type = raw.price_type.unwrap_or_else(|| "Розничная".to_string()).trim().to_string();
+        if price_type.is_empty() {
+            return Err(self.invalid("onec.price_type", "give the 1C price type's name or Ид"));
+        }
+        let warehouse = raw.warehouse.map(|w| w.trim().to_string()).filter(|w| !w.is_empty());
+        let file_limit = self.bounded(
+            "onec.file_limit",
+            raw.file_limit.unwrap_or(OnecConfig::FILE_LIMIT),
+            64 * 1024,
+            256 * 1024 * 1024,
+        )?;
+        let default_vat = raw.default_vat.unwrap_or_else(|| "none".to_string());
+        if !["none", "0", "5", "7", "10", "20", "22"].contains(&default_vat.as_str()) {
+            return Err(self.invalid(
+                "onec.default_vat",
+                format!("\"{default_vat}\" is not one of none, 0, 5, 7, 10, 20, 22"),
+            ));
+        }
+        Ok(OnecConfig {
+            login,
+            password: raw.password,
+            price_type,
+            warehouse,
+            file_limit,
+            zip: raw.zip.unwrap_or(true),
+            default_vat,
         })
     }
 
@@ -1076,6 +1154,46 @@ profile = "generic-80mm"
             }
         );
         assert_eq!(config.lanes[0].printer.as_deref(), Some("printer-1"));
+    }
+
+    #[test]
+    fn onec_section_defaults_and_errors_name_the_key() {
+        assert!(parse(CONTRACT).unwrap().onec.is_none());
+        let with = |section: &str| parse(&format!("{CONTRACT}\n[onec]\n{section}"));
+        let onec = with("login = \"1c\"\npassword = \"long-secret\"").unwrap().onec.unwrap();
+        assert_eq!((onec.login.as_str(), onec.price_type.as_str()), ("1c", "Розничная"));
+        assert_eq!(
+            (onec.file_limit, onec.zip, onec.default_vat.as_str()),
+            (OnecConfig::FILE_LIMIT, true, "none")
+        );
+        assert_eq!(onec.warehouse, None);
+        assert!(!format!("{onec:?}").contains("long-secret"));
+        let onec = with("login = \"1c\"\npassword = \"long-secret\"\nwarehouse = \"Магазин №1\"\nfile_limit = 1048576\nzip = false")
+            .unwrap()
+            .onec
+            .unwrap();
+        assert_eq!(
+            (onec.warehouse.as_deref(), onec.file_limit, onec.zip),
+            (Some("Магазин №1"), 1_048_576, false)
+        );
+        for (section, key) in [
+            ("login = \"1c\"\npassword = \"short\"", "onec.password"),
+            ("login = \"\"\npassword = \"long-secret\"", "onec.login"),
+            ("login = \"a:b\"\npassword = \"long-secret\"", "onec.login"),
+            ("login = \"1c\"\npassword = \"long-secret\"\nfile_limit = 10", "onec.file_limit"),
+            (
+                "login = \"1c\"\npassword = \"long-secret\"\ndefault_vat = \"18\"",
+                "onec.default_vat",
+            ),
+        ] {
+            let err = with(section).unwrap_err().to_string();
+            assert!(err.contains(key), "{section}: {err}");
+            assert!(!err.contains("long-secret"), "{err}");
+        }
+        assert!(
+            with("login = \"1c\"\npassword = \"long-secret\"\nsecret = 1").is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]

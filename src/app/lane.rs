@@ -10,13 +10,13 @@
 use super::supervisor::{Importance, Supervisor};
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
-use crate::domain::text::shown;
 use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules};
 use crate::domain::catalog::Item;
 use crate::domain::lane::{Changes, Lane, LaneError, Paid};
 use crate::domain::money::{self, QtyError};
 use crate::domain::receipt::{ClosedReceipt, LineMark, PaymentMethod, Receipt, ReceiptError, Scanned};
 use crate::domain::shift::Shift;
+use crate::domain::text::shown;
 use crate::store::{ItemLookup, LaneCommit, Store, StoreError};
 use jiff::Timestamp;
 use rust_decimal::Decimal;

@@ -95,6 +95,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         http: HttpConfig { listen: options.listen },
         store: StoreConfig::at(data),
         crm: None,
+        onec: None,
         shop: ShopConfig {
             name: "Магазин «Демо»".into(),
             address: "г. Москва, ул. Примерная, д. 1".into(),

@@ -279,6 +279,10 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
     let warehouse = wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms);
     warehouse.ensure_receiving().await?;
     let handle = store.clone();
+    let onec = config.onec.as_ref().map(|onec| {
+        let settings = sync::onec::OnecSettings::from_config(onec);
+        Arc::new(sync::onec::OnecExchange::new(settings, store.clone(), tz.clone()))
+    });
     let services = crate::app::Services {
         lanes: lanes.clone(),
         store,
@@ -288,7 +292,10 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         warehouse,
         parts: supervisor.parts(),
     };
-    let state = AppState::new(&config, services, shutdown.clone()).with_calls(calls);
+    let mut state = AppState::new(&config, services, shutdown.clone()).with_calls(calls);
+    if let Some(onec) = onec {
+        state = state.with_onec(onec);
+    }
     let listener = bind(config.http.listen).await?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.http.listen,

@@ -4,12 +4,64 @@
 use super::{ApiError, AppState, Principal};
 use crate::config::Role;
 use axum::Json;
-use axum::extract::State;
-use axum::routing::get;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 pub fn routes() -> axum::Router<AppState> {
-    axum::Router::new().route("/api/v1/admin/status", get(status))
+    axum::Router::new()
+        .route("/api/v1/admin/status", get(status))
+        .route("/api/v1/admin/parked/{seq}/resend", post(resend))
+        .route("/api/v1/admin/parked/{seq}/drop", post(drop_parked))
+}
+
+fn no_such_parked(seq: u64) -> ApiError {
+    ApiError::not_found(
+        "unknown_parked",
+        format!("нет отклонённого документа № {seq} (уже отправлен заново или отброшен?)"),
+    )
+}
+
+/// The CRM side was fixed: send the parked document again, next, under its own id and seq.
+async fn resend(State(state): State<AppState>, who: Principal, Path(seq): Path<u64>) -> Result<Json<Value>, ApiError> {
+    who.require(&[Role::Admin])?;
+    if !state.inner.store.parked_resend(seq).await? {
+        return Err(no_such_parked(seq));
+    }
+    tracing::info!(seq, by = %who.name, "parked document queued again for the CRM");
+    Ok(Json(json!({"seq": seq, "state": "queued"})))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DropBody {
+    reason: String,
+}
+
+/// Give up on a parked document; the admin's written reason is kept with it in the store.
+async fn drop_parked(
+    State(state): State<AppState>,
+    who: Principal,
+    Path(seq): Path<u64>,
+    super::ApiJson(body): super::ApiJson<DropBody>,
+) -> Result<Json<Value>, ApiError> {
+    who.require(&[Role::Admin])?;
+    let reason = body.reason.trim();
+    if reason.chars().count() < 3 || reason.len() > 1000 {
+        return Err(ApiError::bad_request(
+            "напишите, почему документ не нужно отправлять (от 3 символов до 1000 байт)",
+        ));
+    }
+    if !state
+        .inner
+        .store
+        .parked_drop(seq, reason, &who.name, jiff::Timestamp::now())
+        .await?
+    {
+        return Err(no_such_parked(seq));
+    }
+    tracing::warn!(seq, by = %who.name, reason, "parked document dropped by the admin");
+    Ok(Json(json!({"seq": seq, "state": "dropped"})))
 }
 
 /// How many recent print jobs and pending documents the page lists.
@@ -41,12 +93,15 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
             "delivered_seq": s.store.delivered_seq()?,
             "pending": pending,
             "parked": parked,
+            "dropped": s.store.dropped(LISTED)?.into_iter().map(|d| json!({"seq": d.parked.document.seq, "id": d.parked.document.doc.id, "kind": d.parked.document.doc.kind, "crm_reason": d.parked.reason, "reason": d.reason, "by": d.by, "dropped_at": d.dropped_at})).collect::<Vec<Value>>(),
         },
         "print_jobs": s.store.recent_print_jobs(LISTED)?,
         "parts": s.parts.report(),
         "paper": s.paper.all(),
         // Call signals the PBX sent while the call hub was stuck (non-zero means missed cards),
         // and live cards the CRM did not deliver within the budget.
+        // 1C's «Обмен с сайтом»: last exchange and import, refused logins and the alarm.
+        "onec": s.onec.as_ref().map(|o| o.status()),
         "calls": s.calls.as_ref().map(|c| json!({"dropped_signals": c.hub.dropped_signals(), "late_cards": c.hub.late_cards()})),
     })))
 }

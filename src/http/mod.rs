@@ -7,6 +7,7 @@ mod body;
 mod calls;
 mod error;
 mod lanes;
+mod onec;
 mod printing;
 mod screens;
 mod server;
@@ -56,6 +57,8 @@ struct Inner {
     webhook_zone: jiff::tz::TimeZone,
     /// Webhook requests seen lately, so a replay changes nothing.
     replays: std::sync::Mutex<crate::devices::telephony::webhook::ReplayGuard>,
+    /// 1C's «Обмен с сайтом» (`[onec]`); set by [`AppState::with_onec`].
+    onec: Option<Arc<crate::sync::onec::OnecExchange>>,
 }
 
 impl AppState {
@@ -89,6 +92,7 @@ impl AppState {
                     .and_then(|name| jiff::tz::TimeZone::get(name).ok())
                     .unwrap_or_else(jiff::tz::TimeZone::system),
                 replays: Default::default(),
+                onec: None,
             }),
         }
     }
@@ -102,6 +106,14 @@ impl AppState {
     pub fn with_calls(mut self, calls: calls::CallsState) -> AppState {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.calls = Some(calls);
+        }
+        self
+    }
+
+    /// Attach 1C's exchange, right after [`AppState::new`] (before the state is shared).
+    pub fn with_onec(mut self, onec: Arc<crate::sync::onec::OnecExchange>) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.onec = Some(onec);
         }
         self
     }
@@ -169,6 +181,7 @@ pub fn refusing_router(reason: String) -> Router {
 /// All routes, with the JSON API's body limit ([`BodyLimit::API`]; a route may set its own)
 /// and the API's error shape on every 404, 405 and rejection.
 pub fn router(state: AppState) -> Router {
+    let file_limit = state.inner.onec.as_ref().map(|o| o.file_limit());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/whoami", get(auth::whoami))
@@ -178,6 +191,7 @@ pub fn router(state: AppState) -> Router {
         .merge(printing::routes())
         .merge(calls::routes())
         .merge(wms::routes())
+        .merge(onec::routes(file_limit))
         // After every route: it replaces axum's empty 405 on the routes that exist now.
         .method_not_allowed_fallback(body::method_not_allowed)
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })

@@ -20,6 +20,28 @@
     } }, out ? "Вставить бумагу" : "Вынуть бумагу");
   }
 
+  // A parked document: send it again once the CRM side is fixed, or drop it with a reason.
+  function parkedButtons(d) {
+    const act = async (path, body) => {
+      try { await S.api("POST", `/api/v1/admin/parked/${d.seq}/${path}`, body); } catch (e) { $("message").textContent = e.message; }
+    };
+    return S.el("span", {},
+      S.el("button", { type: "button", onclick: () => act("resend", {}) }, "Отправить снова"),
+      S.el("button", { type: "button", class: "quiet", onclick: () => {
+        const reason = window.prompt(`Почему документ № ${d.seq} не нужно отправлять в CRM?`);
+        if (reason && reason.trim()) act("drop", { reason: reason.trim() });
+      } }, "Отбросить"));
+  }
+
+  function renderOnec(o) {
+    $("onec-section").hidden = !o;
+    if (!o) return;
+    const when = (t) => (t ? new Date(t).toLocaleString("ru-RU") : "не было");
+    $("onec").textContent = `Последний обмен: ${when(o.last_exchange)}. ` +
+      (o.last_import ? `Последняя загрузка: ${o.last_import_ok ? "успешно" : "ошибка"} — ${o.last_import}. ` : "") +
+      `Продаж выдано в 1С: ${o.sales_handed_out}, подтверждено: ${o.sales_acknowledged}. Снято с продажи по полной выгрузке: ${o.items_deactivated}.`;
+  }
+
   function render(s) {
     $("version").textContent = "v" + s.version;
     const crm = s.crm;
@@ -30,7 +52,12 @@
       (crm.pull_error ? ` Ошибка загрузки: ${crm.pull_error}.` : "") +
       (crm.push_error ? ` Ошибка отправки: ${crm.push_error}.` : "");
     rows("pending", s.outbox.pending, (d) => [d.seq, d.kind, d.created_at]);
-    rows("parked", s.outbox.parked, (d) => [d.seq, d.kind, d.reason]);
+    rows("parked", s.outbox.parked, (d) => [d.seq, d.kind, d.reason, parkedButtons(d)]);
+    rows("dropped", s.outbox.dropped || [], (d) => [d.seq, d.kind, d.crm_reason, d.reason, d.by]);
+    const alarms = [crm.alarm, s.onec && s.onec.alarm].filter(Boolean);
+    $("alarm").hidden = alarms.length === 0;
+    $("alarm").textContent = alarms.join(" ");
+    renderOnec(s.onec);
     rows("parts", s.parts, (p) => [p.name, PARTS[p.state] || p.state, p.restarts, p.last_error || ""]);
     rows("jobs", s.print_jobs, (j) => [j.receipt.slice(0, 8) + (j.copy ? " (КОПИЯ)" : ""), j.printer, JOBS[j.state] || j.state, j.error || ""]);
     $("paper").replaceChildren(...s.paper.slice().reverse().map((p) => S.el("pre", { class: "paper", "data-job": p.job }, p.lines.join("\n"))));
