@@ -275,6 +275,9 @@ pub struct LaneConfig {
     pub id: String,
     pub scanner: Option<String>,
     pub printer: Option<String>,
+    /// The fiscal register (ККТ) that registers this lane's sales (`fiscal = "kkt-1"`); without
+    /// one the lane prints non-fiscal receipts.
+    pub fiscal: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -282,6 +285,8 @@ pub struct LaneConfig {
 pub enum DeviceKind {
     Scanner,
     Printer,
+    /// A fiscal register (ККТ), reached through its driver (`driver = "atol-web"`).
+    Fiscal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -354,6 +359,37 @@ pub struct DeviceConfig {
     pub framing: Framing,
     /// Serial printers: flow control (`flow_control = "rts_cts" | "xon_xoff" | "none"`).
     pub flow_control: FlowControl,
+    /// Fiscal registers: the driver and the shop's taxation system.
+    pub fiscal: Option<FiscalDeviceConfig>,
+}
+
+/// How storeterm reaches a fiscal register and what it tells it about the shop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiscalDeviceConfig {
+    pub driver: FiscalDriver,
+    /// The shop's taxation system (`taxation = "osn" | "usn_income" | "usn_income_outcome" |
+    /// "esn" | "patent"`, default `osn`): it goes on every receipt and must match the
+    /// register's registration.
+    pub taxation: Taxation,
+    /// The cashiers' ИНН printed on receipts (`operator_inn`, 12 digits), when the shop wants it.
+    pub operator_inn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FiscalDriver {
+    /// ATOL's driver 10 web server (ДТО 10 «веб-сервер»), `host:port`.
+    AtolWeb { address: String },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Taxation {
+    #[default]
+    Osn,
+    UsnIncome,
+    UsnIncomeOutcome,
+    Esn,
+    Patent,
 }
 
 /// The default printer profile when a printer device names none.
@@ -521,6 +557,7 @@ struct RawLane {
     id: String,
     scanner: Option<String>,
     printer: Option<String>,
+    fiscal: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -528,7 +565,11 @@ struct RawLane {
 struct RawDevice {
     id: String,
     kind: DeviceKind,
-    transport: String,
+    /// Every kind but `fiscal` (which names a `driver` instead).
+    transport: Option<String>,
+    driver: Option<String>,
+    taxation: Option<Taxation>,
+    operator_inn: Option<String>,
     path: Option<PathBuf>,
     baud: Option<u32>,
     address: Option<String>,
@@ -901,7 +942,25 @@ impl Validator<'_> {
                 if !seen.insert(d.id.clone()) {
                     return Err(self.invalid(key("id"), format!("device \"{}\" is defined twice", d.id)));
                 }
-                let transport = match d.transport.as_str() {
+                if d.kind == DeviceKind::Fiscal {
+                    return self.fiscal_device(i, d);
+                }
+                for (field, given) in [
+                    ("driver", d.driver.is_some()),
+                    ("taxation", d.taxation.is_some()),
+                    ("operator_inn", d.operator_inn.is_some()),
+                ] {
+                    if given {
+                        return Err(self.invalid(key(field), "only a fiscal register (kind = \"fiscal\") has this setting"));
+                    }
+                }
+                let Some(transport_name) = d.transport.clone() else {
+                    return Err(self.invalid(
+                        key("transport"),
+                        "a scanner or printer needs `transport` (serial, tcp, virtual, hid, evdev, usblp, usb)",
+                    ));
+                };
+                let transport = match transport_name.as_str() {
                     "serial" => Transport::Serial {
                         path: d
                             .path
@@ -941,13 +1000,13 @@ impl Validator<'_> {
                     }
                 };
                 if d.kind != DeviceKind::Printer && matches!(transport, Transport::Usblp { .. } | Transport::Usb { .. }) {
-                    return Err(self.invalid(key("transport"), format!("\"{}\" is for printers only", d.transport)));
+                    return Err(self.invalid(key("transport"), format!("\"{transport_name}\" is for printers only")));
                 }
                 if d.flow_control.is_some() && !matches!(transport, Transport::Serial { .. }) {
                     return Err(self.invalid(key("flow_control"), "only a serial device has flow control"));
                 }
                 if d.kind != DeviceKind::Scanner && matches!(transport, Transport::Hid { .. } | Transport::Evdev { .. }) {
-                    return Err(self.invalid(key("transport"), format!("\"{}\" is for scanners only", d.transport)));
+                    return Err(self.invalid(key("transport"), format!("\"{transport_name}\" is for scanners only")));
                 }
                 if d.gap_ms == Some(0) {
                     return Err(self.invalid(key("gap_ms"), "must be at least 1"));
@@ -968,9 +1027,70 @@ impl Validator<'_> {
                     profile,
                     framing,
                     flow_control: d.flow_control.unwrap_or_default(),
+                    fiscal: None,
                 })
             })
             .collect()
+    }
+
+    /// A `kind = "fiscal"` entry: a driver and its address instead of a transport.
+    fn fiscal_device(&self, i: usize, d: RawDevice) -> Result<DeviceConfig, ConfigError> {
+        let key = |field: &str| format!("devices[{i}].{field}");
+        for (field, given) in [
+            ("transport", d.transport.is_some()),
+            ("path", d.path.is_some()),
+            ("baud", d.baud.is_some()),
+            ("profile", d.profile.is_some()),
+            ("vid", d.vid.is_some()),
+            ("pid", d.pid.is_some()),
+            ("serial", d.serial.is_some()),
+            ("prefix", d.prefix.is_some()),
+            ("suffix", d.suffix.is_some()),
+            ("gap_ms", d.gap_ms.is_some()),
+            ("flow_control", d.flow_control.is_some()),
+        ] {
+            if given {
+                return Err(self.invalid(
+                    key(field),
+                    "a fiscal register is reached through its driver: give `driver` and `address`, not this",
+                ));
+            }
+        }
+        let driver = match d.driver.as_deref() {
+            Some("atol-web") => {
+                let address = d.address.unwrap_or_else(|| "127.0.0.1:16732".to_string());
+                let port_ok = address
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+                if !port_ok || address.contains('/') {
+                    return Err(self.invalid(
+                        key("address"),
+                        format!("\"{address}\" is not host:port of the ATOL web server (e.g. 127.0.0.1:16732)"),
+                    ));
+                }
+                FiscalDriver::AtolWeb { address }
+            }
+            Some(other) => return Err(self.invalid(key("driver"), format!("unknown fiscal driver \"{other}\" (atol-web)"))),
+            None => return Err(self.invalid(key("driver"), "a fiscal register needs `driver` (atol-web)")),
+        };
+        if let Some(inn) = &d.operator_inn {
+            if inn.len() != 12 || !inn.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(self.invalid(key("operator_inn"), "a person's ИНН is 12 digits"));
+            }
+        }
+        Ok(DeviceConfig {
+            id: d.id,
+            kind: DeviceKind::Fiscal,
+            transport: Transport::Virtual,
+            profile: None,
+            framing: Framing::default(),
+            flow_control: FlowControl::None,
+            fiscal: Some(FiscalDeviceConfig {
+                driver,
+                taxation: d.taxation.unwrap_or_default(),
+                operator_inn: d.operator_inn,
+            }),
+        })
     }
 
     fn lanes(&self, raw: Vec<RawLane>, devices: &[DeviceConfig]) -> Result<Vec<LaneConfig>, ConfigError> {
@@ -989,6 +1109,7 @@ impl Validator<'_> {
                 for (field, id, kind) in [
                     ("scanner", &l.scanner, DeviceKind::Scanner),
                     ("printer", &l.printer, DeviceKind::Printer),
+                    ("fiscal", &l.fiscal, DeviceKind::Fiscal),
                 ] {
                     let Some(id) = id else { continue };
                     let device = devices
@@ -996,7 +1117,20 @@ impl Validator<'_> {
                         .find(|d| &d.id == id)
                         .ok_or_else(|| self.invalid(key(field), format!("no device with id \"{id}\"")))?;
                     if device.kind != kind {
-                        return Err(self.invalid(key(field), format!("device \"{id}\" is not a {field}")));
+                        let what = match kind {
+                            DeviceKind::Fiscal => "fiscal register (kind = \"fiscal\")",
+                            _ => field,
+                        };
+                        return Err(self.invalid(key(field), format!("device \"{id}\" is not a {what}")));
+                    }
+                    // A register numbers its documents in one sequence and recovery after a
+                    // crash reads its last document: two lanes on one register would take each
+                    // other's documents for their own.
+                    if kind == DeviceKind::Fiscal && !bound.insert(format!("fiscal:{id}")) {
+                        return Err(self.invalid(
+                            key(field),
+                            format!("fiscal register \"{id}\" is already bound to another lane; a register serves exactly one lane"),
+                        ));
                     }
                     if kind == DeviceKind::Scanner && !bound.insert(id.clone()) {
                         return Err(self.invalid(
@@ -1009,6 +1143,7 @@ impl Validator<'_> {
                     id: l.id,
                     scanner: l.scanner,
                     printer: l.printer,
+                    fiscal: l.fiscal,
                 })
             })
             .collect()

@@ -6,6 +6,11 @@
 //! when it produced anything for the outside world (a sale, a shift, a document), through the
 //! lane journal when it only edited the open receipt (see `store::lanes`) — and then the new
 //! receipt is broadcast to the screens.
+//!
+//! On a lane with a fiscal register a sale is paid only when the register's document exists;
+//! that path lives in [`fiscal`].
+
+pub mod fiscal;
 
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
@@ -39,6 +44,10 @@ pub enum LaneFailure {
     Storage(#[from] StoreError),
     #[error("the lane is shutting down")]
     Stopped,
+    /// The fiscal register (or its driver) refused or could not be asked; the message says
+    /// what to do.
+    #[error("{message}")]
+    Fiscal { code: &'static str, message: String },
 }
 
 impl LaneFailure {
@@ -54,6 +63,7 @@ impl LaneFailure {
             LaneFailure::Storage(StoreError::AwaitingSeqBase) => "awaiting_crm_numbering",
             LaneFailure::Storage(_) => "storage_error",
             LaneFailure::Stopped => "unavailable",
+            LaneFailure::Fiscal { code, .. } => code,
         }
     }
 }
@@ -116,6 +126,10 @@ enum Command {
     },
     SignIn {
         cashier: String,
+    },
+    /// Send a sale held for the fiscal register again, after the cause was removed.
+    FiscalRetry {
+        reply: Reply<Paid>,
     },
 }
 
@@ -181,6 +195,12 @@ impl LaneHandle {
         let _ = self.commands.send(Command::SignIn { cashier }).await;
     }
 
+    /// Try again to fiscalise the sale the lane holds for its register (after the cashier
+    /// loaded paper, closed the cover…). Recovers first; never registers a sale twice.
+    pub async fn fiscal_retry(&self) -> Result<Paid, LaneFailure> {
+        self.request(|reply| Command::FiscalRetry { reply }).await
+    }
+
     /// Where the lane's bound scanner sends its scans.
     pub fn scan_sink(&self) -> mpsc::Sender<ScanEvent> {
         self.scans.clone()
@@ -201,12 +221,29 @@ struct LaneActor {
     /// Who is working the lane, for scans from the hardware scanner.
     cashier: Option<String>,
     events: broadcast::Sender<LaneEvent>,
+    /// The lane's fiscal register; `None`: non-fiscal receipts.
+    register: Option<fiscal::Register>,
+    /// When to ask again about a held sale whose outcome is not known.
+    fiscal_wake: Option<tokio::time::Instant>,
 }
 
 /// Load a lane's state from the store and start its actor.
 pub fn spawn(
     id: &str,
     printer: Option<String>,
+    rules: ScanRules,
+    store: Store,
+    shutdown: CancellationToken,
+) -> Result<LaneHandle, StoreError> {
+    spawn_with_register(id, printer, None, rules, store, shutdown)
+}
+
+/// [`spawn`] for a lane with a fiscal register: its held sale, if any, is recovered before the
+/// lane takes its first command.
+pub fn spawn_with_register(
+    id: &str,
+    printer: Option<String>,
+    register: Option<fiscal::Register>,
     rules: ScanRules,
     store: Store,
     shutdown: CancellationToken,
@@ -225,6 +262,8 @@ pub fn spawn(
         printer,
         rules,
         events: events.clone(),
+        register,
+        fiscal_wake: None,
     };
     tokio::spawn(actor.run(command_rx, scan_rx, shutdown));
     Ok(LaneHandle {
@@ -241,11 +280,15 @@ fn new_id() -> Uuid {
 
 impl LaneActor {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut scans: mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
+        // A sale held for the register when storeterm stopped is recovered before anything new.
+        self.fiscal_recheck().await;
         loop {
+            let fiscal_wake = self.fiscal_wake;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 Some(command) = commands.recv() => self.handle(command).await,
                 Some(scan) = scans.recv() => self.device_scan(scan).await,
+                () = fiscal::wake_at(fiscal_wake) => self.fiscal_recheck().await,
                 else => return,
             }
         }
@@ -293,6 +336,12 @@ impl LaneActor {
             }
             Command::OpenShift { cashier, reply } => {
                 self.cashier = Some(cashier.clone());
+                if let Some(register) = self.register.clone().filter(|_| self.lane.shift.is_none()) {
+                    if let Err(e) = register.open_shift(&cashier).await {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
+                }
                 let mut next = self.lane.clone();
                 let mut ids = new_id;
                 let (shift, changes) = next.open_shift(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids));
@@ -307,7 +356,14 @@ impl LaneActor {
                 let mut ids = new_id;
                 let closed = next.close_shift(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids));
                 let result = match closed {
-                    Ok((shift, changes)) => self.commit(next, changes).await.map(|()| shift),
+                    // The register's Z report first: storeterm's shift closes only with it.
+                    Ok((shift, changes)) => match &self.register {
+                        Some(register) => match register.close_shift(&cashier).await {
+                            Ok(_) => self.commit(next, changes).await.map(|()| shift),
+                            Err(e) => Err(e),
+                        },
+                        None => self.commit(next, changes).await.map(|()| shift),
+                    },
                     Err(e) => Err(e.into()),
                 };
                 if let Ok(shift) = &result {
@@ -320,6 +376,9 @@ impl LaneActor {
                 let _ = reply.send(Ok(self.lane.clone()));
             }
             Command::SignIn { cashier } => self.cashier = Some(cashier),
+            Command::FiscalRetry { reply } => {
+                let _ = reply.send(self.fiscal_retry().await);
+            }
         }
     }
 
@@ -432,6 +491,9 @@ impl LaneActor {
         let mut next = self.lane.clone();
         let mut ids = new_id;
         let (paid, changes) = next.pay(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), method, amount)?;
+        if let (Some(register), Paid::Closed { .. }) = (self.register.clone(), &paid) {
+            return self.pay_fiscal(register, next, changes, cashier).await;
+        }
         self.commit_as(next, changes, true).await?;
         if let Paid::Closed { receipt } = &paid {
             let _ = self.events.send(LaneEvent::Closed(receipt.clone()));

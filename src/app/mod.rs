@@ -82,6 +82,9 @@ impl Running {
 }
 
 fn endpoint(device: &DeviceConfig) -> String {
+    if device.kind == DeviceKind::Fiscal {
+        return lane::fiscal::Register::endpoint(device);
+    }
     match &device.transport {
         Transport::Serial { path, baud } => format!("serial {} {baud}", path.display()),
         Transport::Tcp { address } => format!("tcp {address}"),
@@ -174,9 +177,19 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
 
     let mut lanes = BTreeMap::new();
     for lane in &config.lanes {
-        let handle = lane::spawn(
+        let register = match lane.fiscal.as_deref().and_then(|id| config.device(id)) {
+            Some(device) => Some(
+                lane::fiscal::Register::from_config(device, &registry).map_err(|message| StartError::Device {
+                    id: device.id.clone(),
+                    message,
+                })?,
+            ),
+            None => None,
+        };
+        let handle = lane::spawn_with_register(
             &lane.id,
             lane.printer.clone(),
+            register,
             config.scanning.clone(),
             store.clone(),
             shutdown.clone(),
@@ -213,6 +226,8 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
                 let setup = ScannerSetup::new(device, profile);
                 tasks.spawn(scanner::run(setup, sink.clone(), registry.clone(), shutdown.clone()));
             }
+            // A register is driven by its lane's actor (see `lane::fiscal`).
+            DeviceKind::Fiscal => {}
             DeviceKind::Printer => {
                 let profile_id = device.profile.as_deref().unwrap_or(crate::config::DEFAULT_PRINTER_PROFILE);
                 let profile = profiles.printer(profile_id).map_err(|e| StartError::Device {
