@@ -69,6 +69,8 @@ struct Register {
     now: Timestamp,
     in_progress_polls: u32,
     hold: bool,
+    /// Hold only requests that make a receipt (`sell`, `sellReturn`); status queries run.
+    hold_receipts: bool,
     cash: Decimal,
     broken: Broken,
     posts: usize,
@@ -91,6 +93,8 @@ struct Running {
 pub struct TestAtol {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Register>>,
+    /// Bumped on every request the server takes, so a test waits for traffic, not for time.
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
     running: Mutex<Option<Running>>,
 }
 
@@ -114,6 +118,7 @@ impl TestAtol {
             now,
             in_progress_polls: 0,
             hold: false,
+            hold_receipts: false,
             cash: Decimal::from(5000),
             broken: Broken::No,
             posts: 0,
@@ -126,6 +131,7 @@ impl TestAtol {
         let server = TestAtol {
             addr,
             inner,
+            changed: Arc::new(tokio::sync::watch::Sender::new(0)),
             running: Mutex::new(None),
         };
         server.serve(listener);
@@ -136,7 +142,10 @@ impl TestAtol {
         let app = axum::Router::new()
             .route("/api/v2/requests", post(submit))
             .route("/api/v2/requests/{uuid}", get(result))
-            .with_state(self.inner.clone());
+            .with_state(Served {
+                inner: self.inner.clone(),
+                changed: self.changed.clone(),
+            });
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -201,10 +210,27 @@ impl TestAtol {
         self.inner.lock().unwrap().hold = true;
     }
 
+    /// Accept receipts (`sell`, `sellReturn`) but do not run them until [`TestAtol::release`];
+    /// status queries and shift tasks run as usual.
+    pub fn hold_receipts(&self) {
+        self.inner.lock().unwrap().hold_receipts = true;
+    }
+
+    /// How many accepted requests wait to be run.
+    pub fn held(&self) -> usize {
+        self.inner.lock().unwrap().held.len()
+    }
+
+    /// Wait until `check` holds, re-checking after every request the server takes.
+    pub async fn wait_until<T>(&self, what: &str, mut check: impl FnMut(&TestAtol) -> Option<T>) -> T {
+        super::wait_changes(what, super::GUARD, &self.changed, || check(self)).await
+    }
+
     /// Run every held task now, in order.
     pub fn release(&self) {
         let mut r = self.inner.lock().unwrap();
         r.hold = false;
+        r.hold_receipts = false;
         for uuid in std::mem::take(&mut r.held) {
             let request = r.tasks.get(&uuid).map(|t| t.request.clone()).unwrap_or_default();
             let results = execute(&mut r, &uuid, &request);
@@ -264,7 +290,19 @@ fn broken_answer(broken: Broken) -> Option<Response> {
     }
 }
 
-async fn submit(State(inner): State<Arc<Mutex<Register>>>, body: Bytes) -> Response {
+#[derive(Clone)]
+struct Served {
+    inner: Arc<Mutex<Register>>,
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+async fn submit(State(served): State<Served>, body: Bytes) -> Response {
+    let answer = take(&served.inner, body);
+    served.changed.send_modify(|n| *n += 1);
+    answer
+}
+
+fn take(inner: &Mutex<Register>, body: Bytes) -> Response {
     let mut r = inner.lock().unwrap();
     if let Some(answer) = broken_answer(r.broken) {
         return answer;
@@ -286,7 +324,10 @@ async fn submit(State(inner): State<Arc<Mutex<Register>>>, body: Bytes) -> Respo
     r.posts += 1;
     r.last_body = Some(value.clone());
     let polls_left = r.in_progress_polls;
-    let results = if r.hold {
+    let makes_receipt = request
+        .iter()
+        .any(|t| matches!(t.get("type").and_then(Value::as_str), Some("sell" | "sellReturn")));
+    let results = if r.hold || (r.hold_receipts && makes_receipt) {
         r.held.push(uuid.clone());
         None
     } else {
@@ -303,8 +344,8 @@ async fn submit(State(inner): State<Arc<Mutex<Register>>>, body: Bytes) -> Respo
     StatusCode::CREATED.into_response()
 }
 
-async fn result(State(inner): State<Arc<Mutex<Register>>>, Path(uuid): Path<String>) -> Response {
-    let mut r = inner.lock().unwrap();
+async fn result(State(served): State<Served>, Path(uuid): Path<String>) -> Response {
+    let mut r = served.inner.lock().unwrap();
     if let Some(answer) = broken_answer(r.broken) {
         return answer;
     }
