@@ -1195,6 +1195,73 @@ profile = "generic-80mm"
     }
 
     #[test]
+    fn a_fiscal_register_bound_to_a_lane() {
+        let kkt = "[[devices]]\nid = \"kkt-1\"\nkind = \"fiscal\"\ndriver = \"atol-web\"\naddress = \"127.0.0.1:16732\"\n";
+        let text = format!(
+            "{}{kkt}",
+            CONTRACT.replace("printer = \"printer-1\"", "printer = \"printer-1\"\nfiscal = \"kkt-1\"")
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.lanes[0].fiscal.as_deref(), Some("kkt-1"));
+        let device = config.device("kkt-1").unwrap();
+        assert_eq!(device.kind, DeviceKind::Fiscal);
+        assert_eq!(
+            device.fiscal,
+            Some(FiscalDeviceConfig {
+                driver: FiscalDriver::AtolWeb {
+                    address: "127.0.0.1:16732".into()
+                },
+                taxation: Taxation::Osn,
+                operator_inn: None,
+            })
+        );
+        // The address defaults to the web server's own default; the taxation can be set.
+        let text = format!("{CONTRACT}[[devices]]\nid = \"kkt-2\"\nkind = \"fiscal\"\ndriver = \"atol-web\"\ntaxation = \"usn_income\"\n");
+        let device = parse(&text).unwrap().device("kkt-2").unwrap().fiscal.clone().unwrap();
+        assert_eq!(
+            device.driver,
+            FiscalDriver::AtolWeb {
+                address: "127.0.0.1:16732".into()
+            }
+        );
+        assert_eq!(device.taxation, Taxation::UsnIncome);
+
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        let lane = |fiscal: &str| {
+            CONTRACT.replace(
+                "printer = \"printer-1\"",
+                &format!("printer = \"printer-1\"\nfiscal = \"{fiscal}\""),
+            )
+        };
+        assert_eq!(err(&lane("kkt-9")), "storeterm.toml: lanes[0].fiscal: no device with id \"kkt-9\"");
+        assert_eq!(
+            err(&lane("printer-1")),
+            "storeterm.toml: lanes[0].fiscal: device \"printer-1\" is not a fiscal register (kind = \"fiscal\")"
+        );
+        let two_lanes = format!("{}{kkt}[[lanes]]\nid = \"2\"\nfiscal = \"kkt-1\"\n", lane("kkt-1"));
+        assert!(err(&two_lanes).contains("lanes[1].fiscal: fiscal register \"kkt-1\" is already bound to another lane"));
+        let device = |body: &str| format!("{CONTRACT}[[devices]]\nid = \"kkt-1\"\nkind = \"fiscal\"\n{body}");
+        assert!(err(&device("")).contains("devices[2].driver: a fiscal register needs `driver` (atol-web)"));
+        assert!(err(&device("driver = \"shtrih\"\n")).contains("devices[2].driver: unknown fiscal driver \"shtrih\""));
+        assert!(
+            err(&device("driver = \"atol-web\"\naddress = \"localhost\"\n")).contains("devices[2].address: \"localhost\" is not host:port")
+        );
+        assert!(
+            err(&device("driver = \"atol-web\"\ntransport = \"tcp\"\n"))
+                .contains("devices[2].transport: a fiscal register is reached through its driver")
+        );
+        assert!(
+            err(&device("driver = \"atol-web\"\noperator_inn = \"123\"\n"))
+                .contains("devices[2].operator_inn: a person's ИНН is 12 digits")
+        );
+        assert!(err(&device("driver = \"atol-web\"\ntaxation = \"vat\"\n")).contains("taxation"));
+        let printer_with_driver = CONTRACT.replace("profile = \"generic-80mm\"", "profile = \"generic-80mm\"\ndriver = \"atol-web\"");
+        assert!(err(&printer_with_driver).contains("devices[1].driver: only a fiscal register"));
+        let printer_without_transport = CONTRACT.replace("transport = \"tcp\"\n", "");
+        assert!(err(&printer_without_transport).contains("devices[1].transport: a scanner or printer needs `transport`"));
+    }
+
+    #[test]
     fn the_contract_example_parses() {
         let config = parse(CONTRACT).unwrap();
         assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");

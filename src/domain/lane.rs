@@ -424,6 +424,7 @@ impl Lane {
     /// `ctx.cashier` (who took the payment), earns points, the shift counts it, and a `sale`
     /// document and a print request are produced.
     pub fn pay_tender(&mut self, ctx: &mut Ctx<'_>, tender: &Tender, terms: &PayTerms<'_>) -> Result<(Paid, Changes), LaneError> {
+        self.not_fiscalising()?;
         let mut next = self.clone();
         let receipt = next.open_receipt()?;
         let outcome = receipt.take(tender, terms)?;
