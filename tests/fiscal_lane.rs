@@ -225,6 +225,46 @@ async fn the_web_server_down_refuses_the_payment_before_anything_is_held() {
     assert_eq!(atol.journal().len(), 1);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_server_gone_after_the_sale_was_sent_holds_it_and_storeterm_finds_it_when_back() {
+    let crm = TestCrm::start().await;
+    catalog(&crm);
+    let atol = TestAtol::start().await;
+    let till = start_till(&crm, &atol, FISCAL_LANE).await;
+    till.cashier.scan("1", MILK).await;
+    atol.hold_receipts();
+    let cashier = till.cashier.clone();
+    let paying = tokio::spawn(async move { cashier.pay("1", "cash", "100").await });
+    atol.wait_until("the sale reached the web server", |a| (a.held() == 1).then_some(()))
+        .await;
+    atol.stop().await;
+    let (status, waiting) = paying.await.unwrap();
+    assert_eq!(status, 503, "{waiting}");
+    assert_eq!(waiting["error"]["code"], "atol_unreachable");
+    assert!(
+        waiting["error"]["message"].as_str().unwrap().contains("ждёт ответа кассы"),
+        "{waiting}"
+    );
+    let (status, blocked) = till.cashier.scan("1", MILK).await;
+    assert_eq!((status, blocked["error"]["code"].as_str()), (409, Some("fiscal_pending")));
+    let (_, fiscal) = till.cashier.get("/api/v1/lanes/1/fiscal").await;
+    assert_eq!(fiscal["pending"]["stage"]["state"], "waiting");
+
+    // The register signs the held task; the web server comes back; storeterm asks again by
+    // itself and closes the sale with that document — nothing is sent twice.
+    atol.release();
+    atol.resume().await;
+    eventually("the held sale closed by the background recovery", GUARD, || async {
+        let (_, fiscal) = till.cashier.get("/api/v1/lanes/1/fiscal").await;
+        fiscal["pending"].is_null().then_some(())
+    })
+    .await;
+    let receipts = atol.receipts_of(dec!(89.90));
+    assert_eq!(receipts.len(), 1, "{receipts:?}");
+    let sale = eventually("the sale document", GUARD, || async { crm.stored_of("sale").pop().map(|d| d.body) }).await;
+    assert_eq!(sale["data"]["fiscal"]["fd"], receipts[0].fd);
+}
+
 #[tokio::test]
 async fn a_lane_without_a_register_prints_non_fiscal_receipts_and_admin_says_so() {
     let crm = TestCrm::start().await;
