@@ -109,10 +109,13 @@ async fn a_fiscalised_sale_answers_with_fd_fp_and_shift_and_the_sale_document_ca
     let (_, admin) = till.admin.get("/api/v1/admin/status").await;
     let lane = &admin["lanes"][0];
     assert_eq!(lane["register"], "kkt-1");
+    let words = lane["register_state"].as_str().unwrap();
     assert!(
-        lane["register_state"].as_str().unwrap().starts_with("ККТ kkt-1: на связи"),
+        words.starts_with("ККТ kkt-1: на связи; смена ККТ № 12 открыта; последний ФД 71"),
         "{lane}"
     );
+    // The ФН's life from the start-up probe stays beside the later notes.
+    assert!(words.contains("; ФН 9999078900000961 до "), "{lane}");
     assert!(lane["fiscal"]["pending"].is_null());
 }
 

@@ -281,7 +281,7 @@ fn new_id() -> Uuid {
 impl LaneActor {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut scans: mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
         // A sale held for the register when storeterm stopped is recovered before anything new.
-        self.fiscal_recheck().await;
+        self.fiscal_start().await;
         loop {
             let fiscal_wake = self.fiscal_wake;
             tokio::select! {

@@ -61,6 +61,8 @@ pub struct Register {
     taxation: TaxationType,
     operator_inn: Option<String>,
     registry: DeviceRegistry,
+    /// What the last health probe said about the ФН and the ОФД, kept beside every later note.
+    health: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl Register {
@@ -88,6 +90,7 @@ impl Register {
             },
             operator_inn: fiscal.operator_inn.clone(),
             registry: registry.clone(),
+            health: Default::default(),
         })
     }
 
@@ -107,7 +110,30 @@ impl Register {
     }
 
     fn online(&self, detail: String) {
+        let health = self.health.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let detail = if health.is_empty() { detail } else { format!("{detail}; {health}") };
         self.registry.set(&self.device, DeviceState::Connected, Some(detail));
+    }
+
+    /// Ask the register how it is (shift, paper, cover, the ФН's life, the ОФД backlog) for
+    /// `/admin`. Status queries only: nothing is registered.
+    pub(super) async fn probe(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let results = match self
+            .ask(&[Task::DeviceStatus, Task::FnInfo, Task::OfdExchangeStatus], deadline)
+            .await
+        {
+            Ok(results) => results,
+            Err(e) => return self.trouble(&e),
+        };
+        let (device, info) = match (atol::device_status(&results[0]), atol::fn_info(&results[1])) {
+            (Ok(device), Ok(info)) => (device, info),
+            (Err(e), _) | (_, Err(e)) => return self.trouble(&e.into()),
+        };
+        let backlog = atol::ofd_backlog(&results[2]).ok();
+        let (shift, health) = health_words(&device, &info, backlog.as_ref(), Timestamp::now());
+        *self.health.lock().unwrap_or_else(|e| e.into_inner()) = health;
+        self.online(shift);
     }
 
     fn trouble(&self, e: &LinkError) {
@@ -292,6 +318,59 @@ impl Register {
     }
 }
 
+/// The register's state in words for `/admin`: the shift and paper now, and the lasting part
+/// (the ФН's life, its warnings, the ОФД backlog) kept beside later notes.
+fn health_words(device: &atol::DeviceStatus, info: &atol::FnInfo, backlog: Option<&atol::OfdBacklog>, now: Timestamp) -> (String, String) {
+    let mut now_words = vec![
+        match device.shift {
+            ShiftState::Opened => "смена ККТ открыта",
+            ShiftState::Closed => "смена ККТ закрыта",
+            ShiftState::Expired => "смена ККТ длится больше 24 часов: закройте смену",
+        }
+        .to_string(),
+    ];
+    if !device.paper_present {
+        now_words.push("нет бумаги".into());
+    }
+    if device.cover_opened {
+        now_words.push("открыта крышка".into());
+    }
+    if !device.fn_present {
+        now_words.push("касса не видит ФН".into());
+    }
+    let mut lasting = Vec::new();
+    match (info.valid_until, info.days_left(now)) {
+        (Some(until), Some(days)) if days < 0 => lasting.push(format!("ФН {} истёк {}", info.serial, local_date(until))),
+        (Some(until), Some(days)) => lasting.push(format!("ФН {} до {} (осталось {days} дн.)", info.serial, local_date(until))),
+        _ => lasting.push(format!("ФН {}", info.serial)),
+    }
+    let w = info.warnings;
+    if w.need_replacement || w.resource_exhausted {
+        lasting.push("ФН пора заменить: обратитесь в сервисный центр".into());
+    }
+    if w.memory_overflow {
+        lasting.push("память ФН почти заполнена".into());
+    }
+    if w.critical_error {
+        lasting.push("критическая ошибка ФН: обратитесь в сервисный центр".into());
+    }
+    if let Some(backlog) = backlog.filter(|b| b.unsent > 0) {
+        match backlog.days_waiting(now) {
+            Some(days) if days > 0 => lasting.push(format!(
+                "в ОФД не отправлено документов: {}, старейший ждёт {days} дн.",
+                backlog.unsent
+            )),
+            _ => lasting.push(format!("в ОФД не отправлено документов: {}", backlog.unsent)),
+        }
+    }
+    (now_words.join(", "), lasting.join("; "))
+}
+
+/// A date as the till's clock shows it (the register states its dates in its local time).
+fn local_date(at: Timestamp) -> String {
+    at.to_zoned(jiff::tz::TimeZone::system()).strftime("%d.%m.%Y").to_string()
+}
+
 /// The register's VAT rate for an item's `vat` from the CRM ("22", "10", "0", "none", …).
 fn vat_rate(name: &str, vat: &str) -> Result<VatRate, LaneFailure> {
     let text: String = vat
@@ -388,8 +467,17 @@ impl LaneActor {
         self.settle(false, true).await
     }
 
-    /// At start-up and when the background recheck is due: find out what became of a held
-    /// sale before anything new is sent.
+    /// At start-up, before the lane takes its first command: the register's health for
+    /// `/admin`, then the recovery of a sale held when storeterm stopped.
+    pub(super) async fn fiscal_start(&mut self) {
+        if let Some(register) = &self.register {
+            register.probe().await;
+        }
+        self.fiscal_recheck().await;
+    }
+
+    /// When the background recheck is due: find out what became of a held sale before
+    /// anything new is sent.
     pub(super) async fn fiscal_recheck(&mut self) {
         self.fiscal_wake = None;
         let waiting = self
@@ -635,6 +723,39 @@ mod tests {
         let e = vat_rate("Молоко", "18").unwrap_err();
         assert_eq!(e.code(), "fiscal_unknown_vat");
         assert!(e.to_string().contains("Молоко"));
+    }
+
+    #[test]
+    fn the_registers_health_in_words() {
+        let device = atol::DeviceStatus {
+            shift: ShiftState::Expired,
+            paper_present: false,
+            cover_opened: false,
+            fn_present: true,
+            fiscal: true,
+            blocked: false,
+            clock: None,
+        };
+        let info = atol::FnInfo {
+            serial: "9999078900000961".into(),
+            valid_until: Some("2026-03-31T12:00:00Z".parse().unwrap()),
+            registrations_remaining: None,
+            warnings: atol::FnWarnings {
+                need_replacement: true,
+                ..Default::default()
+            },
+        };
+        let backlog = atol::OfdBacklog {
+            unsent: 3,
+            first_unsent_number: Some(70),
+            first_unsent_at: Some("2026-02-27T00:00:00Z".parse().unwrap()),
+        };
+        let (now, lasting) = health_words(&device, &info, Some(&backlog), "2026-03-02T12:00:00Z".parse().unwrap());
+        assert_eq!(now, "смена ККТ длится больше 24 часов: закройте смену, нет бумаги");
+        assert_eq!(
+            lasting,
+            "ФН 9999078900000961 до 31.03.2026 (осталось 29 дн.); ФН пора заменить: обратитесь в сервисный центр; в ОФД не отправлено документов: 3, старейший ждёт 3 дн."
+        );
     }
 
     #[test]
