@@ -13,6 +13,7 @@ use common::daemon::{free_port, start, try_post};
 use common::{ADMIN, Api, CASHIER, GUARD, config_text, eventually, parse_config};
 use rust_decimal_macros::dec;
 use serde_json::{Value, json};
+use std::time::Duration;
 
 const MILK: &str = "4601234567893";
 
@@ -362,4 +363,35 @@ async fn kill_9_between_sending_and_answer_finds_the_one_document_by_its_uuid() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_and_a_forgetful_web_server_find_the_document_by_the_registers_last_one() {
     killed_between_sending_and_answer(true).await;
+}
+
+/// What a register costs the cashier: the time of a closing payment on a fiscal lane and on a
+/// lane without a register, side by side over loopback (the test register answers at once, so
+/// the difference is storeterm's own: the status query, the second power-loss commit and the
+/// task's round trips). Printed, and bounded loosely so a pathological slowdown fails.
+#[tokio::test]
+async fn a_fiscalised_payment_costs_a_few_round_trips_more() {
+    let crm = TestCrm::start().await;
+    catalog(&crm);
+    let atol = TestAtol::start().await;
+    let till = start_till(&crm, &atol, "[[lanes]]\nid = \"1\"\n[[lanes]]\nid = \"2\"\nfiscal = \"kkt-1\"\n").await;
+    const SALES: u32 = 10;
+    let mut took = Vec::new();
+    for lane in ["1", "2"] {
+        let mut total = Duration::ZERO;
+        for _ in 0..SALES {
+            till.cashier.scan(lane, MILK).await;
+            let started = tokio::time::Instant::now();
+            let (status, paid) = till.cashier.pay(lane, "cash", "100").await;
+            total += started.elapsed();
+            assert_eq!(status, 200, "{paid}");
+        }
+        took.push(total / SALES);
+    }
+    assert_eq!(atol.receipts_of(dec!(89.90)).len(), SALES as usize);
+    eprintln!(
+        "closing payment, mean of {SALES}: without a register {:?}, with one {:?}",
+        took[0], took[1]
+    );
+    assert!(took[1] < Duration::from_secs(2), "a fiscalised payment took {:?}", took[1]);
 }
