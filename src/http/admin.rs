@@ -15,6 +15,9 @@ pub fn routes() -> axum::Router<AppState> {
 /// How many recent print jobs and pending documents the page lists.
 const LISTED: usize = 20;
 
+/// How long the page waits for a lane's own state.
+const LANE_ANSWER: std::time::Duration = std::time::Duration::from_millis(500);
+
 async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Value>, ApiError> {
     who.require(&[Role::Admin])?;
     let s = &state.inner;
@@ -34,8 +37,12 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
     let mut lanes = Vec::new();
     for config in &s.lane_config {
         let Some(handle) = s.lanes.get(&config.id) else { continue };
-        let lane = handle.snapshot().await?;
-        let fiscal = super::lanes::fiscal_json(config, &lane);
+        // A lane waiting for its register's answer takes no command until it has it (up to
+        // half a minute): the page shows the register's state without the lane's word then.
+        let fiscal = match tokio::time::timeout(LANE_ANSWER, handle.snapshot()).await {
+            Ok(lane) => super::lanes::fiscal_json(config, &lane?),
+            Err(_) => json!({"register": config.fiscal, "busy": "касса ждёт ответа ККТ"}),
+        };
         let register = config.fiscal.as_deref().and_then(|id| s.registry.get(id));
         let words = match (&config.fiscal, &register) {
             (None, _) => "без ККТ — нефискальные чеки".to_string(),

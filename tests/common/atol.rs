@@ -126,7 +126,7 @@ impl TestAtol {
             last_body: None,
             marking: None,
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = bind_outside_ephemeral_range().await;
         let addr = listener.local_addr().unwrap();
         let server = TestAtol {
             addr,
@@ -269,6 +269,30 @@ impl TestAtol {
     pub fn last_body(&self) -> Option<Value> {
         self.inner.lock().unwrap().last_body.clone()
     }
+}
+
+/// A listener on a port below the kernel's ephemeral range. The server is stopped and started
+/// again on its port; a port from the ephemeral range could meanwhile be taken as the local
+/// port of any outgoing connection on the machine (storeterm makes a new one per request to
+/// the web server), and the restart would fail with "address in use".
+async fn bind_outside_ephemeral_range() -> tokio::net::TcpListener {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()))
+        .unwrap_or(32768);
+    let (first, span) = (10_000u32, low.saturating_sub(10_000).max(1000));
+    // Spread test binaries (pid) and the servers of one binary (counter) over the range.
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = first + start.wrapping_add(n.wrapping_mul(31)) % span;
+        if let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port as u16)).await {
+            return listener;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 fn refusal(status: StatusCode, code: u32, description: &str) -> Response {
