@@ -75,6 +75,8 @@ struct Register {
     broken: Broken,
     posts: usize,
     gets: usize,
+    /// `GET`s that found their task held (accepted, not yet run).
+    held_polls: usize,
     last_body: Option<Value>,
     marking: Option<String>,
 }
@@ -123,6 +125,7 @@ impl TestAtol {
             broken: Broken::No,
             posts: 0,
             gets: 0,
+            held_polls: 0,
             last_body: None,
             marking: None,
         }));
@@ -265,6 +268,11 @@ impl TestAtol {
         self.inner.lock().unwrap().gets
     }
 
+    /// How many `GET`s found their task held.
+    pub fn held_polls(&self) -> usize {
+        self.inner.lock().unwrap().held_polls
+    }
+
     /// The last request body the server accepted, as JSON.
     pub fn last_body(&self) -> Option<Value> {
         self.inner.lock().unwrap().last_body.clone()
@@ -369,7 +377,13 @@ fn take(inner: &Mutex<Register>, body: Bytes) -> Response {
 }
 
 async fn result(State(served): State<Served>, Path(uuid): Path<String>) -> Response {
-    let mut r = served.inner.lock().unwrap();
+    let answer = answer(&served.inner, uuid);
+    served.changed.send_modify(|n| *n += 1);
+    answer
+}
+
+fn answer(inner: &Mutex<Register>, uuid: String) -> Response {
+    let mut r = inner.lock().unwrap();
     if let Some(answer) = broken_answer(r.broken) {
         return answer;
     }
@@ -382,6 +396,7 @@ async fn result(State(served): State<Served>, Path(uuid): Path<String>) -> Respo
             .map(|_| json!({"status": status, "errorCode": 0, "errorDescription": "", "result": null}))
             .collect()
     };
+    let held = task.results.is_none();
     let results = match &task.results {
         None => pending("wait", task.request.len()),
         Some(_) if task.polls_left > 0 => {
@@ -390,6 +405,9 @@ async fn result(State(served): State<Served>, Path(uuid): Path<String>) -> Respo
         }
         Some(results) => results.clone(),
     };
+    if held {
+        r.held_polls += 1;
+    }
     axum::Json(json!({ "results": results })).into_response()
 }
 
