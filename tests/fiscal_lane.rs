@@ -121,6 +121,37 @@ async fn a_fiscalised_sale_answers_with_fd_fp_and_shift_and_the_sale_document_ca
 }
 
 #[tokio::test]
+async fn a_marked_pack_is_checked_and_accepted_at_the_register_before_its_sale() {
+    let crm = TestCrm::start().await;
+    crm.add_page(vec![json!({"kind": "item", "op": "upsert", "id": "I-3001", "data": {
+        "sku": "I-3001", "name": "Кроссовки беговые", "unit": "pcs", "vat": "22", "marked": true,
+        "mark_group": "shoes", "barcodes": ["4607000000014"], "prices": {"retail": "4990.00"}}})]);
+    let atol = TestAtol::start().await;
+    let till = start_till(&crm, &atol, FISCAL_LANE).await;
+    let mark = "010460700000001421sh0e5eR1aL\u{1d}91EE06\u{1d}92MDEGCCqGSM49AwEHA0IABFm4HA6dbsR5mIkb6dTzpEk=";
+    let (status, body) = till.cashier.scan("1", mark).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, paid) = till.cashier.pay("1", "card", "4990.00").await;
+    assert_eq!(status, 200, "{paid}");
+    let types = atol.task_types();
+    let at = |t: &str| {
+        types
+            .iter()
+            .position(|x| x == t)
+            .unwrap_or_else(|| panic!("{t} never sent: {types:?}"))
+    };
+    assert!(at("beginMarkingCodeValidation") < at("getMarkingCodeValidationStatus"));
+    assert!(at("getMarkingCodeValidationStatus") < at("acceptMarkingCode"));
+    assert!(at("acceptMarkingCode") < at("sell"), "{types:?}");
+    let body = atol.last_body().unwrap();
+    let item = &body["request"][0]["items"][0];
+    assert_eq!(item["paymentObject"], "commodityWithMarking");
+    assert!(item["imcParams"].is_object(), "{item}");
+    assert_eq!(item["tax"]["type"], "vat22");
+    assert_eq!(atol.receipts_of(dec!(4990.00)).len(), 1);
+}
+
+#[tokio::test]
 async fn the_z_report_closes_the_register_shift_and_the_next_sale_opens_it() {
     let crm = TestCrm::start().await;
     catalog(&crm);

@@ -77,6 +77,8 @@ struct Register {
     gets: usize,
     /// `GET`s that found their task held (accepted, not yet run).
     held_polls: usize,
+    /// The type of every task accepted, in order.
+    types: Vec<String>,
     last_body: Option<Value>,
     marking: Option<String>,
 }
@@ -126,6 +128,7 @@ impl TestAtol {
             posts: 0,
             gets: 0,
             held_polls: 0,
+            types: Vec::new(),
             last_body: None,
             marking: None,
         }));
@@ -268,6 +271,11 @@ impl TestAtol {
         self.inner.lock().unwrap().gets
     }
 
+    /// The type of every task accepted, in order (`sell`, `getShiftStatus`, …).
+    pub fn task_types(&self) -> Vec<String> {
+        self.inner.lock().unwrap().types.clone()
+    }
+
     /// How many `GET`s found their task held.
     pub fn held_polls(&self) -> usize {
         self.inner.lock().unwrap().held_polls
@@ -354,6 +362,11 @@ fn take(inner: &Mutex<Register>, body: Bytes) -> Response {
         return refusal(StatusCode::CONFLICT, 4, "Задание с таким UUID уже существует");
     }
     r.posts += 1;
+    let types: Vec<String> = request
+        .iter()
+        .map(|t| t.get("type").and_then(Value::as_str).unwrap_or("").to_string())
+        .collect();
+    r.types.extend(types);
     r.last_body = Some(value.clone());
     let polls_left = r.in_progress_polls;
     let makes_receipt = request

@@ -24,7 +24,7 @@
 
 use super::{LaneActor, LaneEvent, LaneFailure, new_id};
 use crate::config::{DeviceConfig, FiscalDriver, Taxation};
-use crate::devices::fiscal::atol::{self, RegisterError, ShiftState, Task};
+use crate::devices::fiscal::atol::{self, MarkCheck, MarkValidation, RegisterError, ShiftState, Task};
 use crate::devices::fiscal::link::{AtolLink, LinkError, LinkSettings, Polled};
 use crate::devices::fiscal::recovery::{self, Completion, Decision, Observation, PendingTask};
 use crate::devices::fiscal::{
@@ -48,6 +48,9 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 
 /// How often a held sale whose outcome is unknown is asked about again in the background.
 const RECHECK_EVERY: Duration = Duration::from_secs(5);
+
+/// Pause between two questions about a marking code's check.
+const MARK_POLL: Duration = Duration::from_millis(250);
 
 /// Attempts at most in one go (a resend after a proven "nothing registered" is one).
 const MAX_STEPS: usize = 4;
@@ -218,6 +221,59 @@ impl Register {
                 None => Ok(r.result),
             })
             .collect()
+    }
+
+    /// Check every marked pack of the receipt with the register (its ФН and Честный ЗНАК)
+    /// before the sale, as ФФД 1.2 requires: accept a confirmed code, decline a refused one
+    /// (the payment is refused, the pack must leave the receipt). A code Честный ЗНАК did not
+    /// answer for (offline) is accepted on the ФН's check, as the register's offline mode
+    /// allows. Status tasks only: nothing here makes a fiscal document.
+    async fn check_marks(&self, receipt: &FiscalReceipt, deadline: Instant) -> Result<(), LaneFailure> {
+        for item in &receipt.items {
+            let Some(code) = &item.marking else { continue };
+            let measured = matches!(code.status, MarkedItemStatus::MeasuredSold | MarkedItemStatus::MeasuredReturned);
+            let check = MarkValidation {
+                code: code.clone(),
+                measured: measured.then_some((item.quantity, item.unit)),
+            };
+            self.ask(&[Task::BeginMarkingCodeValidation(&check)], deadline)
+                .await
+                .map_err(|e| self.failure(e))?;
+            let verdict = loop {
+                let results = self
+                    .ask(&[Task::MarkingCodeValidationStatus], deadline)
+                    .await
+                    .map_err(|e| self.failure(e))?;
+                match atol::mark_check(&results[0]) {
+                    MarkCheck::Pending if Instant::now() + MARK_POLL < deadline => tokio::time::sleep(MARK_POLL).await,
+                    MarkCheck::Pending => {
+                        let _ = self.ask(&[Task::CancelMarkingCodeValidation], deadline).await;
+                        return Err(LaneFailure::Fiscal {
+                            code: "mark_check_timeout",
+                            message: format!("«{}»: касса не успела проверить код маркировки. Повторите оплату.", item.name),
+                        });
+                    }
+                    other => break other,
+                }
+            };
+            match verdict {
+                MarkCheck::Invalid { reason } => {
+                    let _ = self.ask(&[Task::DeclineMarkingCode], deadline).await;
+                    return Err(LaneFailure::Fiscal {
+                        code: "mark_invalid",
+                        message: format!("«{}»: {reason}. Уберите эту пачку из чека.", item.name),
+                    });
+                }
+                MarkCheck::Unconfirmed { reason } => {
+                    tracing::warn!(device = %self.device, item = %item.name, %reason, "marking code accepted on the ФН's check only");
+                    self.ask(&[Task::AcceptMarkingCode], deadline).await.map_err(|e| self.failure(e))?;
+                }
+                MarkCheck::Valid | MarkCheck::Pending => {
+                    self.ask(&[Task::AcceptMarkingCode], deadline).await.map_err(|e| self.failure(e))?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Run one shift task (`openShift` / `closeShift`) under a fresh uuid and wait for it.
@@ -445,9 +501,10 @@ impl LaneActor {
         cashier: &str,
     ) -> Result<Paid, LaneFailure> {
         let sale = changes.closed.as_ref().ok_or(LaneFailure::Lane(LaneError::NoReceipt))?;
-        register.receipt_for(sale)?;
+        let receipt = register.receipt_for(sale)?;
         let deadline = Instant::now() + ANSWER_WITHIN;
         let fd_before = register.ready_for_sale(cashier, deadline).await.map_err(|e| register.failure(e))?;
+        register.check_marks(&receipt, deadline).await?;
         next.hold_for_register(&mut changes, Some(fd_before), Timestamp::now())?;
         // Power-loss durable before the task leaves: after a crash the held sale is found and
         // recovered, never sent blind.
@@ -514,6 +571,18 @@ impl LaneActor {
             let task = register.pending_task(&pending);
             let decision = if std::mem::take(&mut unsent) {
                 let receipt = register.receipt_for(&pending.sale)?;
+                // A new attempt's marked packs are checked again (the first attempt's were
+                // checked before the sale was held).
+                if pending.attempt > 0 {
+                    if let Err(e) = register.check_marks(&receipt, deadline).await {
+                        return self
+                            .held(FiscalStage::Refused {
+                                code: e.code().into(),
+                                message: e.to_string(),
+                            })
+                            .await;
+                    }
+                }
                 tracing::info!(lane = %self.lane.id, sale = %task.operation, attempt = task.attempt, uuid = %task.uuid(), "sending the sale to the register");
                 match register.link.submit(task.uuid(), &[Task::Receipt(&receipt)]).await {
                     Ok(()) => {
@@ -706,6 +775,8 @@ fn known_code(code: &str) -> &'static str {
         "fiscal_other_documents",
         "fiscal_document_mismatch",
         "fiscal_pending",
+        "mark_invalid",
+        "mark_check_timeout",
     ];
     CODES.iter().find(|c| **c == code).copied().unwrap_or("fiscal_error")
 }
