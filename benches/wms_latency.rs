@@ -182,7 +182,7 @@ async fn main() {
         "warehouse: {CELLS} cells, {ITEMS} items, {ITEMS} stock rows loaded in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    let running = storeterm::app::start_with_store(config(&data), store).await.expect("storeterm");
+    let running = storeterm::daemon::start_with_store(config(&data), store).await.expect("storeterm");
     let base = format!("http://{}", running.addr);
 
     let b = base.clone();

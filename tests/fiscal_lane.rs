@@ -33,7 +33,7 @@ fn register_config(atol: &TestAtol) -> String {
 const FISCAL_LANE: &str = "[[lanes]]\nid = \"1\"\nfiscal = \"kkt-1\"\n";
 
 struct Till {
-    _running: storeterm::app::Running,
+    _running: storeterm::daemon::Running,
     cashier: Api,
     admin: Api,
     _dir: tempfile::TempDir,
@@ -43,7 +43,7 @@ async fn start_till(crm: &TestCrm, atol: &TestAtol, lanes: &str) -> Till {
     let dir = tempfile::tempdir().unwrap();
     let extra = format!("{}{}", crm.config(30), register_config(atol));
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), lanes, &extra);
-    let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("storeterm starts");
     let base = format!("http://{}", running.addr);
     let till = Till {
         cashier: Api::new(&base, CASHIER),

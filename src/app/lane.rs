@@ -12,6 +12,7 @@
 
 pub mod fiscal;
 
+use super::supervisor::{Importance, Supervisor};
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
 use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules};
@@ -20,9 +21,11 @@ use crate::domain::lane::{Changes, Lane, LaneError, Paid};
 use crate::domain::money::{self, QtyError};
 use crate::domain::receipt::{ClosedReceipt, LineMark, PaymentMethod, Receipt, ReceiptError, Scanned};
 use crate::domain::shift::Shift;
+use crate::domain::text::shown;
 use crate::store::{ItemLookup, LaneCommit, Store, StoreError};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
+use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -32,11 +35,11 @@ use uuid::Uuid;
 pub enum LaneFailure {
     #[error("invalid barcode: {0}")]
     InvalidBarcode(#[from] BarcodeError),
-    #[error("unknown barcode {0}: no such item in the catalog")]
+    #[error("unknown barcode {}: no such item in the catalog", shown(.0))]
     UnknownItem(String),
-    #[error("scale label {label}: no item has PLU {plu} in the catalog (check the scale's PLU list against the CRM)")]
+    #[error("scale label {}: no item has PLU {plu} in the catalog (check the scale's PLU list against the CRM)", shown(.label))]
     UnknownPlu { label: String, plu: String },
-    #[error("{0} is a warehouse cell label, not an item: cell labels are scanned on the storekeeper's handheld")]
+    #[error("{} is a warehouse cell label, not an item: cell labels are scanned on the storekeeper's handheld", shown(.0))]
     NotAnItem(String),
     #[error(transparent)]
     Lane(#[from] LaneError),
@@ -233,39 +236,50 @@ pub fn spawn(
     printer: Option<String>,
     rules: ScanRules,
     store: Store,
-    shutdown: CancellationToken,
+    supervisor: &mut Supervisor,
 ) -> Result<LaneHandle, StoreError> {
-    spawn_with_register(id, printer, None, rules, store, shutdown)
+    spawn_with_register(id, printer, None, rules, store, supervisor)
 }
 
 /// [`spawn`] for a lane with a fiscal register: its held sale, if any, is recovered before the
-/// lane takes its first command.
+/// lane takes its first command (after a restart of the actor too).
 pub fn spawn_with_register(
     id: &str,
     printer: Option<String>,
     register: Option<fiscal::Register>,
     rules: ScanRules,
     store: Store,
-    shutdown: CancellationToken,
+    supervisor: &mut Supervisor,
 ) -> Result<LaneHandle, StoreError> {
-    let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
-    // A new or restored store may have to number shifts past what the CRM holds; the change
-    // is committed with the lane's next commit, and made again on every load until then.
-    lane.continue_after(store.shift_floor());
+    // Loaded once here so a store that cannot read the lane stops the start, with its error.
+    let mut first = Some(LaneActor::load(id, &store, printer.clone(), register.clone(), rules.clone())?);
     let (commands, command_rx) = mpsc::channel(64);
     let (scans, scan_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(64);
-    let actor = LaneActor {
-        cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
-        lane,
-        store,
-        printer,
-        rules,
-        events: events.clone(),
-        register,
-        fiscal_wake: None,
-    };
-    tokio::spawn(actor.run(command_rx, scan_rx, shutdown));
+    // The inbox outlives a crashed actor: callers keep their handle, and what they sent while
+    // the lane restarted is served by the new actor, which reloads the lane (and its open
+    // receipt) from the store.
+    let inbox = Arc::new(tokio::sync::Mutex::new((command_rx, scan_rx)));
+    let shutdown = supervisor.shutdown_token();
+    let (lane_id, ev) = (id.to_string(), events.clone());
+    supervisor.spawn(format!("lane {id}"), Importance::Critical, move || {
+        let loaded = match first.take() {
+            Some(actor) => Ok(actor),
+            None => LaneActor::load(&lane_id, &store, printer.clone(), register.clone(), rules.clone()),
+        };
+        let (inbox, shutdown, events) = (inbox.clone(), shutdown.clone(), ev.clone());
+        async move {
+            let mut actor = match loaded {
+                Ok(actor) => actor,
+                // Ending makes the supervisor try again after its back-off.
+                Err(e) => return tracing::error!(error = %e, "cannot load the lane from the store"),
+            };
+            actor.events = events;
+            let mut inbox = inbox.lock().await;
+            let (commands, scans) = &mut *inbox;
+            actor.run(commands, scans, shutdown).await
+        }
+    });
     Ok(LaneHandle {
         id: id.to_string(),
         commands,
@@ -279,8 +293,33 @@ fn new_id() -> Uuid {
 }
 
 impl LaneActor {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut scans: mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
-        // A sale held for the register when storeterm stopped is recovered before anything new.
+    /// The lane as the store has it. A new or restored store may have to number shifts past
+    /// what the CRM holds; the change is committed with the lane's next commit, and made again
+    /// on every load until then.
+    fn load(
+        id: &str,
+        store: &Store,
+        printer: Option<String>,
+        register: Option<fiscal::Register>,
+        rules: ScanRules,
+    ) -> Result<LaneActor, StoreError> {
+        let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
+        lane.continue_after(store.shift_floor());
+        Ok(LaneActor {
+            cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
+            lane,
+            store: store.clone(),
+            printer,
+            rules,
+            events: broadcast::channel(1).0,
+            register,
+            fiscal_wake: None,
+        })
+    }
+
+    async fn run(mut self, commands: &mut mpsc::Receiver<Command>, scans: &mut mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
+        // A sale held for the register when storeterm (or this actor) stopped is recovered
+        // before anything new.
         self.fiscal_start().await;
         loop {
             let fiscal_wake = self.fiscal_wake;
