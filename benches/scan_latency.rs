@@ -48,12 +48,13 @@ fn config(store: &Path, lanes: usize) -> Config {
     Config::parse(&text, Path::new("bench.toml"), Path::new("/")).expect("bench config")
 }
 
-/// The physical limit: a 500-byte append and `fdatasync` of a file on the store's disk.
-fn bare_fdatasync(dir: &Path, samples: usize) -> Stats {
+/// The physical limit: a 500-byte append and `fdatasync` of a file on the store's disk, every
+/// `every` (back to back when zero), `samples` times.
+fn bare_fdatasync(dir: &Path, samples: usize, every: Duration) -> Vec<f64> {
     let mut file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(dir.join("bare-append"))
+        .open(dir.join(format!("bare-append-{}", every.as_millis())))
         .expect("bare file");
     let record = [b'x'; 500];
     let mut times = Vec::with_capacity(samples);
@@ -62,8 +63,9 @@ fn bare_fdatasync(dir: &Path, samples: usize) -> Stats {
         file.write_all(&record).expect("append");
         file.sync_data().expect("fdatasync");
         times.push(t.elapsed().as_secs_f64() * 1e6);
+        std::thread::sleep(every.saturating_sub(t.elapsed()));
     }
-    stats(times)
+    times
 }
 
 fn arg(name: &str, default: u64) -> u64 {
@@ -144,7 +146,7 @@ async fn main() {
     load_catalog(&store).await;
     println!("catalog: {ITEMS} items loaded in {:.1} s", started.elapsed().as_secs_f64());
 
-    let bare = bare_fdatasync(dir.path(), 300);
+    let idle = stats(bare_fdatasync(dir.path(), 300, Duration::ZERO));
 
     let running = storeterm::daemon::start_with_store(config(&data, lanes), store)
         .await
@@ -152,6 +154,10 @@ async fn main() {
     let base = format!("http://{}", running.addr);
     let until = Instant::now() + Duration::from_secs(seconds);
     let probe = tokio::spawn(health_probe(base.clone(), until));
+    // The same bare write while the lanes work: the disk as the store's commits meet it.
+    let bare_dir = dir.path().to_path_buf();
+    let samples = (seconds * 20) as usize;
+    let loaded = tokio::task::spawn_blocking(move || bare_fdatasync(&bare_dir, samples, Duration::from_millis(50)));
     let workers: Vec<_> = (1..=lanes)
         .map(|lane| tokio::spawn(cashier(base.clone(), lane, rate, until)))
         .collect();
@@ -162,20 +168,24 @@ async fn main() {
         payments.extend(p);
     }
     let health = stats(probe.await.expect("probe"));
+    let loaded = stats(loaded.await.expect("bare probe"));
     running.stop().await;
     let (scans, payments) = (stats(scans), stats(payments));
 
     println!("{lanes} lanes × {rate} scans/s for {seconds} s, a cash payment every 10th scan (µs)");
     println!("{:<40} {:>8} {:>10} {:>10}", "", "n", "p50", "p99");
     let row = |name: &str, s: &Stats| println!("{name:<40} {:>8} {:>10.0} {:>10.0}", s.n, s.p50, s.p99);
-    row("bare 500-byte append + fdatasync", &bare);
+    row("bare 500-byte append + fdatasync, idle", &idle);
+    row("  the same, during the run", &loaded);
     row("GET /healthz", &health);
     row("scan -> receipt", &scans);
     row("payment (closes the receipt, durable)", &payments);
-    let limit = health.p99 + 1.5 * bare.p99;
-    println!("limit = healthz p99 + 1.5 × fdatasync p99 = {limit:.0} µs");
-    for (name, s) in [("scan", &scans), ("payment", &payments)] {
-        let verdict = if s.p99 <= limit { "PASS" } else { "FAIL" };
-        println!("{name:<8} p99 {:>8.0} µs = {:.2}× the limit  {verdict}", s.p99, s.p99 / limit);
+    for (disk, bare) in [("during the run", &loaded), ("idle", &idle)] {
+        let limit = health.p99 + 1.5 * bare.p99;
+        println!("limit with the fdatasync {disk} = healthz p99 + 1.5 × fdatasync p99 = {limit:.0} µs");
+        for (name, s) in [("scan", &scans), ("payment", &payments)] {
+            let verdict = if s.p99 <= limit { "PASS" } else { "FAIL" };
+            println!("  {name:<8} p99 {:>8.0} µs = {:.2}× the limit  {verdict}", s.p99, s.p99 / limit);
+        }
     }
 }
