@@ -301,6 +301,9 @@ pub struct LaneConfig {
     pub id: String,
     pub scanner: Option<String>,
     pub printer: Option<String>,
+    /// The fiscal register (ККТ) that registers this lane's sales (`fiscal = "kkt-1"`); without
+    /// one the lane prints non-fiscal receipts.
+    pub fiscal: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -308,6 +311,8 @@ pub struct LaneConfig {
 pub enum DeviceKind {
     Scanner,
     Printer,
+    /// A fiscal register (ККТ), reached through its driver (`driver = "atol-web"`).
+    Fiscal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -380,6 +385,37 @@ pub struct DeviceConfig {
     pub framing: Framing,
     /// Serial printers: flow control (`flow_control = "rts_cts" | "xon_xoff" | "none"`).
     pub flow_control: FlowControl,
+    /// Fiscal registers: the driver and the shop's taxation system.
+    pub fiscal: Option<FiscalDeviceConfig>,
+}
+
+/// How storeterm reaches a fiscal register and what it tells it about the shop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiscalDeviceConfig {
+    pub driver: FiscalDriver,
+    /// The shop's taxation system (`taxation = "osn" | "usn_income" | "usn_income_outcome" |
+    /// "esn" | "patent"`, default `osn`): it goes on every receipt and must match the
+    /// register's registration.
+    pub taxation: Taxation,
+    /// The cashiers' ИНН printed on receipts (`operator_inn`, 12 digits), when the shop wants it.
+    pub operator_inn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FiscalDriver {
+    /// ATOL's driver 10 web server (ДТО 10 «веб-сервер»), `host:port`.
+    AtolWeb { address: String },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Taxation {
+    #[default]
+    Osn,
+    UsnIncome,
+    UsnIncomeOutcome,
+    Esn,
+    Patent,
 }
 
 /// The default printer profile when a printer device names none.
@@ -560,6 +596,7 @@ struct RawLane {
     id: String,
     scanner: Option<String>,
     printer: Option<String>,
+    fiscal: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -567,7 +604,11 @@ struct RawLane {
 struct RawDevice {
     id: String,
     kind: DeviceKind,
-    transport: String,
+    /// Every kind but `fiscal` (which names a `driver` instead).
+    transport: Option<String>,
+    driver: Option<String>,
+    taxation: Option<Taxation>,
+    operator_inn: Option<String>,
     path: Option<PathBuf>,
     baud: Option<u32>,
     address: Option<String>,
@@ -979,7 +1020,25 @@ impl Validator<'_> {
                 if !seen.insert(d.id.clone()) {
                     return Err(self.invalid(key("id"), format!("device \"{}\" is defined twice", d.id)));
                 }
-                let transport = match d.transport.as_str() {
+                if d.kind == DeviceKind::Fiscal {
+                    return self.fiscal_device(i, d);
+                }
+                for (field, given) in [
+                    ("driver", d.driver.is_some()),
+                    ("taxation", d.taxation.is_some()),
+                    ("operator_inn", d.operator_inn.is_some()),
+                ] {
+                    if given {
+                        return Err(self.invalid(key(field), "only a fiscal register (kind = \"fiscal\") has this setting"));
+                    }
+                }
+                let Some(transport_name) = d.transport.clone() else {
+                    return Err(self.invalid(
+                        key("transport"),
+                        "a scanner or printer needs `transport` (serial, tcp, virtual, hid, evdev, usblp, usb)",
+                    ));
+                };
+                let transport = match transport_name.as_str() {
                     "serial" => Transport::Serial {
                         path: d
                             .path
@@ -1019,13 +1078,13 @@ impl Validator<'_> {
                     }
                 };
                 if d.kind != DeviceKind::Printer && matches!(transport, Transport::Usblp { .. } | Transport::Usb { .. }) {
-                    return Err(self.invalid(key("transport"), format!("\"{}\" is for printers only", d.transport)));
+                    return Err(self.invalid(key("transport"), format!("\"{transport_name}\" is for printers only")));
                 }
                 if d.flow_control.is_some() && !matches!(transport, Transport::Serial { .. }) {
                     return Err(self.invalid(key("flow_control"), "only a serial device has flow control"));
                 }
                 if d.kind != DeviceKind::Scanner && matches!(transport, Transport::Hid { .. } | Transport::Evdev { .. }) {
-                    return Err(self.invalid(key("transport"), format!("\"{}\" is for scanners only", d.transport)));
+                    return Err(self.invalid(key("transport"), format!("\"{transport_name}\" is for scanners only")));
                 }
                 if d.gap_ms == Some(0) {
                     return Err(self.invalid(key("gap_ms"), "must be at least 1"));
@@ -1046,9 +1105,70 @@ impl Validator<'_> {
                     profile,
                     framing,
                     flow_control: d.flow_control.unwrap_or_default(),
+                    fiscal: None,
                 })
             })
             .collect()
+    }
+
+    /// A `kind = "fiscal"` entry: a driver and its address instead of a transport.
+    fn fiscal_device(&self, i: usize, d: RawDevice) -> Result<DeviceConfig, ConfigError> {
+        let key = |field: &str| format!("devices[{i}].{field}");
+        for (field, given) in [
+            ("transport", d.transport.is_some()),
+            ("path", d.path.is_some()),
+            ("baud", d.baud.is_some()),
+            ("profile", d.profile.is_some()),
+            ("vid", d.vid.is_some()),
+            ("pid", d.pid.is_some()),
+            ("serial", d.serial.is_some()),
+            ("prefix", d.prefix.is_some()),
+            ("suffix", d.suffix.is_some()),
+            ("gap_ms", d.gap_ms.is_some()),
+            ("flow_control", d.flow_control.is_some()),
+        ] {
+            if given {
+                return Err(self.invalid(
+                    key(field),
+                    "a fiscal register is reached through its driver: give `driver` and `address`, not this",
+                ));
+            }
+        }
+        let driver = match d.driver.as_deref() {
+            Some("atol-web") => {
+                let address = d.address.unwrap_or_else(|| "127.0.0.1:16732".to_string());
+                let port_ok = address
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+                if !port_ok || address.contains('/') {
+                    return Err(self.invalid(
+                        key("address"),
+                        format!("\"{address}\" is not host:port of the ATOL web server (e.g. 127.0.0.1:16732)"),
+                    ));
+                }
+                FiscalDriver::AtolWeb { address }
+            }
+            Some(other) => return Err(self.invalid(key("driver"), format!("unknown fiscal driver \"{other}\" (atol-web)"))),
+            None => return Err(self.invalid(key("driver"), "a fiscal register needs `driver` (atol-web)")),
+        };
+        if let Some(inn) = &d.operator_inn {
+            if inn.len() != 12 || !inn.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(self.invalid(key("operator_inn"), "a person's ИНН is 12 digits"));
+            }
+        }
+        Ok(DeviceConfig {
+            id: d.id,
+            kind: DeviceKind::Fiscal,
+            transport: Transport::Virtual,
+            profile: None,
+            framing: Framing::default(),
+            flow_control: FlowControl::None,
+            fiscal: Some(FiscalDeviceConfig {
+                driver,
+                taxation: d.taxation.unwrap_or_default(),
+                operator_inn: d.operator_inn,
+            }),
+        })
     }
 
     fn lanes(&self, raw: Vec<RawLane>, devices: &[DeviceConfig]) -> Result<Vec<LaneConfig>, ConfigError> {
@@ -1067,6 +1187,7 @@ impl Validator<'_> {
                 for (field, id, kind) in [
                     ("scanner", &l.scanner, DeviceKind::Scanner),
                     ("printer", &l.printer, DeviceKind::Printer),
+                    ("fiscal", &l.fiscal, DeviceKind::Fiscal),
                 ] {
                     let Some(id) = id else { continue };
                     let device = devices
@@ -1074,7 +1195,20 @@ impl Validator<'_> {
                         .find(|d| &d.id == id)
                         .ok_or_else(|| self.invalid(key(field), format!("no device with id \"{id}\"")))?;
                     if device.kind != kind {
-                        return Err(self.invalid(key(field), format!("device \"{id}\" is not a {field}")));
+                        let what = match kind {
+                            DeviceKind::Fiscal => "fiscal register (kind = \"fiscal\")",
+                            _ => field,
+                        };
+                        return Err(self.invalid(key(field), format!("device \"{id}\" is not a {what}")));
+                    }
+                    // A register numbers its documents in one sequence and recovery after a
+                    // crash reads its last document: two lanes on one register would take each
+                    // other's documents for their own.
+                    if kind == DeviceKind::Fiscal && !bound.insert(format!("fiscal:{id}")) {
+                        return Err(self.invalid(
+                            key(field),
+                            format!("fiscal register \"{id}\" is already bound to another lane; a register serves exactly one lane"),
+                        ));
                     }
                     if kind == DeviceKind::Scanner && !bound.insert(id.clone()) {
                         return Err(self.invalid(
@@ -1087,6 +1221,7 @@ impl Validator<'_> {
                     id: l.id,
                     scanner: l.scanner,
                     printer: l.printer,
+                    fiscal: l.fiscal,
                 })
             })
             .collect()
@@ -1135,6 +1270,73 @@ profile = "generic-80mm"
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(text, Path::new("storeterm.toml"), Path::new("/etc/storeterm"))
+    }
+
+    #[test]
+    fn a_fiscal_register_bound_to_a_lane() {
+        let kkt = "[[devices]]\nid = \"kkt-1\"\nkind = \"fiscal\"\ndriver = \"atol-web\"\naddress = \"127.0.0.1:16732\"\n";
+        let text = format!(
+            "{}{kkt}",
+            CONTRACT.replace("printer = \"printer-1\"", "printer = \"printer-1\"\nfiscal = \"kkt-1\"")
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.lanes[0].fiscal.as_deref(), Some("kkt-1"));
+        let device = config.device("kkt-1").unwrap();
+        assert_eq!(device.kind, DeviceKind::Fiscal);
+        assert_eq!(
+            device.fiscal,
+            Some(FiscalDeviceConfig {
+                driver: FiscalDriver::AtolWeb {
+                    address: "127.0.0.1:16732".into()
+                },
+                taxation: Taxation::Osn,
+                operator_inn: None,
+            })
+        );
+        // The address defaults to the web server's own default; the taxation can be set.
+        let text = format!("{CONTRACT}[[devices]]\nid = \"kkt-2\"\nkind = \"fiscal\"\ndriver = \"atol-web\"\ntaxation = \"usn_income\"\n");
+        let device = parse(&text).unwrap().device("kkt-2").unwrap().fiscal.clone().unwrap();
+        assert_eq!(
+            device.driver,
+            FiscalDriver::AtolWeb {
+                address: "127.0.0.1:16732".into()
+            }
+        );
+        assert_eq!(device.taxation, Taxation::UsnIncome);
+
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        let lane = |fiscal: &str| {
+            CONTRACT.replace(
+                "printer = \"printer-1\"",
+                &format!("printer = \"printer-1\"\nfiscal = \"{fiscal}\""),
+            )
+        };
+        assert_eq!(err(&lane("kkt-9")), "storeterm.toml: lanes[0].fiscal: no device with id \"kkt-9\"");
+        assert_eq!(
+            err(&lane("printer-1")),
+            "storeterm.toml: lanes[0].fiscal: device \"printer-1\" is not a fiscal register (kind = \"fiscal\")"
+        );
+        let two_lanes = format!("{}{kkt}[[lanes]]\nid = \"2\"\nfiscal = \"kkt-1\"\n", lane("kkt-1"));
+        assert!(err(&two_lanes).contains("lanes[1].fiscal: fiscal register \"kkt-1\" is already bound to another lane"));
+        let device = |body: &str| format!("{CONTRACT}[[devices]]\nid = \"kkt-1\"\nkind = \"fiscal\"\n{body}");
+        assert!(err(&device("")).contains("devices[2].driver: a fiscal register needs `driver` (atol-web)"));
+        assert!(err(&device("driver = \"shtrih\"\n")).contains("devices[2].driver: unknown fiscal driver \"shtrih\""));
+        assert!(
+            err(&device("driver = \"atol-web\"\naddress = \"localhost\"\n")).contains("devices[2].address: \"localhost\" is not host:port")
+        );
+        assert!(
+            err(&device("driver = \"atol-web\"\ntransport = \"tcp\"\n"))
+                .contains("devices[2].transport: a fiscal register is reached through its driver")
+        );
+        assert!(
+            err(&device("driver = \"atol-web\"\noperator_inn = \"123\"\n"))
+                .contains("devices[2].operator_inn: a person's ИНН is 12 digits")
+        );
+        assert!(err(&device("driver = \"atol-web\"\ntaxation = \"vat\"\n")).contains("taxation"));
+        let printer_with_driver = CONTRACT.replace("profile = \"generic-80mm\"", "profile = \"generic-80mm\"\ndriver = \"atol-web\"");
+        assert!(err(&printer_with_driver).contains("devices[1].driver: only a fiscal register"));
+        let printer_without_transport = CONTRACT.replace("transport = \"tcp\"\n", "");
+        assert!(err(&printer_without_transport).contains("devices[1].transport: a scanner or printer needs `transport`"));
     }
 
     #[test]

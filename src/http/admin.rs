@@ -67,6 +67,9 @@ async fn drop_parked(
 /// How many recent print jobs and pending documents the page lists.
 const LISTED: usize = 20;
 
+/// How long the page waits for a lane's own state.
+const LANE_ANSWER: std::time::Duration = std::time::Duration::from_millis(500);
+
 async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Value>, ApiError> {
     who.require(&[Role::Admin])?;
     let s = &state.inner;
@@ -82,8 +85,37 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
         .into_iter()
         .map(|p| json!({"seq": p.document.seq, "id": p.document.doc.id, "kind": p.document.doc.kind, "reason": p.reason, "parked_at": p.parked_at}))
         .collect();
+    // Each lane's register: its state from the device registry, and the sale it holds.
+    let mut lanes = Vec::new();
+    for config in &s.lane_config {
+        let Some(handle) = s.lanes.get(&config.id) else { continue };
+        // A lane waiting for its register's answer takes no command until it has it (up to
+        // half a minute): the page shows the register's state without the lane's word then.
+        let fiscal = match tokio::time::timeout(LANE_ANSWER, handle.snapshot()).await {
+            Ok(lane) => super::lanes::fiscal_json(config, &lane?),
+            Err(_) => json!({"register": config.fiscal, "busy": "касса ждёт ответа ККТ"}),
+        };
+        let register = config.fiscal.as_deref().and_then(|id| s.registry.get(id));
+        let words = match (&config.fiscal, &register) {
+            (None, _) => "без ККТ — нефискальные чеки".to_string(),
+            (Some(id), Some(status)) => {
+                let state = match status.state {
+                    crate::devices::DeviceState::Connected => "на связи",
+                    crate::devices::DeviceState::Connecting => "ещё не опрашивалась",
+                    crate::devices::DeviceState::Disconnected => "нет связи",
+                };
+                match &status.detail {
+                    Some(detail) => format!("ККТ {id}: {state}; {detail}"),
+                    None => format!("ККТ {id}: {state}"),
+                }
+            }
+            (Some(id), None) => format!("ККТ {id}"),
+        };
+        lanes.push(json!({"id": config.id, "register": config.fiscal, "register_state": words, "fiscal": fiscal}));
+    }
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "lanes": lanes,
         "devices": s.registry.all(),
         "crm": s.link.snapshot(),
         "catalog": {"items": s.store.item_count()?, "clients": s.store.client_count()?},
