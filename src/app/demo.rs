@@ -130,6 +130,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         ],
         profiles_dir: None,
         scanning: Default::default(),
+        retail: Default::default(),
         calls: Default::default(),
         telephony: demo_telephony(),
         wms: Default::default(),

@@ -35,6 +35,14 @@ impl ItemLookup for Store {
     }
 }
 
+fn read_client(
+    clients: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<crate::domain::client::Client>, StoreError> {
+    let row = clients.get(id)?;
+    row.map(|v| records::decode_client(id, v.value())).transpose()
+}
+
 fn read_item(items: &impl ReadableTable<&'static str, &'static [u8]>, id: &str) -> Result<Option<Item>, StoreError> {
     let row = items.get(id)?;
     row.map(|v| records::decode_item(id, v.value())).transpose()
@@ -172,6 +180,7 @@ fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: 
     let mut retail = super::retail::RetailTables::open(tx)?;
     let mut groups = tx.open_table(CATALOG_GROUPS)?;
     let mut shop_stock = tx.open_table(ITEM_STOCK)?;
+    let mut client_index = super::ledger::ClientIndex::open(tx)?;
     let mut applied = FeedApplied::default();
     for change in changes {
         // Cells, stock, pick orders, expected receipts and item storage attributes.
@@ -191,10 +200,15 @@ fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: 
                 }
             }
             Change::ClientUpsert(client) => {
+                let old = read_client(&clients_table, &client.id)?;
+                let account = retail.account(&client.id)?;
+                client_index.client_changed(old.as_ref(), Some(client), account.as_ref())?;
                 clients::upsert_client(&mut clients_table, &mut phones, client, country)?;
                 applied.upserted += 1;
             }
             Change::ClientDelete(id) => {
+                let old = read_client(&clients_table, id)?;
+                client_index.client_changed(old.as_ref(), None, None)?;
                 retail.forget_client(id)?;
                 if clients::remove_client(&mut clients_table, &mut phones, id, country)? {
                     applied.deleted += 1;
@@ -202,6 +216,11 @@ fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: 
             }
             Change::Retail(change) => {
                 retail.apply(change)?;
+                if let RetailChange::ClientAccount { client, account } = change {
+                    if let Some(known) = read_client(&clients_table, client)? {
+                        client_index.refresh_ledger(&known, Some(account))?;
+                    }
+                }
                 applied.upserted += 1;
             }
             // 1C's catalog: the item without its prices, which keep their stored values.

@@ -11,6 +11,7 @@
 use super::engine::Durability;
 use super::journal::FOLD_AT;
 use super::tables::{LANES, RECEIPTS, SHIFTS};
+use super::ledger::{self, LedgerUpdate};
 use super::{Store, StoreError, decode, encode, outbox, print_jobs};
 use crate::domain::lane::{Changes, Lane};
 use crate::domain::print_job::PrintJob;
@@ -133,7 +134,9 @@ impl Store {
             && changes.documents.is_empty()
             && changes.closed.is_none()
             && changes.shift_record.is_none()
-            && changes.print.is_none();
+            && changes.print.is_none()
+            && changes.returned.is_none()
+            && changes.ledger.is_empty();
         if edit_only {
             let size = self
                 .inner
@@ -153,6 +156,7 @@ impl Store {
         let has_documents = !changes.documents.is_empty();
         let row = lane_row(version, commit.lane);
         let changes = changes.clone();
+        let lane = commit.lane.clone();
         let seqs = self
             .inner
             .engine
@@ -161,6 +165,15 @@ impl Store {
                     if let Err(refused) = outbox::may_number(tx)? {
                         return Ok(Err(refused));
                     }
+                }
+                // Checked before anything is written: a refused hold leaves the batch clean.
+                let ledgers = match LedgerUpdate::compute(tx, &lane, &changes)? {
+                    Ok(ledgers) => ledgers,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                ledgers.write(tx)?;
+                if let Some(ret) = &changes.returned {
+                    ledger::put_return(tx, ret)?;
                 }
                 tx.open_table(LANES)?.insert(id.as_str(), row.as_slice())?;
                 if let Some(closed) = &changes.closed {

@@ -25,6 +25,7 @@ mod clients;
 mod engine;
 mod journal;
 mod lanes;
+mod ledger;
 mod numbering;
 mod outbox;
 mod print_jobs;
@@ -98,6 +99,10 @@ pub enum StoreError {
         "хранилище новое или восстановлено из копии: документы не нумеруются, пока CRM не сообщит номер своего последнего документа (проверьте связь с CRM)"
     )]
     AwaitingSeqBase,
+    /// A bonus or credit hold the client's ledger no longer covers (another lane spent the
+    /// points first); nothing was written.
+    #[error(transparent)]
+    Ledger(#[from] crate::domain::loyalty::LoyaltyError),
 }
 
 impl StoreError {

@@ -51,6 +51,12 @@ impl<'tx> RetailTables<'tx> {
         Ok(())
     }
 
+    /// A client's account as this transaction sees it.
+    pub(super) fn account(&self, client: &str) -> Result<Option<ClientAccount>, StoreError> {
+        let row = self.accounts.get(client)?;
+        row.map(|v| decode("client_accounts", client, v.value())).transpose()
+    }
+
     pub(super) fn forget_client(&mut self, client: &str) -> Result<(), StoreError> {
         self.accounts.remove(client)?;
         Ok(())

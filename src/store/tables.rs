@@ -89,6 +89,15 @@ pub(super) const CATALOG_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition:
 /// item id → the shop's stock as the head office counts it (decimal text).
 pub(super) const ITEM_STOCK: TableDefinition<&str, &str> = TableDefinition::new("item_stock");
 
+/// client id → `ClientLedger`: the CRM's figures and the receipts they do not count yet.
+pub(super) const CLIENT_LEDGERS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_ledgers");
+/// return UUIDv7 → `ClosedReturn`.
+pub(super) const RETURNS: TableDefinition<u128, &[u8]> = TableDefinition::new("returns");
+/// (sale receipt UUID, return UUID) → (): the returns made against each sale.
+pub(super) const RETURNS_BY_SALE: TableDefinition<(u128, u128), ()> = TableDefinition::new("returns_by_sale");
+/// loyalty card number → client id.
+pub(super) const LOYALTY_CARDS: TableDefinition<&str, &str> = TableDefinition::new("loyalty_cards");
+
 /// Create every table, so readers never meet a missing one.
 pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(META)?;
@@ -120,6 +129,10 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(CLIENT_ACCOUNTS)?;
     tx.open_table(CATALOG_GROUPS)?;
     tx.open_table(ITEM_STOCK)?;
+    tx.open_table(CLIENT_LEDGERS)?;
+    tx.open_table(RETURNS)?;
+    tx.open_table(RETURNS_BY_SALE)?;
+    tx.open_table(LOYALTY_CARDS)?;
     Ok(())
 }
 

@@ -1,0 +1,213 @@
+//! Clients' provisional ledgers, the returns journal and the loyalty-card index: the retail
+//! facts a lane commit writes besides the lane itself.
+//!
+//! A lane's bonus or credit payment is judged twice: by the lane against the ledger it read
+//! (a quick, friendly refusal), and here, inside the commit's write transaction, against the
+//! ledger as it is at that instant. The one writer thread makes the second check atomic with
+//! the lane's new state, so two lanes spending one client's last points cannot both succeed.
+//! The checks run before anything is written: a refused commit writes nothing, because the
+//! engine commits a batch whole (see `engine`).
+
+use super::tables::{CLIENT_LEDGERS, CLIENTS, LOYALTY_CARDS, RETURNS, RETURNS_BY_SALE};
+use super::{Store, StoreError, decode, encode, records};
+use crate::domain::client::{Client, ClientAccount, ReceiptClient};
+use crate::domain::lane::{Changes, Lane};
+use crate::domain::loyalty::{ClientLedger, LedgerOp};
+use crate::domain::returns::ClosedReturn;
+use redb::{ReadableTable, Table, WriteTransaction};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+/// The ledgers a commit's [`LedgerOp`]s produce, computed before anything is written.
+pub(super) struct LedgerUpdate(BTreeMap<String, ClientLedger>);
+
+/// The client a ledger op names, as the receipts of this commit knew it: what a ledger is
+/// started from when the client has none yet.
+fn seed<'a>(lane: &'a Lane, changes: &'a Changes, client: &str) -> Option<&'a ReceiptClient> {
+    lane.receipt
+        .iter()
+        .chain(changes.closed.iter().map(|c| &c.receipt))
+        .chain(lane.parked.iter().map(|p| &p.receipt))
+        .filter_map(|r| r.client.as_ref())
+        .find(|c| c.id == client)
+}
+
+impl LedgerUpdate {
+    /// Apply `changes.ledger` to the stored ledgers in memory. `Ok(Err(_))`: a hold the
+    /// ledger no longer covers (another lane spent the points); nothing may be written.
+    pub(super) fn compute(tx: &WriteTransaction, lane: &Lane, changes: &Changes) -> Result<Result<LedgerUpdate, StoreError>, StoreError> {
+        let mut ledgers: BTreeMap<String, ClientLedger> = BTreeMap::new();
+        if changes.ledger.is_empty() {
+            return Ok(Ok(LedgerUpdate(ledgers)));
+        }
+        let table = tx.open_table(CLIENT_LEDGERS)?;
+        for op in &changes.ledger {
+            let client = op.client().to_string();
+            if !ledgers.contains_key(&client) {
+                let stored = match table.get(client.as_str())? {
+                    Some(row) => Some(decode::<ClientLedger>("client_ledgers", &client, row.value())?),
+                    None => None,
+                };
+                let ledger = match (stored, seed(lane, changes, &client)) {
+                    (Some(ledger), _) => ledger,
+                    (None, Some(known)) => ClientLedger::from_receipt_client(known),
+                    // A release for a client with no ledger has nothing to release.
+                    (None, None) if matches!(op, LedgerOp::Release { .. }) => continue,
+                    (None, None) => {
+                        return Ok(Err(StoreError::Storage(format!(
+                            "операция по счёту клиента {client} без чека этого клиента"
+                        ))));
+                    }
+                };
+                ledgers.insert(client.clone(), ledger);
+            }
+            let Some(ledger) = ledgers.get_mut(&client) else { continue };
+            if let Err(e) = ledger.apply(op) {
+                return Ok(Err(StoreError::Ledger(e)));
+            }
+        }
+        Ok(Ok(LedgerUpdate(ledgers)))
+    }
+
+    pub(super) fn write(self, tx: &WriteTransaction) -> Result<(), StoreError> {
+        if self.0.is_empty() {
+            return Ok(());
+        }
+        let mut table = tx.open_table(CLIENT_LEDGERS)?;
+        for (client, ledger) in &self.0 {
+            table.insert(client.as_str(), encode(ledger).as_slice())?;
+        }
+        Ok(())
+    }
+}
+
+/// Keep a return in the journal, findable by its sale.
+pub(super) fn put_return(tx: &WriteTransaction, ret: &ClosedReturn) -> Result<(), StoreError> {
+    tx.open_table(RETURNS)?.insert(ret.id.as_u128(), encode(ret).as_slice())?;
+    if let Some(sale) = &ret.sale {
+        tx.open_table(RETURNS_BY_SALE)?.insert((sale.receipt.as_u128(), ret.id.as_u128()), ())?;
+    }
+    Ok(())
+}
+
+/// The sale document `data` reached the CRM: its ledger entry waits for the CRM's next
+/// figures for the client (see [`ClientLedger::delivered`]).
+pub(super) fn sale_delivered(tx: &WriteTransaction, data: &serde_json::Value) -> Result<(), StoreError> {
+    let (Some(client), Some(receipt)) = (
+        data.get("client").and_then(|c| c.as_str()),
+        data.get("receipt").and_then(|r| r.as_str()).and_then(|r| Uuid::parse_str(r).ok()),
+    ) else {
+        return Ok(());
+    };
+    let mut table = tx.open_table(CLIENT_LEDGERS)?;
+    let stored = match table.get(client)? {
+        Some(row) => decode::<ClientLedger>("client_ledgers", client, row.value())?,
+        None => return Ok(()),
+    };
+    let mut ledger = stored;
+    ledger.delivered(receipt);
+    table.insert(client, encode(&ledger).as_slice())?;
+    Ok(())
+}
+
+/// The loyalty-card index and the ledgers, kept up to date by the feed.
+pub(super) struct ClientIndex<'tx> {
+    cards: Table<'tx, &'static str, &'static str>,
+    ledgers: Table<'tx, &'static str, &'static [u8]>,
+}
+
+impl<'tx> ClientIndex<'tx> {
+    pub(super) fn open(tx: &'tx WriteTransaction) -> Result<Self, StoreError> {
+        Ok(ClientIndex {
+            cards: tx.open_table(LOYALTY_CARDS)?,
+            ledgers: tx.open_table(CLIENT_LEDGERS)?,
+        })
+    }
+
+    /// A client is about to be replaced by `new` (or removed, `None`): move its cards, and
+    /// bring its ledger to the CRM's new figures.
+    pub(super) fn client_changed(
+        &mut self,
+        old: Option<&Client>,
+        new: Option<&Client>,
+        account: Option<&ClientAccount>,
+    ) -> Result<(), StoreError> {
+        if let Some(old) = old {
+            for card in &old.loyalty_cards {
+                if self.cards.get(card.as_str())?.is_some_and(|v| v.value() == old.id) {
+                    self.cards.remove(card.as_str())?;
+                }
+            }
+        }
+        if let Some(new) = new {
+            for card in &new.loyalty_cards {
+                let card = card.trim();
+                if !card.is_empty() {
+                    self.cards.insert(card, new.id.as_str())?;
+                }
+            }
+            self.refresh_ledger(new, account)?;
+        }
+        Ok(())
+    }
+
+    /// New figures from the feed for a client that has a ledger.
+    pub(super) fn refresh_ledger(&mut self, client: &Client, account: Option<&ClientAccount>) -> Result<(), StoreError> {
+        let stored = match self.ledgers.get(client.id.as_str())? {
+            Some(row) => decode::<ClientLedger>("client_ledgers", &client.id, row.value())?,
+            None => return Ok(()),
+        };
+        let mut ledger = stored;
+        let account = account.cloned().unwrap_or_default();
+        ledger.feed_update(client, &account);
+        self.ledgers.insert(client.id.as_str(), encode(&ledger).as_slice())?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A client's provisional ledger, when it ever redeemed points or took credit here.
+    pub fn client_ledger(&self, client: &str) -> Result<Option<ClientLedger>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(CLIENT_LEDGERS)?;
+        let row = table.get(client)?;
+        row.map(|v| decode("client_ledgers", client, v.value())).transpose()
+    }
+
+    /// The returns made against sale `receipt`, oldest first.
+    pub fn returns_of_sale(&self, receipt: Uuid) -> Result<Vec<ClosedReturn>, StoreError> {
+        let tx = self.read()?;
+        let index = tx.open_table(RETURNS_BY_SALE)?;
+        let returns = tx.open_table(RETURNS)?;
+        let sale = receipt.as_u128();
+        let mut found = Vec::new();
+        for entry in index.range((sale, 0u128)..=(sale, u128::MAX))? {
+            let (key, _) = entry?;
+            let (_, id) = key.value();
+            if let Some(row) = returns.get(id)? {
+                found.push(decode("returns", Uuid::from_u128(id), row.value())?);
+            }
+        }
+        Ok(found)
+    }
+
+    /// A return by id.
+    pub fn closed_return(&self, id: Uuid) -> Result<Option<ClosedReturn>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(RETURNS)?;
+        let row = table.get(id.as_u128())?;
+        row.map(|v| decode("returns", id, v.value())).transpose()
+    }
+
+    /// The client a loyalty card belongs to.
+    pub fn client_by_card(&self, card: &str) -> Result<Option<Client>, StoreError> {
+        let tx = self.read()?;
+        let cards = tx.open_table(LOYALTY_CARDS)?;
+        let Some(id) = cards.get(card.trim())?.map(|v| v.value().to_string()) else {
+            return Ok(None);
+        };
+        let clients = tx.open_table(CLIENTS)?;
+        let row = clients.get(id.as_str())?;
+        row.map(|v| records::decode_client(&id, v.value())).transpose()
+    }
+}
