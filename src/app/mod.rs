@@ -174,10 +174,11 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
 
     let mut lanes = BTreeMap::new();
     for lane in &config.lanes {
-        let handle = lane::spawn(
+        let handle = lane::spawn_with(
             &lane.id,
             lane.printer.clone(),
             config.scanning.clone(),
+            lane::TillSettings::from_config(config),
             store.clone(),
             shutdown.clone(),
         )?;

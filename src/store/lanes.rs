@@ -166,7 +166,13 @@ impl Store {
                         return Ok(Err(refused));
                     }
                 }
-                // Checked before anything is written: a refused hold leaves the batch clean.
+                // Checked before anything is written: a refused hold or return leaves the
+                // batch clean.
+                if let Some(ret) = &changes.returned {
+                    if let Err(refused) = ledger::check_return(tx, ret)? {
+                        return Ok(Err(refused));
+                    }
+                }
                 let ledgers = match LedgerUpdate::compute(tx, &lane, &changes)? {
                     Ok(ledgers) => ledgers,
                     Err(refused) => return Ok(Err(refused)),

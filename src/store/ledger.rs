@@ -13,7 +13,7 @@ use super::{Store, StoreError, decode, encode, records};
 use crate::domain::client::{Client, ClientAccount, ReceiptClient};
 use crate::domain::lane::{Changes, Lane};
 use crate::domain::loyalty::{ClientLedger, LedgerOp};
-use crate::domain::returns::ClosedReturn;
+use crate::domain::returns::{ClosedReturn, ReturnError};
 use redb::{ReadableTable, Table, WriteTransaction};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -79,6 +79,51 @@ impl LedgerUpdate {
         }
         Ok(())
     }
+}
+
+/// Judge a return against its sale and the returns already in the journal, inside the
+/// commit: two lanes returning the same sale at once cannot together return more than was
+/// sold (each lane judged against the journal it read).
+pub(super) fn check_return(tx: &WriteTransaction, ret: &ClosedReturn) -> Result<Result<(), StoreError>, StoreError> {
+    let Some(sale) = &ret.sale else { return Ok(Ok(())) };
+    let receipts = tx.open_table(super::tables::RECEIPTS)?;
+    let Some(row) = receipts.get(sale.receipt.as_u128())? else {
+        return Ok(Ok(()));
+    };
+    let sold: crate::domain::receipt::ClosedReceipt = decode("receipts", sale.receipt, row.value())?;
+    drop(row);
+    let index = tx.open_table(RETURNS_BY_SALE)?;
+    let returns = tx.open_table(RETURNS)?;
+    let key = sale.receipt.as_u128();
+    let mut earlier: Vec<ClosedReturn> = Vec::new();
+    for entry in index.range((key, 0u128)..=(key, u128::MAX))? {
+        let (k, _) = entry?;
+        let (_, id) = k.value();
+        if id == ret.id.as_u128() {
+            continue;
+        }
+        if let Some(row) = returns.get(id)? {
+            earlier.push(decode("returns", Uuid::from_u128(id), row.value())?);
+        }
+    }
+    for line in &ret.lines {
+        let Some(sold_line) = sold.receipt.line(line.no) else { continue };
+        let returned: rust_decimal::Decimal = earlier
+            .iter()
+            .flat_map(|r| r.lines.iter())
+            .filter(|l| l.no == line.no)
+            .map(|l| l.qty)
+            .sum();
+        if returned + line.qty > sold_line.qty {
+            return Ok(Err(StoreError::Return(ReturnError::ExceedsSale {
+                name: sold_line.name.clone(),
+                sold: sold_line.qty,
+                returned,
+                asked: line.qty,
+            })));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Keep a return in the journal, findable by its sale.

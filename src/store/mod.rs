@@ -103,6 +103,9 @@ pub enum StoreError {
     /// points first); nothing was written.
     #[error(transparent)]
     Ledger(#[from] crate::domain::loyalty::LoyaltyError),
+    /// A return another lane's return of the same sale made too large; nothing was written.
+    #[error(transparent)]
+    Return(#[from] crate::domain::returns::ReturnError),
 }
 
 impl StoreError {
@@ -253,7 +256,8 @@ impl Store {
         *self.inner.phone_country.write().unwrap_or_else(|e| e.into_inner()) = country;
     }
 
-    fn phone_country(&self) -> Country {
+    /// The country a number without a country code is read in.
+    pub fn phone_country(&self) -> Country {
         *self.inner.phone_country.read().unwrap_or_else(|e| e.into_inner())
     }
 
