@@ -4,6 +4,7 @@
 pub mod calls;
 pub mod demo;
 pub mod lane;
+pub mod search;
 pub mod wms;
 
 use crate::config::{Config, DeviceConfig, DeviceKind, Transport};
@@ -178,7 +179,7 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
             &lane.id,
             lane.printer.clone(),
             config.scanning.clone(),
-            lane::TillSettings::from_config(config),
+            lane::TillSettings::from_config(&config),
             store.clone(),
             shutdown.clone(),
         )?;

@@ -8,6 +8,7 @@ mod calls;
 mod error;
 mod lanes;
 mod printing;
+mod retail;
 mod screens;
 mod server;
 pub mod views;
@@ -54,6 +55,10 @@ struct Inner {
     webhook_zone: jiff::tz::TimeZone,
     /// Webhook requests seen lately, so a replay changes nothing.
     replays: std::sync::Mutex<crate::devices::telephony::webhook::ReplayGuard>,
+    /// The till's money rules (discount limits by role).
+    retail: crate::config::RetailConfig,
+    /// The item search index over the catalog.
+    search: crate::app::search::ItemSearch,
 }
 
 impl AppState {
@@ -72,6 +77,8 @@ impl AppState {
                 warehouse: crate::app::wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms),
                 lanes,
                 lane_config: config.lanes.clone(),
+                retail: config.retail.clone(),
+                search: crate::app::search::ItemSearch::new(store.clone()),
                 store,
                 registry,
                 link,
@@ -106,7 +113,7 @@ impl AppState {
         self.inner
             .lanes
             .get(id)
-            .ok_or_else(|| ApiError::not_found("unknown_lane", format!("there is no lane \"{}\"", crate::domain::text::shown(id))))
+            .ok_or_else(|| ApiError::not_found("unknown_lane", format!("кассы «{}» нет", crate::domain::text::shown(id))))
     }
 }
 
@@ -154,13 +161,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/whoami", get(auth::whoami))
         .merge(screens::routes())
         .merge(lanes::routes())
+        .merge(retail::routes())
         .merge(admin::routes())
         .merge(printing::routes())
         .merge(calls::routes())
         .merge(wms::routes())
         // After every route: it replaces axum's empty 405 on the routes that exist now.
         .method_not_allowed_fallback(body::method_not_allowed)
-        .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })
+        .fallback(|| async { ApiError::not_found("not_found", "такой страницы или вызова API нет") })
         .layer(BodyLimit::API.layer())
         .layer(axum::middleware::map_response(body::json_errors))
         .with_state(state)

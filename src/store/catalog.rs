@@ -109,11 +109,18 @@ impl Store {
     ) -> impl Future<Output = Result<FeedApplied, StoreError>> + Send + 'static {
         let country = self.phone_country();
         let now = jiff::Timestamp::now();
-        self.inner.engine.submit(Durability::Lazy, move |tx| {
+        let written = self.inner.engine.submit(Durability::Lazy, move |tx| {
             let applied = apply_page(tx, &changes, country, now)?;
             tx.open_table(META)?.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;
             Ok(Ok::<_, StoreError>(applied))
-        })
+        });
+        let store = self.clone();
+        async move {
+            let applied = written.await;
+            // After the commit, so an index rebuilt for the new generation reads the new items.
+            store.catalog_changed();
+            applied
+        }
     }
 }
 

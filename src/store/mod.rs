@@ -180,6 +180,9 @@ struct Inner {
     shift_floor: std::sync::atomic::AtomicU32,
     /// How long opening took, checksum verification and crash repair included.
     opened_in: std::time::Duration,
+    /// Bumped after every committed feed page: in-memory views of the catalog (the item
+    /// search index) rebuild when it moved.
+    catalog_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -241,6 +244,7 @@ impl Store {
                 lane_versions: Default::default(),
                 outbox_changed: watch::channel(0).0,
                 print_queue_changed: watch::channel(0).0,
+                catalog_generation: std::sync::atomic::AtomicU64::new(0),
                 phone_country: RwLock::new(Country::default()),
                 shift_floor: Default::default(),
                 opened_in: started.elapsed(),

@@ -77,6 +77,27 @@ impl Store {
             .collect()
     }
 
+    /// The catalog's generation: it changes after every committed feed page.
+    pub fn catalog_generation(&self) -> u64 {
+        self.inner.catalog_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(super) fn catalog_changed(&self) {
+        self.inner.catalog_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Visit every item of the catalog (to build an index over it). Blocking: call it from
+    /// a blocking thread.
+    pub fn each_item(&self, mut visit: impl FnMut(crate::domain::catalog::Item)) -> Result<(), StoreError> {
+        let tx = self.read()?;
+        let items = tx.open_table(super::tables::ITEMS)?;
+        for entry in items.iter()? {
+            let (key, value) = entry?;
+            visit(super::records::decode_item(key.value(), value.value())?);
+        }
+        Ok(())
+    }
+
     /// The group an item belongs to, for promotions on groups.
     pub fn item_group(&self, item: &str) -> Result<Option<String>, StoreError> {
         let tx = self.read()?;
