@@ -41,7 +41,7 @@
     } catch (e) {
       $("message").textContent = e.message;
       $("message").className = "message error";
-      if (e.status === 401 || e.status === 403) { S.logout(); return; }
+      if (e.status === 401 || e.status === 403) { S.rejected(); return; }
     }
     setTimeout(poll, 2000);
   }
