@@ -694,12 +694,20 @@ impl Validator<'_> {
         })
     }
 
-    fn decimal(&self, key: &str, raw: Option<RawDecimal>, default: rust_decimal::Decimal, max: rust_decimal::Decimal) -> Result<rust_decimal::Decimal, ConfigError> {
+    fn decimal(
+        &self,
+        key: &str,
+        raw: Option<RawDecimal>,
+        default: rust_decimal::Decimal,
+        max: rust_decimal::Decimal,
+    ) -> Result<rust_decimal::Decimal, ConfigError> {
         let value = match raw {
             None => return Ok(default),
             Some(RawDecimal::Whole(n)) => rust_decimal::Decimal::from(n),
             // `parse_amount` refuses zero (no payment is zero); a setting may be.
-            Some(RawDecimal::Text(text)) if !text.is_empty() && text.trim().chars().all(|c| matches!(c, '0' | '.' | ',')) => rust_decimal::Decimal::ZERO,
+            Some(RawDecimal::Text(text)) if !text.is_empty() && text.trim().chars().all(|c| matches!(c, '0' | '.' | ',')) => {
+                rust_decimal::Decimal::ZERO
+            }
             Some(RawDecimal::Text(text)) => crate::domain::money::parse_amount(&text)
                 .map_err(|_| self.invalid(key, format!("\"{text}\" is not an amount like \"10\" or \"2.50\"")))?,
         };
@@ -713,9 +721,19 @@ impl Validator<'_> {
         let accrual = self.decimal("loyalty.accrual_percent", loyalty.accrual_percent, zero, hundred)?;
         let redeem = self.decimal("loyalty.max_redeem_percent", loyalty.max_redeem_percent, zero, hundred)?;
         Ok(RetailConfig {
-            cashier_max_percent: self.decimal("discounts.cashier_max_percent", discounts.cashier_max_percent, defaults.cashier_max_percent, hundred)?,
+            cashier_max_percent: self.decimal(
+                "discounts.cashier_max_percent",
+                discounts.cashier_max_percent,
+                defaults.cashier_max_percent,
+                hundred,
+            )?,
             loyalty: crate::domain::loyalty::LoyaltyRules::new(accrual, redeem).map_err(|e| self.invalid("loyalty", e.to_string()))?,
-            confirm_cash_above: self.decimal("payments.confirm_cash_above", payments.confirm_cash_above, defaults.confirm_cash_above, crate::domain::money::MAX_MONEY)?,
+            confirm_cash_above: self.decimal(
+                "payments.confirm_cash_above",
+                payments.confirm_cash_above,
+                defaults.confirm_cash_above,
+                crate::domain::money::MAX_MONEY,
+            )?,
         })
     }
 

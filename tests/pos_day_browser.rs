@@ -84,7 +84,10 @@ async fn a_whole_day_at_the_till() {
     let page = &browser.client;
     page.goto(&format!("{base}/pos#token={CASHIER}")).await.unwrap();
     browser
-        .wait_js("live updates connected", "document.getElementById('link').textContent === 'на связи'")
+        .wait_js(
+            "live updates connected",
+            "document.getElementById('link').textContent === 'на связи'",
+        )
         .await;
     // Every function key is on screen, within 1024×768.
     let fkeys = browser
@@ -93,7 +96,8 @@ async fn a_whole_day_at_the_till() {
             "[...document.querySelectorAll('.fkeys button')].every(b => { const r = b.getBoundingClientRect(); return r.bottom <= 768 && r.right <= 1024 && r.width > 0; }) && document.querySelector('.fkeys').textContent",
         )
         .await;
-    for key in ["F2 Поиск", "F3 Количество", "F4 Скидка", "F6 Оплата", "F7 Отложить", "F9 Возврат"] {
+    for key in ["F2 Поиск", "F3 Количество", "F4 Скидка", "F6 Оплата", "F7 Отложить", "F9 Возврат"]
+    {
         assert!(fkeys.as_str().unwrap().contains(key), "{key} in {fkeys}");
     }
 
@@ -108,7 +112,9 @@ async fn a_whole_day_at_the_till() {
     browser.click("#fk-qty").await;
     dialog_open(&browser, "Количество").await;
     browser.type_keys(&format!("2{enter}")).await;
-    browser.wait_js("the quantity prefix", "document.getElementById('scan').value === '2*'").await;
+    browser
+        .wait_js("the quantity prefix", "document.getElementById('scan').value === '2*'")
+        .await;
     browser.type_keys(&format!("4601234567893{enter}")).await;
     browser
         .wait_js(
@@ -120,10 +126,15 @@ async fn a_whole_day_at_the_till() {
     dialog_open(&browser, "Поиск").await;
     browser.type_keys("КОФЕ раств").await;
     browser
-        .wait_js("coffee found with its price", "document.getElementById('search-results').textContent.includes('429,00')")
+        .wait_js(
+            "coffee found with its price",
+            "document.getElementById('search-results').textContent.includes('429,00')",
+        )
         .await;
     browser.click("#search-results button.add").await;
-    browser.wait_js("two lines", "document.querySelectorAll('#lines tr').length === 2").await;
+    browser
+        .wait_js("two lines", "document.querySelectorAll('#lines tr').length === 2")
+        .await;
     // 2 × 89.90 − 10 % = 161.82, and 429.00: money as people write it.
     assert_eq!(
         browser.wait_js("total", "document.getElementById('total').textContent").await,
@@ -136,7 +147,10 @@ async fn a_whole_day_at_the_till() {
     browser.type_keys(&format!("5{enter}")).await;
     message(&browser, "discount applied", "Скидка применена").await;
     browser
-        .wait_js("discount shown", "document.getElementById('discount-info').textContent.includes('Скидка по чеку')")
+        .wait_js(
+            "discount shown",
+            "document.getElementById('discount-info').textContent.includes('Скидка по чеку')",
+        )
         .await;
 
     // The loyalty card.
@@ -144,7 +158,10 @@ async fn a_whole_day_at_the_till() {
     dialog_open(&browser, "Клиент").await;
     browser.type_keys(&format!("2775000000017{enter}")).await;
     browser
-        .wait_js("the client", "document.getElementById('client').textContent.includes('Иван Петров')")
+        .wait_js(
+            "the client",
+            "document.getElementById('client').textContent.includes('Иван Петров')",
+        )
         .await;
     let receipt = Api::new(&base, CASHIER).receipt("1").await;
     let total: rust_decimal::Decimal = receipt["total"].as_str().unwrap().parse().unwrap();
@@ -167,7 +184,10 @@ async fn a_whole_day_at_the_till() {
         )
         .await;
     let due = rust_decimal::Decimal::from(1300) - total;
-    assert_eq!(change.as_str().unwrap(), format!("Сдача: {}\u{a0}₽", due.to_string().replace('.', ",")));
+    assert_eq!(
+        change.as_str().unwrap(),
+        format!("Сдача: {}\u{a0}₽", due.to_string().replace('.', ","))
+    );
     // The closed receipt stays on screen with its change until the next scan.
     browser
         .wait_js(
@@ -176,7 +196,9 @@ async fn a_whole_day_at_the_till() {
         )
         .await;
     let sale_id = eventually("the sale at the CRM", Duration::from_secs(10), || async {
-        crm.stored_of("sale").first().map(|s| s.body["data"]["receipt"].as_str().unwrap().to_string())
+        crm.stored_of("sale")
+            .first()
+            .map(|s| s.body["data"]["receipt"].as_str().unwrap().to_string())
     })
     .await;
     assert_eq!(crm.stored_of("sale")[0].body["data"]["client"], "C-77");
@@ -195,7 +217,10 @@ async fn a_whole_day_at_the_till() {
     fill(&browser, "#amount", "54,50").await;
     browser.click("#pay-cash").await;
     browser
-        .wait_js("receipt 2 closed", "document.getElementById('title').textContent === 'Чек № 2 закрыт'")
+        .wait_js(
+            "receipt 2 closed",
+            "document.getElementById('title').textContent === 'Чек № 2 закрыт'",
+        )
         .await;
 
     // A return against the first sale: its code typed as a scanner types it, confirmed.
@@ -216,9 +241,12 @@ async fn a_whole_day_at_the_till() {
     message(&browser, "cash in", "Внесено 500,00").await;
     browser.click("#fk-cash").await;
     dialog_open(&browser, "Внесение").await;
-    page.execute("document.querySelector('#dialog-body select[name=direction]').value = 'out'", vec![])
-        .await
-        .unwrap();
+    page.execute(
+        "document.querySelector('#dialog-body select[name=direction]').value = 'out'",
+        vec![],
+    )
+    .await
+    .unwrap();
     fill(&browser, "#dialog-body input[name=amount]", "300").await;
     fill(&browser, "#dialog-body input[name=reason]", "инкассация").await;
     browser.click("#dialog-ok").await;
@@ -257,7 +285,12 @@ async fn a_whole_day_at_the_till() {
     let x = find("ОТЧЁТ БЕЗ ГАШЕНИЯ (X)");
     assert!(x.contains("Чеков возврата") && x.contains("Внесено"), "{x}");
     let z = find("ОТЧЁТ О ЗАКРЫТИИ СМЕНЫ (Z)");
-    let line = |name: &str| z.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {z}")).to_string();
+    let line = |name: &str| {
+        z.lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in {z}"))
+            .to_string()
+    };
     assert!(line("Чеков продажи").ends_with(" 2"), "{z}");
     assert!(line("Чеков возврата").ends_with(" 1"), "{z}");
     assert!(line("Внесено").ends_with(" 500.00"), "{z}");

@@ -100,15 +100,27 @@ async fn a_day_of_discounts_payments_returns_and_cash() {
     assert_eq!((status, code(&body)), (422, Some("invalid_discount")), "{body}");
 
     // The loyalty card attaches the client.
-    let (status, body) = cashier.post("/api/v1/lanes/1/receipt/client", json!({"card": "2775000000017"})).await;
+    let (status, body) = cashier
+        .post("/api/v1/lanes/1/receipt/client", json!({"card": "2775000000017"}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["client"]["name"], "Иван Петров");
-    let (status, body) = cashier.post("/api/v1/lanes/1/receipt/client", json!({"card": "2779999999999"})).await;
+    let (status, body) = cashier
+        .post("/api/v1/lanes/1/receipt/client", json!({"card": "2779999999999"}))
+        .await;
     assert_eq!((status, code(&body)), (404, Some("unknown_client")), "{body}");
 
     // Strict amounts: no exponents, no fractions of a kopeck, no JSON floats.
     let before = cashier.receipt("1").await;
-    for bad in [json!("1e10"), json!("1e2"), json!("10.005"), json!(1e2), json!(10.5), json!("-5"), json!("0")] {
+    for bad in [
+        json!("1e10"),
+        json!("1e2"),
+        json!("10.005"),
+        json!(1e2),
+        json!(10.5),
+        json!("-5"),
+        json!("0"),
+    ] {
         let (status, body) = cashier
             .post("/api/v1/lanes/1/payments", json!({"method": "cash", "amount": bad}))
             .await;
@@ -143,7 +155,9 @@ async fn a_day_of_discounts_payments_returns_and_cash() {
     let sale_id = paid["receipt"]["id"].as_str().unwrap().to_string();
     // The points are held in the client's ledger: only 250 are left for another receipt.
     cashier.scan("1", "2*0036000291452").await;
-    let (status, body) = cashier.post("/api/v1/lanes/1/receipt/client", json!({"phone": "89123456789"})).await;
+    let (status, body) = cashier
+        .post("/api/v1/lanes/1/receipt/client", json!({"phone": "89123456789"}))
+        .await;
     assert_eq!((status, body["client"]["id"].as_str()), (200, Some("C-77")), "by phone: {body}");
     let (status, body) = cashier.pay("1", "bonus", "251").await;
     assert_eq!((status, code(&body)), (409, Some("insufficient_bonus")), "{body}");
@@ -192,23 +206,38 @@ async fn a_day_of_discounts_payments_returns_and_cash() {
 
     // Cash in and out; never more out than the drawer holds.
     let (status, body) = cashier
-        .post("/api/v1/lanes/1/cash", json!({"direction": "in", "amount": "1000", "reason": "размен"}))
+        .post(
+            "/api/v1/lanes/1/cash",
+            json!({"direction": "in", "amount": "1000", "reason": "размен"}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let drawer: rust_decimal::Decimal = body["movement"]["drawer_after"].as_str().unwrap().parse().unwrap();
     // 500 − 292.62 change + 1000, less the cash refunds: the part of 80.91 not paid in points,
     // and the 54.50 without a receipt.
-    assert!(drawer > rust_decimal::Decimal::from(1000) && drawer < rust_decimal::Decimal::new(115329, 2), "{body}");
+    assert!(
+        drawer > rust_decimal::Decimal::from(1000) && drawer < rust_decimal::Decimal::new(115329, 2),
+        "{body}"
+    );
     let (status, body) = cashier
-        .post("/api/v1/lanes/1/cash", json!({"direction": "out", "amount": "5000", "reason": "инкассация"}))
+        .post(
+            "/api/v1/lanes/1/cash",
+            json!({"direction": "out", "amount": "5000", "reason": "инкассация"}),
+        )
         .await;
     assert_eq!((status, code(&body)), (409, Some("drawer_short")), "{body}");
     let (status, body) = cashier
-        .post("/api/v1/lanes/1/cash", json!({"direction": "out", "amount": "1e3", "reason": "инкассация"}))
+        .post(
+            "/api/v1/lanes/1/cash",
+            json!({"direction": "out", "amount": "1e3", "reason": "инкассация"}),
+        )
         .await;
     assert_eq!((status, code(&body)), (422, Some("invalid_amount")), "{body}");
     let (status, body) = cashier
-        .post("/api/v1/lanes/1/cash", json!({"direction": "out", "amount": "1000", "reason": "инкассация"}))
+        .post(
+            "/api/v1/lanes/1/cash",
+            json!({"direction": "out", "amount": "1000", "reason": "инкассация"}),
+        )
         .await;
     assert_eq!(status, 200, "{body}");
 
@@ -218,7 +247,10 @@ async fn a_day_of_discounts_payments_returns_and_cash() {
     assert_eq!((x["status"].as_str(), x["returns"].as_u64()), (Some("open"), Some(3)));
     assert_eq!(x["totals"]["cash_in"], "1000.00");
     assert_eq!(x["totals"]["cash_out"], "1000.00");
-    assert_eq!(x["drawer"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap(), drawer - rust_decimal::Decimal::from(1000));
+    assert_eq!(
+        x["drawer"].as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap(),
+        drawer - rust_decimal::Decimal::from(1000)
+    );
     assert_eq!(x["totals"]["discounts"], "91.32");
 
     // Every document reached the CRM: it was in the outbox before the answer.
@@ -270,16 +302,12 @@ async fn parked_receipts_and_the_last_change_due_survive_a_restart() {
     assert_eq!((list[0]["number"].as_u64(), list[0]["total"].as_str()), (Some(1), Some("161.82")));
     let (status, body) = cashier.post("/api/v1/lanes/1/shift/close", json!({})).await;
     assert_eq!((status, code(&body)), (409, Some("parked_receipts")), "{body}");
-    let (status, body) = cashier
-        .post(&format!("/api/v1/lanes/1/parked/{parked_id}/resume"), json!({}))
-        .await;
+    let (status, body) = cashier.post(&format!("/api/v1/lanes/1/parked/{parked_id}/resume"), json!({})).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["number"].as_u64(), body["lines"].as_array().unwrap().len()), (Some(1), 1));
     let (_, last) = cashier.get("/api/v1/lanes/1/last-closed").await;
     assert_eq!(last, Value::Null, "a new receipt replaces the last change due");
-    let (status, body) = cashier
-        .post(&format!("/api/v1/lanes/1/parked/{parked_id}/resume"), json!({}))
-        .await;
+    let (status, body) = cashier.post(&format!("/api/v1/lanes/1/parked/{parked_id}/resume"), json!({})).await;
     assert_eq!((status, code(&body)), (409, Some("receipt_open")), "{body}");
     let (status, paid) = cashier.pay("1", "card", "161.82").await;
     assert_eq!((status, paid["status"].as_str()), (200, Some("closed")), "{paid}");

@@ -144,7 +144,10 @@ const TOKENS_FILE: &str = "demo-tokens.txt";
 /// person bookmarked keep working after a restart), or new ones, written down for next time.
 fn demo_tokens(data: &std::path::Path) -> Result<DemoTokens, DemoError> {
     let path = data.join(TOKENS_FILE);
-    let io = |source| DemoError::Data { path: path.clone(), source };
+    let io = |source| DemoError::Data {
+        path: path.clone(),
+        source,
+    };
     if let Ok(text) = std::fs::read_to_string(&path) {
         let get = |role: &str| {
             text.lines()

@@ -7,11 +7,11 @@
 //! lane journal when it only edited the open receipt (see `store::lanes`) — and then the new
 //! receipt is broadcast to the screens.
 
+use crate::config::RetailConfig;
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
 use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules};
 use crate::domain::catalog::Item;
-use crate::config::RetailConfig;
 use crate::domain::client::Client;
 use crate::domain::drawer::{CashDirection, CashMovement};
 use crate::domain::lane::{Changes, Lane, LaneError, Paid, ParkedSummary};
@@ -303,7 +303,13 @@ impl LaneHandle {
         .await
     }
 
-    pub async fn cash(&self, direction: CashDirection, amount: Decimal, reason: String, cashier: String) -> Result<CashMovement, LaneFailure> {
+    pub async fn cash(
+        &self,
+        direction: CashDirection,
+        amount: Decimal,
+        reason: String,
+        cashier: String,
+    ) -> Result<CashMovement, LaneFailure> {
         self.request(|reply| Command::Cash {
             direction,
             amount,
@@ -546,7 +552,10 @@ impl LaneActor {
             Command::Resume { id, cashier, reply } => {
                 let result = self.resume(id, &cashier);
                 let result = match result {
-                    Ok(next) => self.commit_as(next, Changes::default(), true).await.map(|()| self.lane.receipt.clone()),
+                    Ok(next) => self
+                        .commit_as(next, Changes::default(), true)
+                        .await
+                        .map(|()| self.lane.receipt.clone()),
                     Err(e) => Err(e),
                 };
                 if result.is_ok() {
@@ -556,7 +565,11 @@ impl LaneActor {
                 let _ = reply.send(result);
             }
             Command::LastClosed { reply } => {
-                let shown = if self.lane.receipt.is_none() { self.last_closed.clone() } else { None };
+                let shown = if self.lane.receipt.is_none() {
+                    self.last_closed.clone()
+                } else {
+                    None
+                };
                 let _ = reply.send(Ok(shown));
             }
             Command::OpenShift { cashier, reply } => {

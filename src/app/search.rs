@@ -216,8 +216,19 @@ mod tests {
 
     #[test]
     fn the_index_agrees_with_the_matching_rule() {
-        let names = ["Сыр Российский", "Сырок глазированный", "Сок яблочный", "Соль", "Ёлка", "елка новогодняя"];
-        let items: Vec<Item> = names.iter().enumerate().map(|(i, n)| item(&i.to_string(), n, &format!("S-{i}"), None)).collect();
+        let names = [
+            "Сыр Российский",
+            "Сырок глазированный",
+            "Сок яблочный",
+            "Соль",
+            "Ёлка",
+            "елка новогодняя",
+        ];
+        let items: Vec<Item> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| item(&i.to_string(), n, &format!("S-{i}"), None))
+            .collect();
         let index = ItemIndex::build(items.clone());
         for q in ["с", "сы", "сыр", "со", "ел", "ёлка нов", "s", "s 3", "глаз сыр"] {
             let query = Query::parse(q).unwrap();

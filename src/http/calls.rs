@@ -157,7 +157,9 @@ async fn lead(State(state): State<AppState>, who: Principal, ApiJson(body): ApiJ
     let country = calls(&state)?.country;
     let phone = phone::normalize(&body.phone, country).map_err(phone_error)?;
     if body.name.chars().count() > 200 || body.comment.chars().count() > 2000 {
-        return Err(ApiError::bad_request("имя — не длиннее 200 символов, комментарий — не длиннее 2000"));
+        return Err(ApiError::bad_request(
+            "имя — не длиннее 200 символов, комментарий — не длиннее 2000",
+        ));
     }
     let form = LeadForm {
         phone_raw: body.phone,

@@ -63,10 +63,19 @@ impl From<LaneFailure> for ApiError {
         let code = e.code();
         let status = match code {
             "unknown_item" | "unknown_line" | "unknown_sale" | "unknown_client" | "unknown_parked" => StatusCode::NOT_FOUND,
-            "no_receipt" | "receipt_open" | "payment_started" | "shift_closed" | "card_paid" | "held_payments" | "parked_receipts"
-            | "too_many_parked" | "return_exceeds_sale" | "drawer_short" | "insufficient_bonus" | "credit_limit" | "confirm_amount" => {
-                StatusCode::CONFLICT
-            }
+            "no_receipt"
+            | "receipt_open"
+            | "payment_started"
+            | "shift_closed"
+            | "card_paid"
+            | "held_payments"
+            | "parked_receipts"
+            | "too_many_parked"
+            | "return_exceeds_sale"
+            | "drawer_short"
+            | "insufficient_bonus"
+            | "credit_limit"
+            | "confirm_amount" => StatusCode::CONFLICT,
             "discount_limit" | "return_not_allowed" | "stop_list" | "credit_not_allowed" => StatusCode::FORBIDDEN,
             "storage_error" => StatusCode::INTERNAL_SERVER_ERROR,
             "unavailable" | "disk_full" | "storage_unavailable" | "awaiting_crm_numbering" => StatusCode::SERVICE_UNAVAILABLE,

@@ -211,8 +211,12 @@ async fn parked(State(state): State<AppState>, who: Principal, Path(lane): Path<
 
 async fn resume(State(state): State<AppState>, who: Principal, Path((lane, id)): Path<(String, String)>) -> Result<Response, ApiError> {
     who.require(TILL)?;
-    let id = Uuid::parse_str(id.trim())
-        .map_err(|_| ApiError::not_found("unknown_parked", format!("отложенного чека «{}» нет", crate::domain::text::shown(&id))))?;
+    let id = Uuid::parse_str(id.trim()).map_err(|_| {
+        ApiError::not_found(
+            "unknown_parked",
+            format!("отложенного чека «{}» нет", crate::domain::text::shown(&id)),
+        )
+    })?;
     let receipt = state.lane(&lane)?.resume(id, who.name).await?;
     Ok(Json(ReceiptView::new(&lane, receipt.as_ref())).into_response())
 }
@@ -262,12 +266,19 @@ async fn return_goods(
     let what = match body.receipt {
         Some(receipt) => {
             if !body.items.is_empty() {
-                return Err(ApiError::bad_request("возврат по чеку перечисляет строки чека (\"lines\"), а не товары"));
+                return Err(ApiError::bad_request(
+                    "возврат по чеку перечисляет строки чека (\"lines\"), а не товары",
+                ));
             }
             let lines = body
                 .lines
                 .iter()
-                .map(|l| Ok(ReturnRequest { no: l.no, qty: qty(&l.qty)? }))
+                .map(|l| {
+                    Ok(ReturnRequest {
+                        no: l.no,
+                        qty: qty(&l.qty)?,
+                    })
+                })
                 .collect::<Result<Vec<_>, ApiError>>()?;
             ReturnOf::Sale { receipt, lines }
         }

@@ -105,7 +105,12 @@ impl<'a> ReceiptView<'a> {
                     sum: l.sum,
                     discount: l.discount,
                     to_pay: l.to_pay(),
-                    promotions: l.discounts.iter().filter_map(|d| d.promotion.as_ref()).map(|p| p.name.as_str()).collect(),
+                    promotions: l
+                        .discounts
+                        .iter()
+                        .filter_map(|d| d.promotion.as_ref())
+                        .map(|p| p.name.as_str())
+                        .collect(),
                     mark: l.mark.as_ref(),
                 })
                 .collect(),

@@ -10,8 +10,8 @@
 
 use super::engine::Durability;
 use super::journal::FOLD_AT;
-use super::tables::{LANES, RECEIPTS, SHIFTS};
 use super::ledger::{self, LedgerUpdate};
+use super::tables::{LANES, RECEIPTS, SHIFTS};
 use super::{Store, StoreError, decode, encode, outbox, print_jobs};
 use crate::domain::lane::{Changes, Lane};
 use crate::domain::print_job::PrintJob;

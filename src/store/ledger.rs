@@ -130,7 +130,8 @@ pub(super) fn check_return(tx: &WriteTransaction, ret: &ClosedReturn) -> Result<
 pub(super) fn put_return(tx: &WriteTransaction, ret: &ClosedReturn) -> Result<(), StoreError> {
     tx.open_table(RETURNS)?.insert(ret.id.as_u128(), encode(ret).as_slice())?;
     if let Some(sale) = &ret.sale {
-        tx.open_table(RETURNS_BY_SALE)?.insert((sale.receipt.as_u128(), ret.id.as_u128()), ())?;
+        tx.open_table(RETURNS_BY_SALE)?
+            .insert((sale.receipt.as_u128(), ret.id.as_u128()), ())?;
     }
     Ok(())
 }
