@@ -161,6 +161,23 @@ async fn a_day_of_discounts_payments_returns_and_cash() {
     assert_eq!((status, body["client"]["id"].as_str()), (200, Some("C-77")), "by phone: {body}");
     let (status, body) = cashier.pay("1", "bonus", "251").await;
     assert_eq!((status, code(&body)), (409, Some("insufficient_bonus")), "{body}");
+    // 200 of them pay part of this receipt; cancelling it gives them back.
+    let (status, body) = cashier.pay("1", "bonus", "200").await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("partial")), "{body}");
+    let (status, body) = cashier.pay("1", "bonus", "51").await;
+    assert_eq!((status, code(&body)), (409, Some("insufficient_bonus")), "{body}");
+    let (status, body) = cashier.post("/api/v1/lanes/1/receipt/cancel", json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    cashier.scan("1", "2*0036000291452").await;
+    cashier
+        .post("/api/v1/lanes/1/receipt/client", json!({"card": "2775000000017"}))
+        .await;
+    let (status, body) = cashier.pay("1", "bonus", "250").await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (200, Some("partial")),
+        "released points spendable: {body}"
+    );
     let (status, body) = cashier.post("/api/v1/lanes/1/receipt/cancel", json!({})).await;
     assert_eq!(status, 200, "{body}");
 

@@ -477,8 +477,17 @@ impl LaneActor {
                 let _ = reply.send(self.commit_edit(result).await);
             }
             Command::Cancel { reply } => {
-                let result = self.edit(|lane| Ok(lane.cancel_receipt()?));
-                let _ = reply.send(self.commit_edit(result).await);
+                // Points and credit the receipt held go back to the client's ledger in the
+                // same commit.
+                let mut next = self.lane.clone();
+                let result = match next.cancel() {
+                    Ok(changes) => self.commit_as(next, changes, false).await.map(|()| self.lane.receipt.clone()),
+                    Err(e) => Err(e.into()),
+                };
+                if result.is_ok() {
+                    let _ = self.events.send(LaneEvent::Receipt(None));
+                }
+                let _ = reply.send(result);
             }
             Command::Pay { tender, cashier, reply } => {
                 self.cashier = Some(cashier.clone());

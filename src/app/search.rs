@@ -88,15 +88,12 @@ impl ItemIndex {
                 push(&mut found, p.0);
             }
         }
-        let Some(driver) = query.words.iter().max_by_key(|w| w.chars().count()) else {
+        // The word with the fewest postings drives: «ежик классический 537» walks the
+        // items with a key starting «537», not every «классический» one.
+        let Some(driver) = query.words.iter().map(|w| self.range(w)).min_by_key(|r| r.len()) else {
             return self.ids_of(&found);
         };
-        let start = self.postings.partition_point(|p| self.key(*p) < driver.as_str());
-        for p in self.postings[start..]
-            .iter()
-            .take_while(|p| self.key(**p).starts_with(driver.as_str()))
-            .take(MAX_VISITED)
-        {
+        for p in self.postings[driver].iter().take(MAX_VISITED) {
             if found.len() >= limit {
                 break;
             }
@@ -108,48 +105,129 @@ impl ItemIndex {
         self.ids_of(&found)
     }
 
+    /// The postings whose key starts with `prefix`: contiguous, since they are sorted by key.
+    fn range(&self, prefix: &str) -> std::ops::Range<usize> {
+        let start = self.postings.partition_point(|p| self.key(*p) < prefix);
+        let end = start + self.postings[start..].partition_point(|p| self.key(*p).starts_with(prefix));
+        start..end
+    }
+
     fn ids_of(&self, found: &[u32]) -> Vec<&str> {
         found.iter().map(|&i| &*self.ids[i as usize]).collect()
     }
 }
 
-/// The index over the store's catalog, rebuilt after the catalog changed.
+/// How long a search waits for a rebuild before it answers from the previous index: a small
+/// catalog is rebuilt well within it (the answer is current); a million items take seconds,
+/// and a cashier's search must not.
+const FRESH_WAIT: std::time::Duration = std::time::Duration::from_millis(300);
+
+#[derive(Default)]
+struct Slot {
+    /// The index and the catalog generation it was built from.
+    current: Option<(u64, Arc<ItemIndex>)>,
+    /// The generation a rebuild is running for.
+    building: Option<u64>,
+    /// Why the last rebuild failed.
+    failed: Option<String>,
+}
+
+/// The index over the store's catalog, rebuilt on a blocking thread after the catalog
+/// changed; one rebuild at a time.
 pub struct ItemSearch {
     store: Store,
-    /// The index and the catalog generation it was built from. The lock is held while a
-    /// rebuild runs, so concurrent searches wait for one rebuild instead of starting many.
-    index: tokio::sync::Mutex<Option<(u64, Arc<ItemIndex>)>>,
+    slot: Arc<std::sync::Mutex<Slot>>,
+    rebuilt: Arc<tokio::sync::Notify>,
 }
 
 impl ItemSearch {
     pub fn new(store: Store) -> ItemSearch {
         ItemSearch {
             store,
-            index: tokio::sync::Mutex::new(None),
+            slot: Arc::default(),
+            rebuilt: Arc::default(),
         }
     }
 
-    /// The index for the catalog as it is now, built on a blocking thread when missing or stale.
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Start a rebuild for `generation` unless one runs for it already.
+    fn rebuild(&self, generation: u64) {
+        {
+            let mut slot = self.slot();
+            if slot.building == Some(generation) {
+                return;
+            }
+            slot.building = Some(generation);
+        }
+        let (store, slot, rebuilt) = (self.store.clone(), self.slot.clone(), self.rebuilt.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut index = ItemIndex::default();
+            let built = store.each_item(|item| index.add(&item)).map(|()| {
+                index.finish();
+                index
+            });
+            let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+            match built {
+                Ok(index) => {
+                    if slot.current.as_ref().is_none_or(|(g, _)| *g < generation) {
+                        slot.current = Some((generation, Arc::new(index)));
+                    }
+                    slot.failed = None;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "item search index not built");
+                    slot.failed = Some(e.to_string());
+                }
+            }
+            if slot.building == Some(generation) {
+                slot.building = None;
+            }
+            drop(slot);
+            rebuilt.notify_waiters();
+        });
+    }
+
+    /// The index for the catalog as it is now; while a rebuild of a large catalog runs, the
+    /// previous index after [`FRESH_WAIT`].
     pub async fn index(&self) -> Result<Arc<ItemIndex>, StoreError> {
-        let mut slot = self.index.lock().await;
         let generation = self.store.catalog_generation();
-        if let Some((built, index)) = slot.as_ref() {
-            if *built == generation {
-                return Ok(index.clone());
+        let deadline = tokio::time::Instant::now() + FRESH_WAIT;
+        let mut waited = false;
+        loop {
+            let notified = self.rebuilt.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let stale = {
+                let slot = self.slot();
+                match &slot.current {
+                    Some((g, index)) if *g >= generation => return Ok(index.clone()),
+                    current => {
+                        // The rebuild this search waited for failed: say so (the next search
+                        // tries again).
+                        if let (None, Some(failed), true) = (current, &slot.failed, waited) {
+                            return Err(StoreError::Storage(format!("индекс поиска товаров не построен: {failed}")));
+                        }
+                        current.as_ref().map(|(_, index)| index.clone())
+                    }
+                }
+            };
+            self.rebuild(generation);
+            match stale {
+                // The first index: wait for it, however long.
+                None => {
+                    notified.await;
+                    waited = true;
+                }
+                Some(stale) => {
+                    if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                        return Ok(stale);
+                    }
+                }
             }
         }
-        let store = self.store.clone();
-        let built = tokio::task::spawn_blocking(move || -> Result<ItemIndex, StoreError> {
-            let mut index = ItemIndex::default();
-            store.each_item(|item| index.add(&item))?;
-            index.finish();
-            Ok(index)
-        })
-        .await
-        .map_err(|e| StoreError::Storage(format!("индекс поиска товаров не построен: {e}")))??;
-        let built = Arc::new(built);
-        *slot = Some((generation, built.clone()));
-        Ok(built)
     }
 
     /// Items answering `text`, at most `limit`, as the store has them now.

@@ -215,10 +215,26 @@ pub async fn json_errors(response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, REJECTION_TEXT).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_string();
+    // axum's own texts are English; the screens show the Russian sentence, the detail stays
+    // for whoever reads the log.
+    let said = match status {
+        StatusCode::BAD_REQUEST => "неверный адрес или параметры запроса",
+        StatusCode::UNAUTHORIZED => "нужен токен доступа",
+        StatusCode::FORBIDDEN => "недостаточно прав",
+        StatusCode::NOT_FOUND => "такой страницы или вызова API нет",
+        StatusCode::METHOD_NOT_ALLOWED => "этот адрес не принимает такой метод запроса",
+        StatusCode::REQUEST_TIMEOUT => "запрос не пришёл целиком вовремя",
+        StatusCode::PAYLOAD_TOO_LARGE => "тело запроса слишком большое",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "неподдерживаемый тип содержимого",
+        StatusCode::UNPROCESSABLE_ENTITY => "запрос не может быть выполнен",
+        StatusCode::SERVICE_UNAVAILABLE => "сервис временно недоступен",
+        s if s.is_server_error() => "внутренняя ошибка storeterm",
+        _ => "ошибка запроса",
+    };
     let message = if text.is_empty() {
-        status.canonical_reason().unwrap_or("error").to_string()
+        said.to_string()
     } else {
-        text
+        format!("{said} ({text})")
     };
     let code = match status {
         StatusCode::BAD_REQUEST => "bad_request",

@@ -196,7 +196,7 @@ struct EchoQuery {
 async fn zadarma_echo(Path(provider): Path<String>, Query(q): Query<EchoQuery>) -> Result<Response, ApiError> {
     match (provider.as_str(), q.zd_echo) {
         ("zadarma", Some(echo)) if echo.len() <= 64 && echo.chars().all(|c| c.is_ascii_alphanumeric()) => Ok(echo.into_response()),
-        _ => Err(ApiError::not_found("not_found", "no such page or API call")),
+        _ => Err(ApiError::not_found("not_found", "такой страницы или вызова API нет")),
     }
 }
 
