@@ -257,3 +257,107 @@ impl Store {
         row.map(|v| records::decode_client(&id, v.value())).transpose()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Ctx;
+    use crate::domain::catalog::Item;
+    use crate::domain::client::{Client, ClientAccount};
+    use crate::domain::loyalty::LoyaltyRules;
+    use crate::domain::receipt::{PayTerms, PaymentMethod, Tender};
+    use crate::store::LaneCommit;
+    use crate::store::test_support::temp_store;
+    use rust_decimal_macros::dec;
+
+    fn coffee() -> Item {
+        Item {
+            id: "I-1".into(),
+            sku: "A-1".into(),
+            name: "Кофе".into(),
+            unit: "pcs".into(),
+            vat: "20".into(),
+            weighted: false,
+            marked: false,
+            mark_group: None,
+            plu: None,
+            barcodes: vec![],
+            prices: [("retail".to_string(), dec!(1000))].into(),
+        }
+    }
+
+    fn client() -> (Client, ClientAccount) {
+        let client = Client {
+            id: "C-77".into(),
+            name: "Иван".into(),
+            phones: vec![],
+            debt: None,
+            overdue: None,
+            credit_limit: None,
+            stop_list: false,
+            segment: None,
+            manager: None,
+            loyalty_cards: vec![],
+            last_activity: None,
+        };
+        let account = ClientAccount {
+            bonus_balance: dec!(300),
+            allow_credit: false,
+        };
+        (client, account)
+    }
+
+    /// Two lanes spend the same client's points, each judging by what its receipt knew: the
+    /// store's commit lets exactly one through, and the refused one writes nothing.
+    #[tokio::test]
+    async fn the_same_points_are_never_spent_twice_across_lanes() {
+        let (store, _dir) = temp_store();
+        let (c, account) = client();
+        let terms = PayTerms {
+            loyalty: LoyaltyRules::new(dec!(5), dec!(100)).unwrap(),
+            ..PayTerms::default()
+        };
+        let mut ids = || Uuid::now_v7();
+        let mut ctx = Ctx::new(jiff::Timestamp::now(), "Анна", &mut ids);
+        let mut lanes = Vec::new();
+        for id in ["1", "2"] {
+            let mut lane = Lane::new(id);
+            lane.attach_client(&mut ctx, &c, &account).unwrap();
+            lane.sell(&mut ctx, &coffee(), "x", dec!(1)).unwrap();
+            let opened = Changes {
+                shift_record: lane.shift.clone(),
+                ..Changes::default()
+            };
+            store
+                .commit_lane(LaneCommit {
+                    lane: &lane,
+                    changes: &opened,
+                    printer: None,
+                    money: false,
+                })
+                .await
+                .unwrap();
+            let (_, changes) = lane
+                .pay_tender(&mut ctx, &Tender::new(PaymentMethod::Bonus, dec!(200)), &terms)
+                .unwrap();
+            lanes.push((lane, changes));
+        }
+        let commit = |i: usize| LaneCommit {
+            lane: &lanes[i].0,
+            changes: &lanes[i].1,
+            printer: None,
+            money: true,
+        };
+        store.commit_lane(commit(0)).await.unwrap();
+        let before = store.lane("2").unwrap();
+        let refused = store.commit_lane(commit(1)).await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Ledger(e) if e.code() == "insufficient_bonus"),
+            "{refused}"
+        );
+        assert_eq!(store.lane("2").unwrap(), before, "the refused lane state was not written");
+        let ledger = store.client_ledger("C-77").unwrap().unwrap();
+        assert_eq!(ledger.bonus_available(), dec!(100.00));
+        assert_eq!(ledger.entries.len(), 1);
+    }
+}
