@@ -360,4 +360,41 @@ mod tests {
         assert_eq!(ledger.bonus_available(), dec!(100.00));
         assert_eq!(ledger.entries.len(), 1);
     }
+
+    /// Two lanes return the same sale at once, each judged against the journal it read: the
+    /// commit refuses the second as more than was sold.
+    #[tokio::test]
+    async fn two_returns_of_one_sale_cannot_exceed_it_together() {
+        use crate::domain::returns::{RefundTo, ReturnRequest};
+        let (store, _dir) = temp_store();
+        let mut ids = || Uuid::now_v7();
+        let mut ctx = Ctx::new(jiff::Timestamp::now(), "Анна", &mut ids);
+        let mut lane = Lane::new("1");
+        lane.sell(&mut ctx, &coffee(), "x", dec!(2)).unwrap();
+        let (_, changes) = lane.pay(&mut ctx, PaymentMethod::Card, dec!(2000)).unwrap();
+        let sale = changes.closed.clone().unwrap();
+        fn commit<'a>(lane: &'a Lane, changes: &'a Changes) -> LaneCommit<'a> {
+            LaneCommit {
+                lane,
+                changes,
+                printer: None,
+                money: true,
+            }
+        }
+        let mut opened = changes.clone();
+        opened.shift_record = lane.shift.clone();
+        store.commit_lane(commit(&lane, &opened)).await.unwrap();
+        let mut other = Lane::new("2");
+        let wanted = [ReturnRequest { no: 1, qty: dec!(2) }];
+        let (_, first) = lane.return_sale(&mut ctx, &sale, &[], &wanted, &RefundTo::card()).unwrap();
+        let (_, second) = other.return_sale(&mut ctx, &sale, &[], &wanted, &RefundTo::card()).unwrap();
+        store.commit_lane(commit(&lane, &first)).await.unwrap();
+        let refused = store.commit_lane(commit(&other, &second)).await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Return(e) if e.code() == "return_exceeds_sale"),
+            "{refused}"
+        );
+        assert_eq!(store.returns_of_sale(sale.receipt.id).unwrap().len(), 1);
+        assert_eq!(store.lane("2").unwrap(), None, "nothing of the refused return was written");
+    }
 }
