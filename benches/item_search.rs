@@ -78,6 +78,9 @@ fn item(n: usize) -> Item {
     item
 }
 
+/// Makes the `i`-th query of one kind.
+type QueryMaker = Box<dyn Fn(usize) -> String>;
+
 fn main() {
     let items: usize = arg("--items", 1_000_000);
     let queries: usize = arg("--queries", 2_000);
@@ -86,7 +89,7 @@ fn main() {
     let build = started.elapsed();
     println!("index of {} items built in {:.1} s", index.len(), build.as_secs_f64());
 
-    let kinds: [(&str, Box<dyn Fn(usize) -> String>); 7] = [
+    let kinds: [(&str, QueryMaker); 7] = [
         (
             "one word prefix",
             Box::new(|i| NOUNS[i % NOUNS.len()].chars().take(4).collect::<String>().to_lowercase()),
