@@ -209,6 +209,25 @@ async fn a_day_of_discounts_payments_returns_and_cash() {
     let (status, body) = cashier
         .post(
             "/api/v1/lanes/1/returns",
+            json!({"receipt": "1/1", "lines": [{"no": 1, "qty": "1"}], "method": "card"}),
+        )
+        .await;
+    // Found by shift and number; its milk is all back already.
+    assert_eq!(
+        (status, code(&body)),
+        (409, Some("return_exceeds_sale")),
+        "by shift and number: {body}"
+    );
+    let (status, body) = cashier
+        .post(
+            "/api/v1/lanes/1/returns",
+            json!({"receipt": "2/1", "lines": [{"no": 2, "qty": "1"}], "method": "card"}),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (404, Some("unknown_sale")), "no shift 2: {body}");
+    let (status, body) = cashier
+        .post(
+            "/api/v1/lanes/1/returns",
             json!({"receipt": "00000000-0000-7000-8000-000000000000", "lines": [{"no": 1, "qty": "1"}], "method": "cash"}),
         )
         .await;

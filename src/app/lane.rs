@@ -45,7 +45,9 @@ pub enum LaneFailure {
     Storage(#[from] StoreError),
     #[error("касса останавливается: повторите через минуту")]
     Stopped,
-    #[error("чек продажи «{0}» не найден: отсканируйте код с чека или введите его номер в текущей смене")]
+    #[error(
+        "чек продажи «{0}» не найден: отсканируйте код с чека или введите его номер — «7» в текущей смене или «смена/чек», например «3/7»"
+    )]
     UnknownSale(String),
     #[error("клиент с картой или телефоном «{0}» не найден")]
     UnknownClient(String),
@@ -872,12 +874,20 @@ impl LaneActor {
         if let Ok(id) = Uuid::parse_str(t) {
             return self.store.receipt(id)?.ok_or_else(unknown);
         }
-        let number: u32 = t.trim_start_matches('№').trim().parse().map_err(|_| unknown())?;
-        let shift = self.lane.shift.as_ref().ok_or_else(unknown)?;
+        // "7" is receipt 7 of the open shift; "3/7" receipt 7 of shift 3 (both are printed on
+        // the receipt: «Смена № 3», «ТОВАРНЫЙ ЧЕК № 7»).
+        let number = |s: &str| s.trim().trim_start_matches('№').trim().parse::<u32>().map_err(|_| unknown());
+        let (shift, receipt) = match t.split_once(['/', '-']) {
+            Some((shift, receipt)) => {
+                let shift = self.store.lane_shift(&self.lane.id, number(shift)?)?.ok_or_else(unknown)?;
+                (shift, number(receipt)?)
+            }
+            None => (self.lane.shift.clone().ok_or_else(unknown)?, number(t)?),
+        };
         self.store
-            .shift_receipts(shift)?
+            .shift_receipts(&shift)?
             .into_iter()
-            .find(|r| r.receipt.number == number && r.receipt.lane == self.lane.id)
+            .find(|r| r.receipt.number == receipt && r.receipt.lane == self.lane.id)
             .ok_or_else(unknown)
     }
 

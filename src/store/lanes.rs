@@ -113,6 +113,20 @@ impl Store {
         Ok(receipts)
     }
 
+    /// Shift `number` of lane `lane`, from the journal (newest first: it is usually recent).
+    pub fn lane_shift(&self, lane: &str, number: u32) -> Result<Option<Shift>, StoreError> {
+        let tx = self.read()?;
+        let shifts = tx.open_table(SHIFTS)?;
+        for entry in shifts.iter()?.rev() {
+            let (key, value) = entry?;
+            let shift: Shift = decode("shifts", Uuid::from_u128(key.value()), value.value())?;
+            if shift.lane == lane && shift.number == number {
+                return Ok(Some(shift));
+            }
+        }
+        Ok(None)
+    }
+
     /// A shift from the journal by id.
     pub fn shift(&self, id: Uuid) -> Result<Option<Shift>, StoreError> {
         let tx = self.read()?;
