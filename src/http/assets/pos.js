@@ -155,8 +155,12 @@
 
   const path = (p) => `/api/v1/lanes/${encodeURIComponent(lane)}${p}`;
 
+  // The QR code on a sale receipt is the sale's id: scanned at the till, it starts a return.
+  const SALE_CODE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
   async function submitScan(code) {
     if (!code.trim()) return;
+    if (SALE_CODE.test(code.trim())) { returnGoods(code.trim()); return; }
     closedShown = false;
     const r = await run(() => S.api("POST", path("/scan"), { code }));
     if (r) { renderReceipt(r); say(`Добавлено: ${code.trim()}`, "ok"); }
@@ -329,9 +333,9 @@
     if (r) { renderReceipt(r); say(`Чек № ${r.number} снова в работе`, "ok"); }
   }
 
-  async function returnGoods() {
+  async function returnGoods(saleCode) {
     const v = await ask("Возврат по чеку", [
-      { name: "receipt", label: "Код с чека продажи (сканируйте) или номер чека в смене" },
+      { name: "receipt", label: "Код с чека продажи (сканируйте), номер чека в смене или «смена/чек»", value: typeof saleCode === "string" ? saleCode : "" },
       { name: "no", label: "Номер строки чека", value: "1", inputmode: "numeric" },
       { name: "qty", label: "Количество", value: "1", inputmode: "decimal" },
       { name: "method", label: "Вернуть деньги", type: "select", options: [["cash", "наличными"], ["card", "на карту"]] },
