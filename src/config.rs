@@ -78,6 +78,8 @@ pub struct Config {
     pub wms: WmsConfig,
     /// 1C's «Обмен с сайтом» (`[onec]`): storeterm as the site; `None` turns `/1c/exchange` off.
     pub onec: Option<OnecConfig>,
+    /// The till's money rules (`[discounts]`, `[loyalty]`, `[payments]`).
+    pub retail: RetailConfig,
 }
 
 /// `[onec]`: what 1C logs in with and what the shop takes from its CommerceML files.
@@ -102,6 +104,29 @@ pub struct OnecConfig {
 impl OnecConfig {
     /// `file_limit` unless set: 8 MiB, what most 1C releases propose themselves.
     pub const FILE_LIMIT: u64 = 8 * 1024 * 1024;
+}
+
+/// `[discounts]`, `[loyalty]` and `[payments]`: what a till may do with money.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetailConfig {
+    /// The largest manual discount a cashier's token may give, in percent; an admin's token
+    /// may give any (`[discounts] cashier_max_percent`, default 10).
+    pub cashier_max_percent: rust_decimal::Decimal,
+    /// The loyalty program (`[loyalty] accrual_percent`, `max_redeem_percent`); none by default.
+    pub loyalty: crate::domain::loyalty::LoyaltyRules,
+    /// Cash tendered above this asks the cashier to confirm (`[payments] confirm_cash_above`,
+    /// default 100 000): a 50 000 typed for 500 is caught before the drawer opens.
+    pub confirm_cash_above: rust_decimal::Decimal,
+}
+
+impl Default for RetailConfig {
+    fn default() -> Self {
+        RetailConfig {
+            cashier_max_percent: rust_decimal::Decimal::TEN,
+            loyalty: crate::domain::loyalty::LoyaltyRules::NONE,
+            confirm_cash_above: rust_decimal::Decimal::from(100_000),
+        }
+    }
 }
 
 /// `[calls]`: settings of the operator's path.
@@ -457,6 +482,12 @@ struct RawConfig {
     #[serde(default)]
     wms: WmsConfig,
     onec: Option<RawOnec>,
+    #[serde(default)]
+    discounts: RawDiscounts,
+    #[serde(default)]
+    loyalty: RawLoyalty,
+    #[serde(default)]
+    payments: RawPayments,
 }
 
 #[derive(Deserialize)]
@@ -469,6 +500,33 @@ struct RawOnec {
     file_limit: Option<u64>,
     zip: Option<bool>,
     default_vat: Option<String>,
+}
+
+/// Percents and amounts are TOML strings (`"10"`, `"2.5"`) or whole numbers, never floats.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDecimal {
+    Text(String),
+    Whole(u64),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDiscounts {
+    cashier_max_percent: Option<RawDecimal>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLoyalty {
+    accrual_percent: Option<RawDecimal>,
+    max_redeem_percent: Option<RawDecimal>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPayments {
+    confirm_cash_above: Option<RawDecimal>,
 }
 
 #[derive(Deserialize, Default)]
@@ -714,6 +772,7 @@ impl Validator<'_> {
             telephony,
             wms: self.wms(raw.wms)?,
             onec,
+            retail: self.retail(raw.discounts, raw.loyalty, raw.payments)?,
         })
     }
 
@@ -751,6 +810,49 @@ impl Validator<'_> {
             file_limit,
             zip: raw.zip.unwrap_or(true),
             default_vat,
+        })
+    }
+
+    fn decimal(
+        &self,
+        key: &str,
+        raw: Option<RawDecimal>,
+        default: rust_decimal::Decimal,
+        max: rust_decimal::Decimal,
+    ) -> Result<rust_decimal::Decimal, ConfigError> {
+        let value = match raw {
+            None => return Ok(default),
+            Some(RawDecimal::Whole(n)) => rust_decimal::Decimal::from(n),
+            // `parse_amount` refuses zero (no payment is zero); a setting may be.
+            Some(RawDecimal::Text(text)) if !text.is_empty() && text.trim().chars().all(|c| matches!(c, '0' | '.' | ',')) => {
+                rust_decimal::Decimal::ZERO
+            }
+            Some(RawDecimal::Text(text)) => crate::domain::money::parse_amount(&text)
+                .map_err(|_| self.invalid(key, format!("\"{text}\" is not an amount like \"10\" or \"2.50\"")))?,
+        };
+        self.bounded(key, value, rust_decimal::Decimal::ZERO, max)
+    }
+
+    fn retail(&self, discounts: RawDiscounts, loyalty: RawLoyalty, payments: RawPayments) -> Result<RetailConfig, ConfigError> {
+        let hundred = rust_decimal::Decimal::ONE_HUNDRED;
+        let zero = rust_decimal::Decimal::ZERO;
+        let defaults = RetailConfig::default();
+        let accrual = self.decimal("loyalty.accrual_percent", loyalty.accrual_percent, zero, hundred)?;
+        let redeem = self.decimal("loyalty.max_redeem_percent", loyalty.max_redeem_percent, zero, hundred)?;
+        Ok(RetailConfig {
+            cashier_max_percent: self.decimal(
+                "discounts.cashier_max_percent",
+                discounts.cashier_max_percent,
+                defaults.cashier_max_percent,
+                hundred,
+            )?,
+            loyalty: crate::domain::loyalty::LoyaltyRules::new(accrual, redeem).map_err(|e| self.invalid("loyalty", e.to_string()))?,
+            confirm_cash_above: self.decimal(
+                "payments.confirm_cash_above",
+                payments.confirm_cash_above,
+                defaults.confirm_cash_above,
+                crate::domain::money::MAX_MONEY,
+            )?,
         })
     }
 

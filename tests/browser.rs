@@ -70,7 +70,10 @@ async fn a_cashier_sells_on_the_pos_screen() {
     browser
         .wait_js("two lines", "document.querySelectorAll('#lines tr').length === 2")
         .await;
-    assert_eq!(page.find(Locator::Id("total")).await.unwrap().text().await.unwrap(), "518.90");
+    assert_eq!(
+        browser.wait_js("the total", "document.getElementById('total').textContent").await,
+        "518,90\u{a0}₽"
+    );
 
     // A scan from another source (the lane's hardware scanner, here the API) shows up live.
     Api::new(&base, CASHIER).scan("1", "4601234567893").await;
@@ -95,7 +98,10 @@ async fn a_cashier_sells_on_the_pos_screen() {
     browser
         .wait_js("one line left", "document.querySelectorAll('#lines tr').length === 1")
         .await;
-    assert_eq!(page.find(Locator::Id("total")).await.unwrap().text().await.unwrap(), "269.70");
+    assert_eq!(
+        browser.wait_js("the total", "document.getElementById('total').textContent").await,
+        "269,70\u{a0}₽"
+    );
     assert_eq!(
         browser.wait_js("focus back on the scan field", "document.activeElement.id").await,
         "scan"
@@ -111,9 +117,13 @@ async fn a_cashier_sells_on_the_pos_screen() {
             "!document.getElementById('change').hidden && document.getElementById('change').textContent",
         )
         .await;
-    assert_eq!(change, "Сдача: 30.30");
+    assert_eq!(change, "Сдача: 30,30\u{a0}₽");
+    // The closed receipt and its change stay until the next scan.
     browser
-        .wait_js("the receipt cleared", "document.querySelectorAll('#lines tr').length === 0")
+        .wait_js(
+            "the closed receipt stays",
+            "document.getElementById('title').textContent === 'Чек № 1 закрыт' && document.querySelectorAll('#lines tr').length === 1",
+        )
         .await;
     let sales = eventually("the sale at the CRM", Duration::from_secs(10), || async {
         let sales = crm.stored_of("sale");

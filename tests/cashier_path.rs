@@ -62,7 +62,7 @@ fn two_columns(left: &str, right: &str) -> String {
 }
 
 /// The receipt as the generic 80 mm profile must print it, byte by byte.
-fn expected_receipt(closed_at: &str) -> Vec<u8> {
+fn expected_receipt(closed_at: &str, receipt_id: &str) -> Vec<u8> {
     let when = closed_at
         .parse::<jiff::Timestamp>()
         .unwrap()
@@ -103,6 +103,14 @@ fn expected_receipt(closed_at: &str) -> Vec<u8> {
         rule,
     ]));
     bytes.extend([0x1B, 0x61, 1]);
+    // The sale's id as a native QR code (GS ( k: model 2, module 4, level M, store, print).
+    let k = |body: &[u8]| [&[0x1D, b'(', b'k', body.len() as u8, 0][..], body].concat();
+    bytes.extend(k(&[49, 65, 50, 0]));
+    bytes.extend(k(&[49, 67, 4]));
+    bytes.extend(k(&[49, 69, 49]));
+    bytes.extend(k(&[&[49, 80, 48][..], receipt_id.as_bytes()].concat()));
+    bytes.extend(k(&[49, 81, 48]));
+    bytes.push(0x0A);
     bytes.extend(text_lines(&["Спасибо за покупку!".into()]));
     bytes.extend([0x1B, 0x61, 0]);
     bytes.extend([0x0A, 0x1D, 0x56, 66, 4]); // LF, feed 4 and cut partially
@@ -186,7 +194,7 @@ async fn scan_sell_print_and_report_a_sale() {
         printer.jobs().first().cloned()
     })
     .await;
-    let expected = expected_receipt(&closed_at);
+    let expected = expected_receipt(&closed_at, &receipt_id);
     assert_eq!(
         job,
         expected,

@@ -13,13 +13,19 @@
 pub mod fiscal;
 
 use super::supervisor::{Importance, Supervisor};
+use crate::config::RetailConfig;
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
 use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules};
 use crate::domain::catalog::Item;
-use crate::domain::lane::{Changes, Lane, LaneError, Paid};
+use crate::domain::client::Client;
+use crate::domain::drawer::{CashDirection, CashMovement};
+use crate::domain::lane::{Changes, Lane, LaneError, Paid, ParkedSummary};
 use crate::domain::money::{self, QtyError};
-use crate::domain::receipt::{ClosedReceipt, LineMark, PaymentMethod, Receipt, ReceiptError, Scanned};
+use crate::domain::pricing::{DiscountValue, Offers};
+use crate::domain::promotion::Promotion;
+use crate::domain::receipt::{ClosedReceipt, LineMark, PayTerms, PaymentMethod, Receipt, ReceiptError, Scanned, Tender};
+use crate::domain::returns::{ClosedReturn, RefundTo, ReturnRequest};
 use crate::domain::shift::Shift;
 use crate::domain::text::shown;
 use crate::store::{ItemLookup, LaneCommit, Store, StoreError};
@@ -33,24 +39,34 @@ use uuid::Uuid;
 /// Why a lane command failed. The lane is unchanged whenever one is returned.
 #[derive(Debug, thiserror::Error)]
 pub enum LaneFailure {
-    #[error("invalid barcode: {0}")]
+    #[error("штрихкод не читается: {0}")]
     InvalidBarcode(#[from] BarcodeError),
-    #[error("unknown barcode {}: no such item in the catalog", shown(.0))]
+    #[error("штрихкода {} нет в каталоге: проверьте товар или найдите его по названию", shown(.0))]
     UnknownItem(String),
-    #[error("scale label {}: no item has PLU {plu} in the catalog (check the scale's PLU list against the CRM)", shown(.label))]
+    #[error("весовая этикетка {}: в каталоге нет товара с PLU {plu} (сверьте PLU весов с CRM)", shown(.label))]
     UnknownPlu { label: String, plu: String },
-    #[error("{} is a warehouse cell label, not an item: cell labels are scanned on the storekeeper's handheld", shown(.0))]
+    #[error("{} — этикетка ячейки склада, а не товар: её сканируют на терминале кладовщика", shown(.0))]
     NotAnItem(String),
     #[error(transparent)]
     Lane(#[from] LaneError),
     #[error("{0}")]
     Storage(#[from] StoreError),
-    #[error("the lane is shutting down")]
+    #[error("касса останавливается: повторите через минуту")]
     Stopped,
     /// The fiscal register (or its driver) refused or could not be asked; the message says
     /// what to do.
     #[error("{message}")]
     Fiscal { code: &'static str, message: String },
+    #[error(
+        "чек продажи «{0}» не найден: отсканируйте код с чека или введите его номер — «7» в текущей смене или «смена/чек», например «3/7»"
+    )]
+    UnknownSale(String),
+    #[error("клиент с картой или телефоном «{0}» не найден")]
+    UnknownClient(String),
+    #[error("товара с кодом «{0}» нет в каталоге")]
+    UnknownReturnItem(String),
+    #[error("на этикетке {0} уже есть вес или цена: количество перед сканированием для неё не вводят")]
+    QtyOnLabel(String),
 }
 
 impl LaneFailure {
@@ -61,6 +77,12 @@ impl LaneFailure {
             LaneFailure::UnknownItem(_) | LaneFailure::UnknownPlu { .. } => "unknown_item",
             LaneFailure::NotAnItem(_) => "not_an_item",
             LaneFailure::Lane(e) => e.code(),
+            LaneFailure::UnknownSale(_) => "unknown_sale",
+            LaneFailure::UnknownClient(_) => "unknown_client",
+            LaneFailure::UnknownReturnItem(_) => "unknown_item",
+            LaneFailure::QtyOnLabel(_) => "invalid_qty",
+            LaneFailure::Storage(StoreError::Ledger(e)) => e.code(),
+            LaneFailure::Storage(StoreError::Return(e)) => e.code(),
             LaneFailure::Storage(StoreError::DiskFull) => "disk_full",
             LaneFailure::Storage(StoreError::Unavailable(_)) => "storage_unavailable",
             LaneFailure::Storage(StoreError::AwaitingSeqBase) => "awaiting_crm_numbering",
@@ -111,10 +133,50 @@ enum Command {
         reply: Reply<Option<Receipt>>,
     },
     Pay {
-        method: PaymentMethod,
-        amount: Decimal,
+        tender: Tender,
         cashier: String,
         reply: Reply<Paid>,
+    },
+    Discount {
+        line: Option<u32>,
+        value: Option<DiscountValue>,
+        max_percent: Decimal,
+        cashier: String,
+        reply: Reply<Option<Receipt>>,
+    },
+    AttachClient {
+        client: Option<ClientKey>,
+        cashier: String,
+        reply: Reply<Option<Receipt>>,
+    },
+    Return {
+        what: ReturnOf,
+        refund: RefundTo,
+        cashier: String,
+        reply: Reply<ClosedReturn>,
+    },
+    Cash {
+        direction: CashDirection,
+        amount: Decimal,
+        reason: String,
+        cashier: String,
+        reply: Reply<CashMovement>,
+    },
+    XReport {
+        cashier: String,
+        reply: Reply<Shift>,
+    },
+    Park {
+        cashier: String,
+        reply: Reply<ParkedSummary>,
+    },
+    Resume {
+        id: Uuid,
+        cashier: String,
+        reply: Reply<Option<Receipt>>,
+    },
+    LastClosed {
+        reply: Reply<Option<ClosedReceipt>>,
     },
     OpenShift {
         cashier: String,
@@ -134,6 +196,55 @@ enum Command {
     FiscalRetry {
         reply: Reply<Paid>,
     },
+}
+
+/// How a client is found for a receipt.
+#[derive(Debug, Clone)]
+pub enum ClientKey {
+    Card(String),
+    Phone(String),
+}
+
+/// What a return takes back.
+#[derive(Debug, Clone)]
+pub enum ReturnOf {
+    /// Lines of a sale, found by its id (the code printed on its receipt) or its number in
+    /// the lane's current shift.
+    Sale { receipt: String, lines: Vec<ReturnRequest> },
+    /// Goods without their receipt (scanned codes and quantities); `allowed` says the
+    /// acting role may.
+    NoReceipt { items: Vec<(String, Decimal)>, allowed: bool },
+}
+
+/// The till's rules a lane works by: money limits, the loyalty program, the shop's clock.
+#[derive(Debug, Clone)]
+pub struct TillSettings {
+    pub retail: RetailConfig,
+    /// The shop's wall clock, for promotions' weekdays and hours.
+    pub zone: jiff::tz::TimeZone,
+}
+
+impl TillSettings {
+    pub fn from_config(config: &crate::config::Config) -> TillSettings {
+        TillSettings {
+            retail: config.retail.clone(),
+            zone: config
+                .shop
+                .timezone
+                .as_deref()
+                .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+                .unwrap_or_else(jiff::tz::TimeZone::system),
+        }
+    }
+}
+
+impl Default for TillSettings {
+    fn default() -> Self {
+        TillSettings {
+            retail: RetailConfig::default(),
+            zone: jiff::tz::TimeZone::system(),
+        }
+    }
 }
 
 /// How the rest of storeterm talks to a lane.
@@ -170,13 +281,80 @@ impl LaneHandle {
     }
 
     pub async fn pay(&self, method: PaymentMethod, amount: Decimal, cashier: String) -> Result<Paid, LaneFailure> {
-        self.request(|reply| Command::Pay {
-            method,
-            amount,
+        self.pay_tender(Tender::new(method, amount), cashier).await
+    }
+
+    /// Take a payment with its RRN and confirmation, under the lane's loyalty and cash rules.
+    pub async fn pay_tender(&self, tender: Tender, cashier: String) -> Result<Paid, LaneFailure> {
+        self.request(|reply| Command::Pay { tender, cashier, reply }).await
+    }
+
+    /// Set (`Some`) or remove (`None`) a manual discount on line `line` or on the receipt.
+    pub async fn discount(
+        &self,
+        line: Option<u32>,
+        value: Option<DiscountValue>,
+        max_percent: Decimal,
+        cashier: String,
+    ) -> Result<Option<Receipt>, LaneFailure> {
+        self.request(|reply| Command::Discount {
+            line,
+            value,
+            max_percent,
             cashier,
             reply,
         })
         .await
+    }
+
+    /// Sell the receipt to the client with this card or phone (`None`: to nobody again).
+    pub async fn attach_client(&self, client: Option<ClientKey>, cashier: String) -> Result<Option<Receipt>, LaneFailure> {
+        self.request(|reply| Command::AttachClient { client, cashier, reply }).await
+    }
+
+    pub async fn return_goods(&self, what: ReturnOf, refund: RefundTo, cashier: String) -> Result<ClosedReturn, LaneFailure> {
+        self.request(|reply| Command::Return {
+            what,
+            refund,
+            cashier,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn cash(
+        &self,
+        direction: CashDirection,
+        amount: Decimal,
+        reason: String,
+        cashier: String,
+    ) -> Result<CashMovement, LaneFailure> {
+        self.request(|reply| Command::Cash {
+            direction,
+            amount,
+            reason,
+            cashier,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn x_report(&self, cashier: String) -> Result<Shift, LaneFailure> {
+        self.request(|reply| Command::XReport { cashier, reply }).await
+    }
+
+    pub async fn park(&self, cashier: String) -> Result<ParkedSummary, LaneFailure> {
+        self.request(|reply| Command::Park { cashier, reply }).await
+    }
+
+    pub async fn resume(&self, id: Uuid, cashier: String) -> Result<Option<Receipt>, LaneFailure> {
+        self.request(|reply| Command::Resume { id, cashier, reply }).await
+    }
+
+    /// The last receipt closed in the open shift while no new receipt was started: what the
+    /// screen shows after a reconnect so the change due is not lost with the answer.
+    pub async fn last_closed(&self) -> Result<Option<ClosedReceipt>, LaneFailure> {
+        self.request(|reply| Command::LastClosed { reply }).await
     }
 
     pub async fn open_shift(&self, cashier: String) -> Result<Shift, LaneFailure> {
@@ -228,31 +406,28 @@ struct LaneActor {
     register: Option<fiscal::Register>,
     /// When to ask again about a held sale whose outcome is not known.
     fiscal_wake: Option<tokio::time::Instant>,
+    settings: TillSettings,
+    /// The last receipt closed, until the next one is started.
+    last_closed: Option<ClosedReceipt>,
 }
 
-/// Load a lane's state from the store and start its actor.
-pub fn spawn(
-    id: &str,
-    printer: Option<String>,
-    rules: ScanRules,
-    store: Store,
-    supervisor: &mut Supervisor,
-) -> Result<LaneHandle, StoreError> {
-    spawn_with_register(id, printer, None, rules, store, supervisor)
+/// How one lane is set up: its printer, its fiscal register, the scan rules and the till's
+/// money rules. Kept by the supervisor to load the lane again after a crash.
+#[derive(Clone)]
+pub struct LaneSetup {
+    pub printer: Option<String>,
+    /// `None`: non-fiscal receipts.
+    pub register: Option<fiscal::Register>,
+    pub rules: ScanRules,
+    pub settings: TillSettings,
 }
 
-/// [`spawn`] for a lane with a fiscal register: its held sale, if any, is recovered before the
-/// lane takes its first command (after a restart of the actor too).
-pub fn spawn_with_register(
-    id: &str,
-    printer: Option<String>,
-    register: Option<fiscal::Register>,
-    rules: ScanRules,
-    store: Store,
-    supervisor: &mut Supervisor,
-) -> Result<LaneHandle, StoreError> {
+/// Load a lane's state from the store and start its actor under `supervisor`. A sale held for
+/// the register, if any, is recovered before the lane takes its first command (after a
+/// restart of the actor too).
+pub fn spawn(id: &str, setup: LaneSetup, store: Store, supervisor: &mut Supervisor) -> Result<LaneHandle, StoreError> {
     // Loaded once here so a store that cannot read the lane stops the start, with its error.
-    let mut first = Some(LaneActor::load(id, &store, printer.clone(), register.clone(), rules.clone())?);
+    let mut first = Some(LaneActor::load(id, &store, setup.clone())?);
     let (commands, command_rx) = mpsc::channel(64);
     let (scans, scan_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(64);
@@ -265,7 +440,7 @@ pub fn spawn_with_register(
     supervisor.spawn(format!("lane {id}"), Importance::Critical, move || {
         let loaded = match first.take() {
             Some(actor) => Ok(actor),
-            None => LaneActor::load(&lane_id, &store, printer.clone(), register.clone(), rules.clone()),
+            None => LaneActor::load(&lane_id, &store, setup.clone()),
         };
         let (inbox, shutdown, events) = (inbox.clone(), shutdown.clone(), ev.clone());
         async move {
@@ -296,24 +471,25 @@ impl LaneActor {
     /// The lane as the store has it. A new or restored store may have to number shifts past
     /// what the CRM holds; the change is committed with the lane's next commit, and made again
     /// on every load until then.
-    fn load(
-        id: &str,
-        store: &Store,
-        printer: Option<String>,
-        register: Option<fiscal::Register>,
-        rules: ScanRules,
-    ) -> Result<LaneActor, StoreError> {
+    fn load(id: &str, store: &Store, setup: LaneSetup) -> Result<LaneActor, StoreError> {
         let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
         lane.continue_after(store.shift_floor());
+        // A payment whose answer was lost (a restart) still shows with its change due.
+        let last_closed = match (&lane.shift, &lane.receipt) {
+            (Some(shift), None) => store.shift_receipts(shift)?.pop(),
+            _ => None,
+        };
         Ok(LaneActor {
             cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
             lane,
             store: store.clone(),
-            printer,
-            rules,
+            printer: setup.printer,
+            rules: setup.rules,
             events: broadcast::channel(1).0,
-            register,
+            register: setup.register,
             fiscal_wake: None,
+            settings: setup.settings,
+            last_closed,
         })
     }
 
@@ -361,17 +537,109 @@ impl LaneActor {
                 let _ = reply.send(self.commit_edit(result).await);
             }
             Command::Cancel { reply } => {
-                let result = self.edit(|lane| Ok(lane.cancel_receipt()?));
-                let _ = reply.send(self.commit_edit(result).await);
+                // Points and credit the receipt held go back to the client's ledger in the
+                // same commit.
+                let mut next = self.lane.clone();
+                let result = match next.cancel() {
+                    Ok(changes) => self.commit_as(next, changes, false).await.map(|()| self.lane.receipt.clone()),
+                    Err(e) => Err(e.into()),
+                };
+                if result.is_ok() {
+                    let _ = self.events.send(LaneEvent::Receipt(None));
+                }
+                let _ = reply.send(result);
             }
-            Command::Pay {
-                method,
-                amount,
+            Command::Pay { tender, cashier, reply } => {
+                self.cashier = Some(cashier.clone());
+                let _ = reply.send(self.pay(tender, &cashier).await);
+            }
+            Command::Discount {
+                line,
+                value,
+                max_percent,
                 cashier,
                 reply,
             } => {
-                self.cashier = Some(cashier.clone());
-                let _ = reply.send(self.pay(method, amount, &cashier).await);
+                let result = self.discount(line, value, max_percent, &cashier);
+                let _ = reply.send(self.commit_edit(result).await);
+            }
+            Command::AttachClient { client, cashier, reply } => {
+                let result = self.attach_client(client, &cashier).await;
+                let _ = reply.send(result);
+            }
+            Command::Return {
+                what,
+                refund,
+                cashier,
+                reply,
+            } => {
+                let _ = reply.send(self.return_goods(what, &refund, &cashier).await);
+            }
+            Command::Cash {
+                direction,
+                amount,
+                reason,
+                cashier,
+                reply,
+            } => {
+                let mut next = self.lane.clone();
+                let mut ids = new_id;
+                let mut ctx = Ctx::new(Timestamp::now(), &cashier, &mut ids);
+                let moved = match direction {
+                    CashDirection::In => next.cash_in(&mut ctx, amount, &reason),
+                    CashDirection::Out => next.cash_out(&mut ctx, amount, &reason),
+                };
+                let result = match moved {
+                    Ok((movement, changes)) => self.commit_as(next, changes, true).await.map(|()| movement),
+                    Err(e) => Err(e.into()),
+                };
+                self.shift_changed(&result);
+                let _ = reply.send(result);
+            }
+            Command::XReport { cashier, reply } => {
+                let next = self.lane.clone();
+                let mut ids = new_id;
+                let result = match next.x_report(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids)) {
+                    Ok((shift, changes)) => self.commit(next, changes).await.map(|()| shift),
+                    Err(e) => Err(e.into()),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Park { cashier, reply } => {
+                let mut next = self.lane.clone();
+                let mut ids = new_id;
+                let result = match next.park(&Ctx::new(Timestamp::now(), &cashier, &mut ids)) {
+                    // Durable: a parked basket must not come back as the open receipt.
+                    Ok(summary) => self.commit_as(next, Changes::default(), true).await.map(|()| summary),
+                    Err(e) => Err(e.into()),
+                };
+                if result.is_ok() {
+                    let _ = self.events.send(LaneEvent::Receipt(None));
+                }
+                let _ = reply.send(result);
+            }
+            Command::Resume { id, cashier, reply } => {
+                let result = self.resume(id, &cashier);
+                let result = match result {
+                    Ok(next) => self
+                        .commit_as(next, Changes::default(), true)
+                        .await
+                        .map(|()| self.lane.receipt.clone()),
+                    Err(e) => Err(e),
+                };
+                if result.is_ok() {
+                    self.last_closed = None;
+                    let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
+                }
+                let _ = reply.send(result);
+            }
+            Command::LastClosed { reply } => {
+                let shown = if self.lane.receipt.is_none() {
+                    self.last_closed.clone()
+                } else {
+                    None
+                };
+                let _ = reply.send(Ok(shown));
             }
             Command::OpenShift { cashier, reply } => {
                 self.cashier = Some(cashier.clone());
@@ -457,18 +725,44 @@ impl LaneActor {
     }
 
     async fn scan(&mut self, text: &str, cashier: &str) -> Result<(), LaneFailure> {
-        let code = barcode::parse_with(text, &self.rules)?;
+        // `3*4601234567893`: the quantity typed before the scan, as 1C's till takes it.
+        let prefix = money::split_qty_prefix(text)?;
+        let code = barcode::parse_with(prefix.code, &self.rules)?;
         let mut next = self.lane.clone();
         let mut ids = new_id;
-        let mut ctx = Ctx::new(Timestamp::now(), cashier, &mut ids);
+        let (promotions, now, local) = self.offers()?;
+        let mut ctx = Ctx::new(now, cashier, &mut ids).with_offers(Offers {
+            promotions: &promotions,
+            local,
+        });
         let changes = match code {
             Code::Cell(label) => return Err(LaneFailure::NotAnItem(label)),
-            Code::Loyalty(card) => next.attach_card(&mut ctx, &card)?,
+            Code::Loyalty(card) => match self.store.client_by_card(&card)? {
+                // A card the CRM knows sells the receipt to its client, balance and all.
+                Some(client) => {
+                    let account = self.store.client_account(&client.id)?.unwrap_or_default();
+                    let mut changes = next.attach_client(&mut ctx, &client, &account)?;
+                    let more = next.attach_card(&mut ctx, &card)?;
+                    changes.documents.extend(more.documents);
+                    changes.shift_record = changes.shift_record.or(more.shift_record);
+                    changes
+                }
+                None => next.attach_card(&mut ctx, &card)?,
+            },
             code => {
-                let (item, scanned) = self.find(&code, text)?;
+                let (item, mut scanned) = self.find(&code, prefix.code)?;
+                if let Some(qty) = prefix.qty {
+                    if scanned.qty != Decimal::ONE || scanned.price.is_some() {
+                        // A weight or price from the label is the quantity already.
+                        return Err(LaneFailure::QtyOnLabel(prefix.code.to_string()));
+                    }
+                    scanned.qty = money::check_qty(qty, item.weighted)?;
+                }
+                scanned.group = self.store.item_group(&item.id)?;
                 next.sell_scanned(&mut ctx, &item, scanned)?.1
             }
         };
+        self.last_closed = None;
         if let Some(shift) = &changes.shift_record {
             let _ = self.events.send(LaneEvent::Shift(shift.clone()));
         }
@@ -526,19 +820,194 @@ impl LaneActor {
         Ok((item, scanned))
     }
 
-    async fn pay(&mut self, method: PaymentMethod, amount: Decimal, cashier: &str) -> Result<Paid, LaneFailure> {
+    /// The promotions in force and the time they are judged at, in UTC and on the shop's clock.
+    fn offers(&self) -> Result<(Vec<Promotion>, Timestamp, jiff::civil::DateTime), LaneFailure> {
+        let now = Timestamp::now();
+        let local = now.to_zoned(self.settings.zone.clone()).datetime();
+        Ok((self.store.promotions()?, now, local))
+    }
+
+    async fn pay(&mut self, tender: Tender, cashier: &str) -> Result<Paid, LaneFailure> {
         let mut next = self.lane.clone();
         let mut ids = new_id;
-        let (paid, changes) = next.pay(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), method, amount)?;
+        // The client's ledger as the store has it now: points another lane spent count.
+        let ledger = match next.receipt.as_ref().and_then(|r| r.client.as_ref()) {
+            Some(client) => self.store.client_ledger(&client.id)?,
+            None => None,
+        };
+        let terms = PayTerms {
+            loyalty: self.settings.retail.loyalty,
+            ledger: ledger.as_ref(),
+            confirm_cash_above: Some(self.settings.retail.confirm_cash_above),
+        };
+        let (paid, changes) = next.pay_tender(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), &tender, &terms)?;
         if let (Some(register), Paid::Closed { .. }) = (self.register.clone(), &paid) {
             return self.pay_fiscal(register, next, changes, cashier).await;
         }
         self.commit_as(next, changes, true).await?;
         if let Paid::Closed { receipt } = &paid {
+            self.last_closed = Some((**receipt).clone());
             let _ = self.events.send(LaneEvent::Closed(receipt.clone()));
+            if let Some(shift) = &self.lane.shift {
+                let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+            }
         }
         let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
         Ok(paid)
+    }
+
+    fn discount(&self, line: Option<u32>, value: Option<DiscountValue>, max_percent: Decimal, cashier: &str) -> Result<Lane, LaneFailure> {
+        let (promotions, now, local) = self.offers()?;
+        let mut ids = new_id;
+        let ctx = Ctx::new(now, cashier, &mut ids).with_offers(Offers {
+            promotions: &promotions,
+            local,
+        });
+        let mut next = self.lane.clone();
+        match line {
+            Some(no) => next.discount_line(&ctx, no, value, max_percent)?,
+            None => next.discount_receipt(&ctx, value, max_percent)?,
+        }
+        Ok(next)
+    }
+
+    fn find_client(&self, key: &ClientKey) -> Result<Client, LaneFailure> {
+        match key {
+            ClientKey::Card(card) => self
+                .store
+                .client_by_card(card)?
+                .ok_or_else(|| LaneFailure::UnknownClient(card.clone())),
+            ClientKey::Phone(text) => {
+                let country = self.store.phone_country();
+                let e164 = crate::domain::phone::normalize(text, country)
+                    .map(|n| n.e164)
+                    .map_err(|_| LaneFailure::UnknownClient(text.clone()))?;
+                self.store
+                    .clients_by_phone(&e164, None)?
+                    .into_iter()
+                    .next()
+                    .map(|m| m.client)
+                    .ok_or_else(|| LaneFailure::UnknownClient(text.clone()))
+            }
+        }
+    }
+
+    async fn attach_client(&mut self, key: Option<ClientKey>, cashier: &str) -> Result<Option<Receipt>, LaneFailure> {
+        let mut next = self.lane.clone();
+        let changes = match key {
+            None => {
+                let (promotions, now, local) = self.offers()?;
+                let mut ids = new_id;
+                let mut ctx = Ctx::new(now, cashier, &mut ids).with_offers(Offers {
+                    promotions: &promotions,
+                    local,
+                });
+                next.detach_client(&mut ctx)?;
+                Changes::default()
+            }
+            Some(key) => {
+                let client = self.find_client(&key)?;
+                let account = self.store.client_account(&client.id)?.unwrap_or_default();
+                let (promotions, now, local) = self.offers()?;
+                let mut ids = new_id;
+                let mut ctx = Ctx::new(now, cashier, &mut ids).with_offers(Offers {
+                    promotions: &promotions,
+                    local,
+                });
+                let mut changes = next.attach_client(&mut ctx, &client, &account)?;
+                if let ClientKey::Card(card) = &key {
+                    let more = next.attach_card(&mut ctx, card)?;
+                    changes.documents.extend(more.documents);
+                }
+                changes
+            }
+        };
+        if let Some(shift) = &changes.shift_record {
+            let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+        }
+        self.last_closed = None;
+        self.commit(next, changes).await?;
+        let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
+        Ok(self.lane.receipt.clone())
+    }
+
+    fn resume(&self, id: Uuid, cashier: &str) -> Result<Lane, LaneFailure> {
+        let (promotions, now, local) = self.offers()?;
+        let mut ids = new_id;
+        let ctx = Ctx::new(now, cashier, &mut ids).with_offers(Offers {
+            promotions: &promotions,
+            local,
+        });
+        let mut next = self.lane.clone();
+        next.resume(&ctx, id)?;
+        Ok(next)
+    }
+
+    /// The sale a cashier names: its id (the code on its receipt) or its number in this
+    /// lane's open shift.
+    fn find_sale(&self, text: &str) -> Result<ClosedReceipt, LaneFailure> {
+        let t = text.trim();
+        let unknown = || LaneFailure::UnknownSale(t.to_string());
+        if let Ok(id) = Uuid::parse_str(t) {
+            return self.store.receipt(id)?.ok_or_else(unknown);
+        }
+        // "7" is receipt 7 of the open shift; "3/7" receipt 7 of shift 3 (both are printed on
+        // the receipt: «Смена № 3», «ТОВАРНЫЙ ЧЕК № 7»).
+        let number = |s: &str| s.trim().trim_start_matches('№').trim().parse::<u32>().map_err(|_| unknown());
+        let (shift, receipt) = match t.split_once(['/', '-']) {
+            Some((shift, receipt)) => {
+                let shift = self.store.lane_shift(&self.lane.id, number(shift)?)?.ok_or_else(unknown)?;
+                (shift, number(receipt)?)
+            }
+            None => (self.lane.shift.clone().ok_or_else(unknown)?, number(t)?),
+        };
+        self.store
+            .shift_receipts(&shift)?
+            .into_iter()
+            .find(|r| r.receipt.number == receipt && r.receipt.lane == self.lane.id)
+            .ok_or_else(unknown)
+    }
+
+    async fn return_goods(&mut self, what: ReturnOf, refund: &RefundTo, cashier: &str) -> Result<ClosedReturn, LaneFailure> {
+        let mut next = self.lane.clone();
+        let mut ids = new_id;
+        let mut ctx = Ctx::new(Timestamp::now(), cashier, &mut ids);
+        let (ret, changes) = match what {
+            ReturnOf::Sale { receipt, lines } => {
+                let sale = self.find_sale(&receipt)?;
+                let earlier = self.store.returns_of_sale(sale.receipt.id)?;
+                next.return_sale(&mut ctx, &sale, &earlier, &lines, refund)?
+            }
+            ReturnOf::NoReceipt { items, allowed } => {
+                if !allowed {
+                    return Err(LaneError::Return(crate::domain::returns::ReturnError::NotAllowed).into());
+                }
+                let mut found = Vec::new();
+                for (code, qty) in items {
+                    let parsed = barcode::parse_with(&code, &self.rules)?;
+                    let item = self
+                        .store
+                        .item_by_code(&parsed.catalog_key())?
+                        .ok_or_else(|| LaneFailure::UnknownReturnItem(code.clone()))?;
+                    found.push((item, qty));
+                }
+                next.return_without_receipt(&mut ctx, &found, refund, allowed)?
+            }
+        };
+        if let Some(shift) = &changes.shift_record {
+            let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+        }
+        self.commit_as(next, changes, true).await?;
+        if let Some(shift) = &self.lane.shift {
+            let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+        }
+        Ok(ret)
+    }
+
+    fn shift_changed<T>(&self, result: &Result<T, LaneFailure>) {
+        if let (Ok(_), Some(shift)) = (result, &self.lane.shift) {
+            let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+        }
     }
 
     /// Apply an edit that produces no documents to a copy of the lane.

@@ -4,6 +4,7 @@
 
 pub mod calls;
 pub mod lane;
+pub mod search;
 pub mod spooler;
 pub mod supervisor;
 pub mod wms;

@@ -136,10 +136,64 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         ],
         profiles_dir: None,
         scanning: Default::default(),
+        retail: Default::default(),
         calls: Default::default(),
         telephony: demo_telephony(),
         wms: Default::default(),
     }
+}
+
+/// The file under the demo's data directory that keeps its tokens, one `role=token` a line.
+const TOKENS_FILE: &str = "demo-tokens.txt";
+
+/// The demo's tokens: the ones it made last time (kept in the data directory, so the links a
+/// person bookmarked keep working after a restart), or new ones, written down for next time.
+fn demo_tokens(data: &std::path::Path) -> Result<DemoTokens, DemoError> {
+    let path = data.join(TOKENS_FILE);
+    let io = |source| DemoError::Data {
+        path: path.clone(),
+        source,
+    };
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let get = |role: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(role)?.strip_prefix('='))
+                .map(str::trim)
+                .filter(|t| t.len() >= 16 && t.chars().all(|c| c.is_ascii_alphanumeric()))
+                .map(str::to_string)
+        };
+        if let (Some(cashier), Some(admin), Some(storekeeper), Some(operator)) =
+            (get("cashier"), get("admin"), get("storekeeper"), get("operator"))
+        {
+            return Ok(DemoTokens {
+                cashier,
+                admin,
+                storekeeper,
+                operator,
+            });
+        }
+    }
+    let tokens = DemoTokens {
+        cashier: random_token(),
+        admin: random_token(),
+        storekeeper: random_token(),
+        operator: random_token(),
+    };
+    std::fs::create_dir_all(data).map_err(io)?;
+    let text = format!(
+        "cashier={}\nadmin={}\nstorekeeper={}\noperator={}\n",
+        tokens.cashier, tokens.admin, tokens.storekeeper, tokens.operator
+    );
+    // Only the user who runs the demo reads its tokens.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(&path).map_err(io)?;
+    std::io::Write::write_all(&mut file, text.as_bytes()).map_err(io)?;
+    Ok(tokens)
 }
 
 /// Start the demo.
@@ -151,12 +205,7 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
             source,
         })?;
     }
-    let tokens = DemoTokens {
-        cashier: random_token(),
-        admin: random_token(),
-        storekeeper: random_token(),
-        operator: random_token(),
-    };
+    let tokens = demo_tokens(&data)?;
     let config = config(&options, data.clone(), &tokens);
 
     // The catalog, clients and warehouse arrive through the same feed decoding and store path
@@ -272,5 +321,25 @@ pub async fn call(base: &str, call: &str, step: CallStep) -> Result<String, Demo
         Ok(body)
     } else {
         Err(DemoError::Call(format!("{url} answered {status}: {body}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_tokens_survive_a_restart_and_a_fresh_start_makes_new_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("demo");
+        let first = demo_tokens(&data).unwrap();
+        let again = demo_tokens(&data).unwrap();
+        assert_eq!(
+            (&first.cashier, &first.admin, &first.storekeeper, &first.operator),
+            (&again.cashier, &again.admin, &again.storekeeper, &again.operator)
+        );
+        assert_ne!(first.cashier, first.admin);
+        std::fs::remove_dir_all(&data).unwrap();
+        assert_ne!(demo_tokens(&data).unwrap().cashier, first.cashier);
     }
 }

@@ -198,14 +198,13 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
             ),
             None => None,
         };
-        let handle = lane::spawn_with_register(
-            &lane.id,
-            lane.printer.clone(),
+        let setup = lane::LaneSetup {
+            printer: lane.printer.clone(),
             register,
-            config.scanning.clone(),
-            store.clone(),
-            &mut supervisor,
-        )?;
+            rules: config.scanning.clone(),
+            settings: lane::TillSettings::from_config(&config),
+        };
+        let handle = lane::spawn(&lane.id, setup, store.clone(), &mut supervisor)?;
         lanes.insert(lane.id.clone(), handle);
     }
 

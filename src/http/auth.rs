@@ -30,8 +30,8 @@ impl Principal {
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 format!(
-                    "this needs the role {}; your token is for {}",
-                    allowed.join(" or "),
+                    "это доступно роли {}; ваш токен — роли {}",
+                    allowed.join(" или "),
                     self.role.as_str()
                 ),
             ))
@@ -91,17 +91,17 @@ impl FromRequestParts<AppState> for Principal {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| unauthorized("send Authorization: Bearer <token>"))?;
+            .ok_or_else(|| unauthorized("нужен заголовок Authorization: Bearer <токен>"))?;
         let token = header
             .as_bytes()
             .strip_prefix(b"Bearer ")
-            .ok_or_else(|| unauthorized("the Authorization header must be \"Bearer <token>\""))?;
+            .ok_or_else(|| unauthorized("заголовок Authorization пишется так: \"Bearer <токен>\""))?;
         state
             .inner
             .tokens
             .authenticate(token)
             .cloned()
-            .ok_or_else(|| unauthorized("unknown token"))
+            .ok_or_else(|| unauthorized("Токен не подошёл"))
     }
 }
 

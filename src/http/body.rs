@@ -6,7 +6,7 @@
 //! byte of it is read). The JSON API's default, [`BodyLimit::API`], is set for the whole router;
 //! a route that takes large uploads sets its own limit, which replaces the default for it:
 //!
-//! ```ignore
+//! ```text
 //! .route("/exchange/1c", post(upload).layer(BodyLimit { bytes: 64 << 20, time: Duration::from_secs(300) }.layer()))
 //! ```
 
@@ -113,13 +113,65 @@ where
 
     async fn from_request(request: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(request.headers()) {
-            return Err(ApiError::bad_request("Expected request with `Content-Type: application/json`"));
+            return Err(ApiError::bad_request("нужен заголовок Content-Type: application/json"));
         }
         let bytes = read_body(request).await?;
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) => Ok(ApiJson(value)),
-            Err(rejection) => Err(ApiError::bad_request(rejection.body_text())),
+            Err(rejection) => Err(ApiError::bad_request(json_rejection(&rejection))),
         }
+    }
+}
+
+/// A JSON body's rejection in the cashier's language: serde's English detail ("missing field
+/// `qty` at line 1 column 9") is recognised by its stable phrases and retold; the field and
+/// value names it quotes are kept as they are.
+fn json_rejection(rejection: &axum::extract::rejection::JsonRejection) -> String {
+    use axum::extract::rejection::JsonRejection;
+    let detail = match rejection {
+        JsonRejection::JsonDataError(e) => std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default(),
+        JsonRejection::JsonSyntaxError(e) => {
+            let detail = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
+            return format!("тело запроса — не JSON ({})", where_in(&detail));
+        }
+        JsonRejection::MissingJsonContentType(_) => return "нужен заголовок Content-Type: application/json".into(),
+        _ => return "тело запроса не прочитано".into(),
+    };
+    // serde_path_to_error's "path: message"; the path names the field.
+    let (path, message) = match detail.split_once(": ") {
+        Some((path, message)) if !path.contains(' ') => (Some(path), message),
+        _ => (None, detail.as_str()),
+    };
+    let quoted = |m: &str| m.split('`').nth(1).unwrap_or("").to_string();
+    let text = if message.starts_with("missing field") {
+        format!("в запросе нет поля «{}»", quoted(message))
+    } else if message.starts_with("unknown field") {
+        format!("поле «{}» здесь не принимается", quoted(message))
+    } else if message.starts_with("unknown variant") {
+        format!("значение «{}» не подходит", quoted(message))
+    } else if message.starts_with("invalid type") {
+        "у значения неверный тип (число вместо строки или наоборот)".to_string()
+    } else if message.starts_with("invalid value") || message.starts_with("invalid length") {
+        "недопустимое значение".to_string()
+    } else if message.starts_with("data did not match any variant") {
+        "значение записано не так: суммы и количества передают строкой, например \"10.50\"".to_string()
+    } else {
+        format!("неверные данные в запросе ({})", where_in(message))
+    };
+    match path {
+        Some(path) if path != "." => format!("{text} — поле «{path}» ({})", where_in(message)),
+        _ => format!("{text} ({})", where_in(message)),
+    }
+}
+
+/// "at line 1 column 9" as «строка 1, позиция 9», or the detail itself when it has no position.
+fn where_in(detail: &str) -> String {
+    match detail.rsplit_once(" at line ") {
+        Some((_, pos)) => match pos.split_once(" column ") {
+            Some((line, column)) => format!("строка {line}, позиция {column}"),
+            None => detail.to_string(),
+        },
+        None => detail.to_string(),
     }
 }
 
@@ -163,10 +215,26 @@ pub async fn json_errors(response: Response) -> Response {
     let (parts, body) = response.into_parts();
     let text = axum::body::to_bytes(body, REJECTION_TEXT).await.unwrap_or_default();
     let text = String::from_utf8_lossy(&text).trim().to_string();
+    // axum's own texts are English; the screens show the Russian sentence, the detail stays
+    // for whoever reads the log.
+    let said = match status {
+        StatusCode::BAD_REQUEST => "неверный адрес или параметры запроса",
+        StatusCode::UNAUTHORIZED => "нужен токен доступа",
+        StatusCode::FORBIDDEN => "недостаточно прав",
+        StatusCode::NOT_FOUND => "такой страницы или вызова API нет",
+        StatusCode::METHOD_NOT_ALLOWED => "этот адрес не принимает такой метод запроса",
+        StatusCode::REQUEST_TIMEOUT => "запрос не пришёл целиком вовремя",
+        StatusCode::PAYLOAD_TOO_LARGE => "тело запроса слишком большое",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "неподдерживаемый тип содержимого",
+        StatusCode::UNPROCESSABLE_ENTITY => "запрос не может быть выполнен",
+        StatusCode::SERVICE_UNAVAILABLE => "сервис временно недоступен",
+        s if s.is_server_error() => "внутренняя ошибка storeterm",
+        _ => "ошибка запроса",
+    };
     let message = if text.is_empty() {
-        status.canonical_reason().unwrap_or("error").to_string()
+        said.to_string()
     } else {
-        text
+        format!("{said} ({text})")
     };
     let code = match status {
         StatusCode::BAD_REQUEST => "bad_request",

@@ -157,7 +157,9 @@ async fn lead(State(state): State<AppState>, who: Principal, ApiJson(body): ApiJ
     let country = calls(&state)?.country;
     let phone = phone::normalize(&body.phone, country).map_err(phone_error)?;
     if body.name.chars().count() > 200 || body.comment.chars().count() > 2000 {
-        return Err(ApiError::bad_request("name is limited to 200 characters and comment to 2000"));
+        return Err(ApiError::bad_request(
+            "имя — не длиннее 200 символов, комментарий — не длиннее 2000",
+        ));
     }
     let form = LeadForm {
         phone_raw: body.phone,
@@ -170,9 +172,17 @@ async fn lead(State(state): State<AppState>, who: Principal, ApiJson(body): ApiJ
     let id = uuid::Uuid::now_v7();
     let doc = call_documents::lead(id, &form, jiff::Timestamp::now());
     let seqs = state.inner.store.append_documents(&[doc]).await?;
+    // Whether the screen may say "sent": only while the CRM answers; otherwise the lead is
+    // saved and waits in the outbox.
+    let link = state.inner.link.snapshot();
+    let crm = match (link.configured, link.online) {
+        (false, _) => "none",
+        (true, Some(true)) => "online",
+        (true, _) => "offline",
+    };
     Ok((
         StatusCode::CREATED,
-        Json(json!({"lead": id, "seq": seqs.first(), "e164": form.phone.e164})),
+        Json(json!({"lead": id, "seq": seqs.first(), "e164": form.phone.e164, "crm": crm})),
     )
         .into_response())
 }
@@ -186,7 +196,7 @@ struct EchoQuery {
 async fn zadarma_echo(Path(provider): Path<String>, Query(q): Query<EchoQuery>) -> Result<Response, ApiError> {
     match (provider.as_str(), q.zd_echo) {
         ("zadarma", Some(echo)) if echo.len() <= 64 && echo.chars().all(|c| c.is_ascii_alphanumeric()) => Ok(echo.into_response()),
-        _ => Err(ApiError::not_found("not_found", "no such page or API call")),
+        _ => Err(ApiError::not_found("not_found", "такой страницы или вызова API нет")),
     }
 }
 

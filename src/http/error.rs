@@ -62,8 +62,22 @@ impl From<LaneFailure> for ApiError {
     fn from(e: LaneFailure) -> Self {
         let code = e.code();
         let status = match code {
-            "unknown_item" | "unknown_line" => StatusCode::NOT_FOUND,
-            "no_receipt" | "receipt_open" | "payment_started" | "shift_closed" | "card_paid" | "fiscal_pending" => StatusCode::CONFLICT,
+            "unknown_item" | "unknown_line" | "unknown_sale" | "unknown_client" | "unknown_parked" => StatusCode::NOT_FOUND,
+            "no_receipt"
+            | "receipt_open"
+            | "payment_started"
+            | "shift_closed"
+            | "card_paid"
+            | "held_payments"
+            | "parked_receipts"
+            | "too_many_parked"
+            | "return_exceeds_sale"
+            | "drawer_short"
+            | "insufficient_bonus"
+            | "credit_limit"
+            | "confirm_amount"
+            | "fiscal_pending" => StatusCode::CONFLICT,
+            "discount_limit" | "return_not_allowed" | "stop_list" | "credit_not_allowed" => StatusCode::FORBIDDEN,
             // The fiscal register's driver is not reachable or the outcome is not known yet.
             c if c.starts_with("atol_") => StatusCode::SERVICE_UNAVAILABLE,
             "storage_error" => StatusCode::INTERNAL_SERVER_ERROR,

@@ -5,14 +5,12 @@ use super::views::{ClosedView, PaymentView, ReceiptView, ShiftView};
 use super::{ApiError, AppState, Principal};
 use crate::app::lane::LaneEvent;
 use crate::config::Role;
-use crate::domain::receipt::PaymentMethod;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use futures_util::stream::{self, Stream, StreamExt};
-use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::json;
 use std::convert::Infallible;
@@ -30,7 +28,6 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/lanes/{lane}/receipt/cancel", post(cancel))
         .route("/api/v1/lanes/{lane}/receipt/lines/{no}", patch(set_qty).delete(void_line))
         .route("/api/v1/lanes/{lane}/scan", post(scan))
-        .route("/api/v1/lanes/{lane}/payments", post(pay))
         .route("/api/v1/lanes/{lane}/fiscal", get(fiscal))
         .route("/api/v1/lanes/{lane}/fiscal/retry", post(fiscal_retry))
         .route("/api/v1/lanes/{lane}/events", get(events))
@@ -96,9 +93,18 @@ async fn scan(
 /// a JSON fraction, which would pass through a float.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum QtyInput {
+pub(super) enum QtyInput {
     Text(String),
     Whole(u64),
+}
+
+impl QtyInput {
+    pub(super) fn text(&self) -> String {
+        match self {
+            QtyInput::Text(text) => text.clone(),
+            QtyInput::Whole(n) => n.to_string(),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -114,10 +120,7 @@ async fn set_qty(
     ApiJson(body): ApiJson<QtyBody>,
 ) -> Result<Response, ApiError> {
     who.require(TILL)?;
-    let qty = match body.qty {
-        QtyInput::Text(text) => text,
-        QtyInput::Whole(n) => n.to_string(),
-    };
+    let qty = body.qty.text();
     let receipt = state.lane(&lane)?.set_qty(no, qty).await?;
     Ok(receipt_json(&lane, receipt.as_ref()))
 }
@@ -132,26 +135,6 @@ async fn cancel(State(state): State<AppState>, who: Principal, Path(lane): Path<
     who.require(TILL)?;
     let receipt = state.lane(&lane)?.cancel_receipt().await?;
     Ok(receipt_json(&lane, receipt.as_ref()))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PaymentBody {
-    method: PaymentMethod,
-    amount: Decimal,
-}
-
-async fn pay(
-    State(state): State<AppState>,
-    who: Principal,
-    Path(lane): Path<String>,
-    ApiJson(body): ApiJson<PaymentBody>,
-) -> Result<Response, ApiError> {
-    who.require(TILL)?;
-    let handle = state.lane(&lane)?;
-    let paid = handle.pay(body.method, body.amount, who.name).await?;
-    let open = handle.snapshot().await?.receipt;
-    Ok(Json(PaymentView::new(&lane, &paid, open.as_ref())).into_response())
 }
 
 /// A lane's register and the sale it holds for it, in words for the screens.
@@ -233,15 +216,18 @@ async fn events(
     // Subscribe before taking the snapshot so no change falls between them.
     let updates = BroadcastStream::new(handle.subscribe());
     let snapshot = handle.snapshot().await?;
+    let last_closed = handle.last_closed().await?;
     let first = lane_event(&lane, LaneEvent::Receipt(snapshot.receipt));
     let shift = snapshot.shift.map(|s| lane_event(&lane, LaneEvent::Shift(s)));
+    // A payment whose answer the screen never got: its change due, shown again.
+    let closed = last_closed.map(|c| lane_event(&lane, LaneEvent::Closed(Box::new(c))));
     let name = lane.clone();
     let live = updates.map(move |update| match update {
         Ok(e) => lane_event(&name, e),
         // The screen fell behind; tell it to fetch the receipt again.
         Err(BroadcastStreamRecvError::Lagged(_)) => Event::default().event("resync").data("{}"),
     });
-    let stream = stream::iter(std::iter::once(first).chain(shift))
+    let stream = stream::iter(std::iter::once(first).chain(shift).chain(closed))
         .chain(live)
         .map(Ok)
         .take_until(state.inner.shutdown.clone().cancelled_owned());

@@ -9,6 +9,7 @@ mod error;
 mod lanes;
 mod onec;
 mod printing;
+mod retail;
 mod screens;
 mod server;
 pub mod views;
@@ -59,6 +60,10 @@ struct Inner {
     replays: std::sync::Mutex<crate::devices::telephony::webhook::ReplayGuard>,
     /// 1C's «Обмен с сайтом» (`[onec]`); set by [`AppState::with_onec`].
     onec: Option<Arc<crate::sync::onec::OnecExchange>>,
+    /// The till's money rules (discount limits by role).
+    retail: crate::config::RetailConfig,
+    /// The item search index over the catalog.
+    search: crate::app::search::ItemSearch,
 }
 
 impl AppState {
@@ -79,6 +84,8 @@ impl AppState {
                 parts,
                 lanes,
                 lane_config: config.lanes.clone(),
+                retail: config.retail.clone(),
+                search: crate::app::search::ItemSearch::new(store.clone()),
                 store,
                 registry,
                 link,
@@ -122,7 +129,7 @@ impl AppState {
         self.inner
             .lanes
             .get(id)
-            .ok_or_else(|| ApiError::not_found("unknown_lane", format!("there is no lane \"{}\"", crate::domain::text::shown(id))))
+            .ok_or_else(|| ApiError::not_found("unknown_lane", format!("кассы «{}» нет", crate::domain::text::shown(id))))
     }
 }
 
@@ -187,6 +194,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/whoami", get(auth::whoami))
         .merge(screens::routes())
         .merge(lanes::routes())
+        .merge(retail::routes())
         .merge(admin::routes())
         .merge(printing::routes())
         .merge(calls::routes())
@@ -194,7 +202,7 @@ pub fn router(state: AppState) -> Router {
         .merge(onec::routes(file_limit))
         // After every route: it replaces axum's empty 405 on the routes that exist now.
         .method_not_allowed_fallback(body::method_not_allowed)
-        .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })
+        .fallback(|| async { ApiError::not_found("not_found", "такой страницы или вызова API нет") })
         .layer(BodyLimit::API.layer())
         .layer(axum::middleware::map_response(body::json_errors))
         .with_state(state)

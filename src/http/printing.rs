@@ -81,7 +81,7 @@ async fn lane_printer(State(state): State<AppState>, who: Principal, Path(lane):
         .lane_config
         .iter()
         .find(|l| l.id == lane)
-        .ok_or_else(|| ApiError::not_found("unknown_lane", format!("there is no lane \"{}\"", shown(&lane))))?;
+        .ok_or_else(|| ApiError::not_found("unknown_lane", format!("кассы «{}» нет", shown(&lane))))?;
     let Some(printer) = config.printer.as_deref() else {
         return Ok(Json(json!({"printer": null, "queued": [], "decisions": []})));
     };

@@ -20,6 +20,12 @@ pub struct LineView<'a> {
     pub qty: Decimal,
     pub price: Decimal,
     pub sum: Decimal,
+    /// Everything promotions and manual discounts took off the line.
+    pub discount: Decimal,
+    /// What the customer pays for the line.
+    pub to_pay: Decimal,
+    /// The names of the promotions that discounted it.
+    pub promotions: Vec<&'a str>,
     /// The pack's marking code, for marked items.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mark: Option<&'a LineMark>,
@@ -41,6 +47,21 @@ pub struct ReceiptView<'a> {
     pub payments: &'a [Payment],
     /// The customer's loyalty card, when one was scanned.
     pub loyalty_card: Option<&'a str>,
+    /// The lines before discounts, and everything taken off them.
+    pub subtotal: Decimal,
+    pub discount: Decimal,
+    /// The client the receipt is sold to.
+    pub client: Option<ClientView<'a>>,
+}
+
+/// The receipt's client as the screen shows it.
+#[derive(Debug, Serialize)]
+pub struct ClientView<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub bonus_balance: Decimal,
+    pub stop_list: bool,
+    pub allow_credit: bool,
 }
 
 impl<'a> ReceiptView<'a> {
@@ -59,6 +80,9 @@ impl<'a> ReceiptView<'a> {
                 remaining: zero,
                 payments: &[],
                 loyalty_card: None,
+                subtotal: zero,
+                discount: zero,
+                client: None,
             };
         };
         ReceiptView {
@@ -80,6 +104,14 @@ impl<'a> ReceiptView<'a> {
                     qty: l.qty,
                     price: l.price,
                     sum: l.sum,
+                    discount: l.discount,
+                    to_pay: l.to_pay(),
+                    promotions: l
+                        .discounts
+                        .iter()
+                        .filter_map(|d| d.promotion.as_ref())
+                        .map(|p| p.name.as_str())
+                        .collect(),
                     mark: l.mark.as_ref(),
                 })
                 .collect(),
@@ -88,6 +120,15 @@ impl<'a> ReceiptView<'a> {
             remaining: r.remaining(),
             payments: &r.payments,
             loyalty_card: r.loyalty_card.as_deref(),
+            subtotal: r.subtotal(),
+            discount: r.discount_total(),
+            client: r.client.as_ref().map(|c| ClientView {
+                id: &c.id,
+                name: &c.name,
+                bonus_balance: c.bonus_balance,
+                stop_list: c.stop_list,
+                allow_credit: c.allow_credit,
+            }),
         }
     }
 }
@@ -102,6 +143,7 @@ pub struct ClosedView<'a> {
     /// The fiscal register's document (ФД, ФП, shift) on a lane with a register.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fiscal: Option<&'a FiscalNumbers>,
+    pub bonus_accrued: Decimal,
 }
 
 impl<'a> ClosedView<'a> {
@@ -113,6 +155,7 @@ impl<'a> ClosedView<'a> {
             change: closed.change,
             closed_at: closed.closed_at,
             fiscal: closed.fiscal.as_ref(),
+            bonus_accrued: closed.bonus_accrued,
         }
     }
 }
@@ -156,12 +199,15 @@ pub struct ShiftView<'a> {
     pub status: &'static str,
     #[serde(flatten)]
     pub shift: &'a Shift,
+    /// Cash the drawer should hold now.
+    pub drawer: Decimal,
 }
 
 impl<'a> ShiftView<'a> {
     pub fn new(shift: &'a Shift) -> ShiftView<'a> {
         ShiftView {
             status: if shift.closed_at.is_some() { "closed" } else { "open" },
+            drawer: shift.totals.drawer(),
             shift,
         }
     }

@@ -35,6 +35,14 @@ impl ItemLookup for Store {
     }
 }
 
+fn read_client(
+    clients: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<crate::domain::client::Client>, StoreError> {
+    let row = clients.get(id)?;
+    row.map(|v| records::decode_client(id, v.value())).transpose()
+}
+
 fn read_item(items: &impl ReadableTable<&'static str, &'static [u8]>, id: &str) -> Result<Option<Item>, StoreError> {
     let row = items.get(id)?;
     row.map(|v| records::decode_item(id, v.value())).transpose()
@@ -101,11 +109,18 @@ impl Store {
     ) -> impl Future<Output = Result<FeedApplied, StoreError>> + Send + 'static {
         let country = self.phone_country();
         let now = jiff::Timestamp::now();
-        self.inner.engine.submit(Durability::Lazy, move |tx| {
+        let written = self.inner.engine.submit(Durability::Lazy, move |tx| {
             let applied = apply_page(tx, &changes, country, now)?;
             tx.open_table(META)?.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;
             Ok(Ok::<_, StoreError>(applied))
-        })
+        });
+        let store = self.clone();
+        async move {
+            let applied = written.await;
+            // After the commit, so an index rebuilt for the new generation reads the new items.
+            store.catalog_changed();
+            applied
+        }
     }
 }
 
@@ -177,6 +192,7 @@ pub(super) fn apply_page(
     let mut retail = super::retail::RetailTables::open(tx)?;
     let mut groups = tx.open_table(CATALOG_GROUPS)?;
     let mut shop_stock = tx.open_table(ITEM_STOCK)?;
+    let mut client_index = super::ledger::ClientIndex::open(tx)?;
     let mut applied = FeedApplied::default();
     for change in changes {
         // Cells, stock, pick orders, expected receipts and item storage attributes.
@@ -196,10 +212,15 @@ pub(super) fn apply_page(
                 }
             }
             Change::ClientUpsert(client) => {
+                let old = read_client(&clients_table, &client.id)?;
+                let account = retail.account(&client.id)?;
+                client_index.client_changed(old.as_ref(), Some(client), account.as_ref())?;
                 clients::upsert_client(&mut clients_table, &mut phones, client, country)?;
                 applied.upserted += 1;
             }
             Change::ClientDelete(id) => {
+                let old = read_client(&clients_table, id)?;
+                client_index.client_changed(old.as_ref(), None, None)?;
                 retail.forget_client(id)?;
                 if clients::remove_client(&mut clients_table, &mut phones, id, country)? {
                     applied.deleted += 1;
@@ -207,6 +228,11 @@ pub(super) fn apply_page(
             }
             Change::Retail(change) => {
                 retail.apply(change)?;
+                if let RetailChange::ClientAccount { client, account } = change {
+                    if let Some(known) = read_client(&clients_table, client)? {
+                        client_index.refresh_ledger(&known, Some(account))?;
+                    }
+                }
                 applied.upserted += 1;
             }
             // 1C's catalog: the item without its prices, which keep their stored values.

@@ -10,6 +10,7 @@
 
 use super::engine::Durability;
 use super::journal::FOLD_AT;
+use super::ledger::{self, LedgerUpdate};
 use super::tables::{LANES, RECEIPTS, SHIFTS};
 use super::{Store, StoreError, decode, encode, outbox, print_jobs};
 use crate::domain::lane::{Changes, Lane};
@@ -112,6 +113,20 @@ impl Store {
         Ok(receipts)
     }
 
+    /// Shift `number` of lane `lane`, from the journal (newest first: it is usually recent).
+    pub fn lane_shift(&self, lane: &str, number: u32) -> Result<Option<Shift>, StoreError> {
+        let tx = self.read()?;
+        let shifts = tx.open_table(SHIFTS)?;
+        for entry in shifts.iter()?.rev() {
+            let (key, value) = entry?;
+            let shift: Shift = decode("shifts", Uuid::from_u128(key.value()), value.value())?;
+            if shift.lane == lane && shift.number == number {
+                return Ok(Some(shift));
+            }
+        }
+        Ok(None)
+    }
+
     /// A shift from the journal by id.
     pub fn shift(&self, id: Uuid) -> Result<Option<Shift>, StoreError> {
         let tx = self.read()?;
@@ -133,7 +148,9 @@ impl Store {
             && changes.documents.is_empty()
             && changes.closed.is_none()
             && changes.shift_record.is_none()
-            && changes.print.is_none();
+            && changes.print.is_none()
+            && changes.returned.is_none()
+            && changes.ledger.is_empty();
         if edit_only {
             let size = self
                 .inner
@@ -153,6 +170,7 @@ impl Store {
         let has_documents = !changes.documents.is_empty();
         let row = lane_row(version, commit.lane);
         let changes = changes.clone();
+        let lane = commit.lane.clone();
         let seqs = self
             .inner
             .engine
@@ -161,6 +179,21 @@ impl Store {
                     if let Err(refused) = outbox::may_number(tx)? {
                         return Ok(Err(refused));
                     }
+                }
+                // Checked before anything is written: a refused hold or return leaves the
+                // batch clean.
+                if let Some(ret) = &changes.returned {
+                    if let Err(refused) = ledger::check_return(tx, ret)? {
+                        return Ok(Err(refused));
+                    }
+                }
+                let ledgers = match LedgerUpdate::compute(tx, &lane, &changes)? {
+                    Ok(ledgers) => ledgers,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                ledgers.write(tx)?;
+                if let Some(ret) = &changes.returned {
+                    ledger::put_return(tx, ret)?;
                 }
                 tx.open_table(LANES)?.insert(id.as_str(), row.as_slice())?;
                 if let Some(closed) = &changes.closed {

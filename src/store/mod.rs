@@ -25,6 +25,7 @@ mod clients;
 mod engine;
 mod journal;
 mod lanes;
+mod ledger;
 mod numbering;
 mod onec;
 mod outbox;
@@ -99,6 +100,13 @@ pub enum StoreError {
         "хранилище новое или восстановлено из копии: документы не нумеруются, пока CRM не сообщит номер своего последнего документа (проверьте связь с CRM)"
     )]
     AwaitingSeqBase,
+    /// A bonus or credit hold the client's ledger no longer covers (another lane spent the
+    /// points first); nothing was written.
+    #[error(transparent)]
+    Ledger(#[from] crate::domain::loyalty::LoyaltyError),
+    /// A return another lane's return of the same sale made too large; nothing was written.
+    #[error(transparent)]
+    Return(#[from] crate::domain::returns::ReturnError),
 }
 
 impl StoreError {
@@ -173,6 +181,9 @@ struct Inner {
     shift_floor: std::sync::atomic::AtomicU32,
     /// How long opening took, checksum verification and crash repair included.
     opened_in: std::time::Duration,
+    /// Bumped after every committed feed page: in-memory views of the catalog (the item
+    /// search index) rebuild when it moved.
+    catalog_generation: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -234,6 +245,7 @@ impl Store {
                 lane_versions: Default::default(),
                 outbox_changed: watch::channel(0).0,
                 print_queue_changed: watch::channel(0).0,
+                catalog_generation: std::sync::atomic::AtomicU64::new(0),
                 phone_country: RwLock::new(Country::default()),
                 shift_floor: Default::default(),
                 opened_in: started.elapsed(),
@@ -249,7 +261,8 @@ impl Store {
         *self.inner.phone_country.write().unwrap_or_else(|e| e.into_inner()) = country;
     }
 
-    fn phone_country(&self) -> Country {
+    /// The country a number without a country code is read in.
+    pub fn phone_country(&self) -> Country {
         *self.inner.phone_country.read().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -119,7 +119,15 @@ impl Store {
         self.inner
             .engine
             .write(Durability::PowerLoss, move |tx| {
-                tx.open_table(OUTBOX)?.remove(seq)?;
+                let removed = tx.open_table(OUTBOX)?.remove(seq)?.map(|v| v.value().to_vec());
+                // A delivered sale's points and credit are now the CRM's to count.
+                if let Some(row) = removed {
+                    if let Ok(document) = decode::<Document>("outbox", seq, &row) {
+                        if document.doc.kind == crate::domain::document::DocumentKind::Sale {
+                            super::ledger::sale_delivered(tx, &document.doc.data)?;
+                        }
+                    }
+                }
                 let mut meta = tx.open_table(META)?;
                 let delivered = tables::meta_u64(&meta, meta_key::DELIVERED_SEQ)?.max(seq);
                 meta.insert(meta_key::DELIVERED_SEQ, delivered.to_be_bytes().as_slice())?;

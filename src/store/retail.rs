@@ -51,6 +51,12 @@ impl<'tx> RetailTables<'tx> {
         Ok(())
     }
 
+    /// A client's account as this transaction sees it.
+    pub(super) fn account(&self, client: &str) -> Result<Option<ClientAccount>, StoreError> {
+        let row = self.accounts.get(client)?;
+        row.map(|v| decode("client_accounts", client, v.value())).transpose()
+    }
+
     pub(super) fn forget_client(&mut self, client: &str) -> Result<(), StoreError> {
         self.accounts.remove(client)?;
         Ok(())
@@ -69,6 +75,27 @@ impl Store {
                 decode("promotions", k.value(), v.value())
             })
             .collect()
+    }
+
+    /// The catalog's generation: it changes after every committed feed page.
+    pub fn catalog_generation(&self) -> u64 {
+        self.inner.catalog_generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub(super) fn catalog_changed(&self) {
+        self.inner.catalog_generation.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    /// Visit every item of the catalog (to build an index over it). Blocking: call it from
+    /// a blocking thread.
+    pub fn each_item(&self, mut visit: impl FnMut(crate::domain::catalog::Item)) -> Result<(), StoreError> {
+        let tx = self.read()?;
+        let items = tx.open_table(super::tables::ITEMS)?;
+        for entry in items.iter()? {
+            let (key, value) = entry?;
+            visit(super::records::decode_item(key.value(), value.value())?);
+        }
+        Ok(())
     }
 
     /// The group an item belongs to, for promotions on groups.

@@ -97,6 +97,14 @@ pub(super) const ONEC_SENT: TableDefinition<u128, ()> = TableDefinition::new("on
 pub(super) const ONEC_HANDED: TableDefinition<u128, ()> = TableDefinition::new("onec_handed");
 /// name → bytes the 1C exchange keeps between exchanges (its price-type and warehouse directory).
 pub(super) const ONEC_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("onec_state");
+/// client id → `ClientLedger`: the CRM's figures and the receipts they do not count yet.
+pub(super) const CLIENT_LEDGERS: TableDefinition<&str, &[u8]> = TableDefinition::new("client_ledgers");
+/// return UUIDv7 → `ClosedReturn`.
+pub(super) const RETURNS: TableDefinition<u128, &[u8]> = TableDefinition::new("returns");
+/// (sale receipt UUID, return UUID) → (): the returns made against each sale.
+pub(super) const RETURNS_BY_SALE: TableDefinition<(u128, u128), ()> = TableDefinition::new("returns_by_sale");
+/// loyalty card number → client id.
+pub(super) const LOYALTY_CARDS: TableDefinition<&str, &str> = TableDefinition::new("loyalty_cards");
 
 /// Create every table, so readers never meet a missing one.
 pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> {
@@ -133,6 +141,10 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(ONEC_SENT)?;
     tx.open_table(ONEC_HANDED)?;
     tx.open_table(ONEC_STATE)?;
+    tx.open_table(CLIENT_LEDGERS)?;
+    tx.open_table(RETURNS)?;
+    tx.open_table(RETURNS_BY_SALE)?;
+    tx.open_table(LOYALTY_CARDS)?;
     Ok(())
 }
 

@@ -9,7 +9,16 @@
   const PARTS = { running: "работает", restarting: "перезапускается", stopped: "остановлена" };
   const JOBS = { queued: "в очереди", sending: "печатается", printed: "напечатан", failed: "ошибка", unknown: "неизвестно — перепечатать?" };
 
-  const rows = (id, items, cells) => $(id).replaceChildren(...items.map((x) => S.el("tr", {}, ...cells(x).map((c) => S.el("td", {}, c)))));
+  // Rows are redrawn only when what they show changed: a poll that replaced a button between
+  // the press and the release of a click would swallow the click.
+  const shown = {};
+  const rows = (id, items, cells) => {
+    const data = items.map(cells);
+    const key = JSON.stringify(data.map((r) => r.map((c) => (c instanceof Node ? c.outerHTML : String(c)))));
+    if (shown[id] === key) return;
+    shown[id] = key;
+    $(id).replaceChildren(...data.map((r) => S.el("tr", {}, ...r.map((c) => S.el("td", {}, c)))));
+  };
 
   // A virtual printer's roll can be taken out and put back, to try what the cashier sees.
   function paperButton(d) {
@@ -64,7 +73,11 @@
     renderOnec(s.onec);
     rows("parts", s.parts, (p) => [p.name, PARTS[p.state] || p.state, p.restarts, p.last_error || ""]);
     rows("jobs", s.print_jobs, (j) => [j.receipt.slice(0, 8) + (j.copy ? " (КОПИЯ)" : ""), j.printer, JOBS[j.state] || j.state, j.error || ""]);
-    $("paper").replaceChildren(...s.paper.slice().reverse().map((p) => S.el("pre", { class: "paper", "data-job": p.job }, p.lines.join("\n"))));
+    const paperKey = JSON.stringify(s.paper.map((p) => p.job));
+    if (shown.paper !== paperKey) {
+      shown.paper = paperKey;
+      $("paper").replaceChildren(...s.paper.slice().reverse().map((p) => S.el("pre", { class: "paper", "data-job": p.job }, p.lines.join("\n"))));
+    }
   }
 
   async function poll() {
@@ -74,7 +87,7 @@
     } catch (e) {
       $("message").textContent = e.message;
       $("message").className = "message error";
-      if (e.status === 401 || e.status === 403) { S.logout(); return; }
+      if (e.status === 401 || e.status === 403) { S.rejected(); return; }
     }
     setTimeout(poll, 2000);
   }

@@ -4,7 +4,11 @@
 "use strict";
 
 const Storeterm = (() => {
-  const KEY = "storeterm.token";
+  // One stored token per screen: the handheld's link opened in the till's browser must not
+  // sign the till out (/pos, /tsd, /operator and /admin each keep their own).
+  const SCREEN = (location.pathname.replace(/^\/+|\/+$/g, "").split("/")[0] || "pos");
+  const KEY = "storeterm.token." + SCREEN;
+  const REJECTED = "storeterm.rejected." + SCREEN;
 
   // A link like /pos#token=… (printed by `storeterm demo`) logs in and is then cleaned up.
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("token");
@@ -16,6 +20,12 @@ const Storeterm = (() => {
   function token() { return localStorage.getItem(KEY) || ""; }
   function setToken(t) { localStorage.setItem(KEY, t.trim()); }
   function logout() { localStorage.removeItem(KEY); location.reload(); }
+  // The server refused the token: forget it and say so on the login form.
+  function rejected() {
+    localStorage.removeItem(KEY);
+    sessionStorage.setItem(REJECTED, "1");
+    location.reload();
+  }
 
   class ApiError extends Error {
     constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -83,6 +93,14 @@ const Storeterm = (() => {
   function requireLogin(form, onReady) {
     if (token()) { onReady(); return; }
     form.hidden = false;
+    if (sessionStorage.getItem(REJECTED)) {
+      sessionStorage.removeItem(REJECTED);
+      const note = document.createElement("div");
+      note.className = "message error login-error";
+      note.id = "login-error";
+      note.textContent = "Токен не подошёл";
+      form.prepend(note);
+    }
     const input = form.querySelector("input");
     input.focus();
     form.addEventListener("submit", (e) => {
@@ -93,7 +111,18 @@ const Storeterm = (() => {
     });
   }
 
-  function money(s) { return s == null ? "" : String(s); }
+  // Money as people write it: "1104.6" → "1 104,60 ₽" (narrow no-break space between
+  // thousands, no-break space before the sign, as `domain::money::for_people` prints it).
+  function money(s) {
+    if (s == null || s === "") return "";
+    const text = String(s);
+    if (!/^-?\d+(\.\d+)?$/.test(text)) return text;
+    const negative = text.startsWith("-");
+    let [int, frac = ""] = text.replace("-", "").split(".");
+    frac = (frac + "00").slice(0, 2);
+    int = int.replace(/\B(?=(\d{3})+(?!\d))/g, "\u202f");
+    return `${negative ? "-" : ""}${int},${frac}\u00a0₽`;
+  }
 
   function el(tag, attrs, ...children) {
     const node = document.createElement(tag);
@@ -105,5 +134,5 @@ const Storeterm = (() => {
     return node;
   }
 
-  return { token, setToken, logout, api, follow, requireLogin, money, el, ApiError };
+  return { token, setToken, logout, rejected, api, follow, requireLogin, money, el, ApiError };
 })();

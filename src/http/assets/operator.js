@@ -50,8 +50,9 @@
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       try {
-        await api("POST", "/api/v1/operator/leads", { phone: number, name: form.name.value, comment: form.comment.value, call });
-        form.replaceWith(el("div", { class: "message ok" }, "Лид отправлен в CRM"));
+        const saved = await api("POST", "/api/v1/operator/leads", { phone: number, name: form.name.value, comment: form.comment.value, call });
+        const text = saved && saved.crm === "online" ? "Лид отправлен в CRM" : "Лид сохранён, будет отправлен в CRM, когда она станет доступна";
+        form.replaceWith(el("div", { class: "message ok" }, text));
       } catch (err) { say(err.message, "error"); }
     });
     return form;
@@ -113,7 +114,7 @@
     const link = document.getElementById("link");
     link.className = "badge " + (connected ? "on" : "off");
     link.textContent = connected ? "на связи" : "нет связи";
-    if (why === "unauthorized") { say("Токен не подошёл", "error"); Storeterm.logout(); }
+    if (why === "unauthorized") { Storeterm.rejected(); }
   }
 
   document.getElementById("logout").addEventListener("click", Storeterm.logout);

@@ -105,7 +105,7 @@
 
   function failed(e) {
     say(e.message || String(e), "error");
-    if (e.status === 401) S.logout();
+    if (e.status === 401) S.rejected();
   }
 
   // ---- modes: each has start() and step(text) ----
