@@ -60,7 +60,7 @@ const FORMAT_V1: u8 = 1;
 
 /// Layout version of the whole store; bumped when tables or keys change meaning. Version 2 is
 /// the first redb layout (version 1 was sled's, which this build does not read).
-const SCHEMA_VERSION: u64 = 2;
+const SCHEMA_VERSION: u64 = 3;
 
 /// The database file inside the store directory.
 pub const DB_FILE: &str = "storeterm.redb";

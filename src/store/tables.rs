@@ -60,8 +60,11 @@ pub(super) const PHONES: TableDefinition<&[u8], ()> = TableDefinition::new("phon
 pub(super) const CELLS: TableDefinition<&str, &[u8]> = TableDefinition::new("cells");
 /// `a:ADDRESS` / `b:BARCODE` → cell id.
 pub(super) const CELL_CODES: TableDefinition<&str, &str> = TableDefinition::new("cell_codes");
-/// cell id → `CellStock`.
-pub(super) const CELL_STOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("cell_stock");
+/// (cell id, item id) → `Lot`: one row per item in a cell, so a putaway from a receiving cell
+/// holding thousands of items writes two rows, not the whole cell.
+pub(super) const CELL_LOTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("cell_lots");
+/// cell id → (): cells storeterm has moved goods in or out of itself (`CellStock::local`).
+pub(super) const CELL_LOCAL: TableDefinition<&str, ()> = TableDefinition::new("cell_local");
 /// item id → set of cell ids holding it.
 pub(super) const ITEM_CELLS: TableDefinition<&str, &[u8]> = TableDefinition::new("item_cells");
 /// zone ‖ 0 ‖ address → cell id: cells holding nothing, for putaway.
@@ -124,7 +127,8 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(PHONES)?;
     tx.open_table(CELLS)?;
     tx.open_table(CELL_CODES)?;
-    tx.open_table(CELL_STOCK)?;
+    tx.open_table(CELL_LOTS)?;
+    tx.open_table(CELL_LOCAL)?;
     tx.open_table(ITEM_CELLS)?;
     tx.open_table(EMPTY_CELLS)?;
     tx.open_table(ITEM_STORAGE)?;

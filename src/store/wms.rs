@@ -15,8 +15,8 @@
 
 use super::engine::Durability;
 use super::tables::{
-    CELL_CODES, CELL_STOCK, CELLS, EMPTY_CELLS, EXPECTED, ITEM_CELLS, ITEM_STORAGE, META, PICK_ORDERS, WMS_LOG, WMS_OPS, WMS_OPS_BY_TIME,
-    joined, meta_key, prefix_range,
+    CELL_CODES, CELL_LOCAL, CELL_LOTS, CELLS, EMPTY_CELLS, EXPECTED, ITEM_CELLS, ITEM_STORAGE, META, PICK_ORDERS, WMS_LOG, WMS_OPS,
+    WMS_OPS_BY_TIME, joined, meta_key, prefix_range,
 };
 use super::{Store, StoreError, decode, encode, outbox, tables};
 use crate::domain::document::NewDocument;
@@ -75,12 +75,36 @@ fn get<T: serde::de::DeserializeOwned>(
     row.map(|v| decode(name, key, v.value())).transpose()
 }
 
+/// A cell's contents from its lot rows (a range of the `(cell, item)` keys) and its `local` mark.
+fn read_stock(
+    lots: &impl ReadableTable<(&'static str, &'static str), &'static [u8]>,
+    local: &impl ReadableTable<&'static str, ()>,
+    cell: &str,
+) -> Result<CellStock, StoreError> {
+    let mut stock = CellStock {
+        local: local.get(cell)?.is_some(),
+        ..CellStock::default()
+    };
+    for row in lots.range((cell, "")..)? {
+        let (key, lot) = row?;
+        let (at, item) = key.value();
+        if at != cell {
+            break;
+        }
+        stock
+            .lines
+            .insert(item.to_string(), decode("cell_lots", format_args!("{cell}/{item}"), lot.value())?);
+    }
+    Ok(stock)
+}
+
 /// The warehouse tables open in one write transaction.
 pub(super) struct WmsTables<'tx> {
     meta: Table<'tx, &'static str, &'static [u8]>,
     cells: Table<'tx, &'static str, &'static [u8]>,
     cell_codes: Table<'tx, &'static str, &'static str>,
-    cell_stock: Table<'tx, &'static str, &'static [u8]>,
+    cell_lots: Table<'tx, (&'static str, &'static str), &'static [u8]>,
+    cell_local: Table<'tx, &'static str, ()>,
     item_cells: Table<'tx, &'static str, &'static [u8]>,
     empty_cells: Table<'tx, &'static [u8], &'static str>,
     item_storage: Table<'tx, &'static str, &'static [u8]>,
@@ -97,7 +121,8 @@ impl<'tx> WmsTables<'tx> {
             meta: tx.open_table(META)?,
             cells: tx.open_table(CELLS)?,
             cell_codes: tx.open_table(CELL_CODES)?,
-            cell_stock: tx.open_table(CELL_STOCK)?,
+            cell_lots: tx.open_table(CELL_LOTS)?,
+            cell_local: tx.open_table(CELL_LOCAL)?,
             item_cells: tx.open_table(ITEM_CELLS)?,
             empty_cells: tx.open_table(EMPTY_CELLS)?,
             item_storage: tx.open_table(ITEM_STORAGE)?,
@@ -114,12 +139,26 @@ impl<'tx> WmsTables<'tx> {
     }
 
     fn stock(&self, cell: &str) -> Result<CellStock, StoreError> {
-        Ok(get(&self.cell_stock, "cell_stock", cell)?.unwrap_or_default())
+        read_stock(&self.cell_lots, &self.cell_local, cell)
     }
 
-    /// Write a cell's new contents and keep the item→cells and empty-cell indexes in step.
+    /// Write what changed in a cell's contents (a row per item) and keep the item→cells and
+    /// empty-cell indexes in step.
     fn write_stock(&mut self, cell: &Cell, before: &CellStock, after: &CellStock) -> Result<(), StoreError> {
-        self.cell_stock.insert(cell.id.as_str(), encode(after).as_slice())?;
+        let id = cell.id.as_str();
+        for (item, lot) in &after.lines {
+            if before.lines.get(item) != Some(lot) {
+                self.cell_lots.insert((id, item.as_str()), encode(lot).as_slice())?;
+            }
+        }
+        for item in before.lines.keys().filter(|i| !after.lines.contains_key(*i)) {
+            self.cell_lots.remove((id, item.as_str()))?;
+        }
+        if after.local && !before.local {
+            self.cell_local.insert(id, ())?;
+        } else if before.local && !after.local {
+            self.cell_local.remove(id)?;
+        }
         let gone = before.lines.keys().filter(|i| !after.lines.contains_key(*i));
         let came = after.lines.keys().filter(|i| !before.lines.contains_key(*i));
         for (item, present) in gone.map(|i| (i, false)).chain(came.map(|i| (i, true))) {
@@ -201,7 +240,8 @@ impl<'tx> WmsTables<'tx> {
                             self.cell_codes.remove(barcode_key(b).as_str())?;
                         }
                         self.empty_cells.remove(empty_key(&old).as_slice())?;
-                        self.cell_stock.remove(id.as_str())?;
+                        // Empty: no lot rows are left; only the `local` mark may be.
+                        self.cell_local.remove(id.as_str())?;
                     } else {
                         tracing::warn!(cell = %id, "the CRM deleted a cell that still holds goods here; keeping it");
                     }
@@ -535,7 +575,8 @@ impl Store {
     }
 
     pub fn wms_cell_stock(&self, id: &str) -> Result<CellStock, StoreError> {
-        Ok(get(&self.read()?.open_table(CELL_STOCK)?, "cell_stock", id)?.unwrap_or_default())
+        let tx = self.read()?;
+        read_stock(&tx.open_table(CELL_LOTS)?, &tx.open_table(CELL_LOCAL)?, id)
     }
 
     /// The cells holding an item, with their contents.
@@ -543,12 +584,12 @@ impl Store {
         let tx = self.read()?;
         let ids: BTreeSet<String> = get(&tx.open_table(ITEM_CELLS)?, "item_cells", item)?.unwrap_or_default();
         let cells = tx.open_table(CELLS)?;
-        let stock = tx.open_table(CELL_STOCK)?;
+        let (lots, local) = (tx.open_table(CELL_LOTS)?, tx.open_table(CELL_LOCAL)?);
         let mut out = Vec::with_capacity(ids.len());
         for id in ids {
             if let Some(cell) = get(&cells, "cells", &id)? {
                 out.push(CellView {
-                    stock: get(&stock, "cell_stock", &id)?.unwrap_or_default(),
+                    stock: read_stock(&lots, &local, &id)?,
                     cell,
                 });
             }
@@ -634,14 +675,18 @@ impl Store {
     /// Every cell's contents, for checks against the log.
     pub fn wms_all_stock(&self) -> Result<Vec<(String, CellStock)>, StoreError> {
         let tx = self.read()?;
-        let stock = tx.open_table(CELL_STOCK)?;
-        stock
-            .iter()?
-            .map(|r| {
-                let (k, v) = r?;
-                Ok((k.value().to_string(), decode("cell_stock", k.value(), v.value())?))
-            })
-            .collect()
+        let local = tx.open_table(CELL_LOCAL)?;
+        let mut cells: BTreeMap<String, CellStock> = BTreeMap::new();
+        for row in tx.open_table(CELL_LOTS)?.iter()? {
+            let (key, lot) = row?;
+            let (cell, item) = key.value();
+            let lot = decode("cell_lots", format_args!("{cell}/{item}"), lot.value())?;
+            cells.entry(cell.to_string()).or_default().lines.insert(item.to_string(), lot);
+        }
+        for row in local.iter()? {
+            cells.entry(row?.0.value().to_string()).or_default().local = true;
+        }
+        Ok(cells.into_iter().collect())
     }
 }
 
