@@ -444,7 +444,10 @@ impl Warehouse {
             .store
             .wms_operation(op, move |tx| {
                 let now = tx.now();
-                tx.stock(&from.id)?.take(&from.address, &item.id, qty).map_err(refuse)?;
+                // Only the item's row of the source: a receiving cell holds thousands.
+                tx.stock_of(&from.id, &item.id)?
+                    .take(&from.address, &item.id, qty)
+                    .map_err(refuse)?;
                 tx.stock(&to.id)?.put(&item.id, qty, now).map_err(refuse)?;
                 let after = tx.stock(&to.id)?.clone();
                 check_capacity(tx, &to, &after)?;
@@ -456,7 +459,7 @@ impl Warehouse {
                     at: now,
                 };
                 let d = doc::transfer(kind, &header, &item, qty, &from, &to);
-                let left = tx.stock(&from.id)?.qty(&item.id);
+                let left = tx.stock_of(&from.id, &item.id)?.qty(&item.id);
                 let answer = json!({
                     "id": &id, "document": document, "item": item.id, "name": item.name, "qty": qty,
                     "from": {"cell": from.id, "address": from.address, "left": left},

@@ -23,7 +23,7 @@ use crate::domain::document::NewDocument;
 use crate::domain::feed::Change;
 use crate::domain::wms::pick::PickOrder;
 use crate::domain::wms::receipt::ExpectedReceipt;
-use crate::domain::wms::{Cell, CellStock, Movement, MovementKind, Storage, WmsError};
+use crate::domain::wms::{Cell, CellStock, Lot, Movement, MovementKind, Storage, WmsError};
 use jiff::Timestamp;
 use redb::{ReadableTable, Table, WriteTransaction};
 use rust_decimal::Decimal;
@@ -174,7 +174,12 @@ impl<'tx> WmsTables<'tx> {
                 self.item_cells.insert(item.as_str(), encode(&set).as_slice())?;
             }
         }
-        if after.is_empty() {
+        // From the rows, not from `after`: an operation may have read one item's row only.
+        let empty = match self.cell_lots.range((id, "")..)?.next() {
+            Some(row) => row?.0.value().0 != id,
+            None => true,
+        };
+        if empty {
             self.empty_cells.insert(empty_key(cell).as_slice(), cell.id.as_str())?;
         } else {
             self.empty_cells.remove(empty_key(cell).as_slice())?;
@@ -346,31 +351,86 @@ pub struct OpTx<'a> {
     now: Timestamp,
     by: String,
     op: String,
-    stocks: BTreeMap<String, (Cell, CellStock, CellStock)>,
+    stocks: BTreeMap<String, CellState>,
     orders: BTreeMap<String, PickOrder>,
     expected: BTreeMap<String, ExpectedReceipt>,
     movements: Vec<Movement>,
 }
 
+/// A cell an operation touched, and as much of its contents as it read. A receiving cell may
+/// hold thousands of items; taking one of them reads and writes that item's row only.
+struct CellState {
+    cell: Cell,
+    before: CellStock,
+    after: CellStock,
+    /// The items read so far (present or not), while not every row is read.
+    read: BTreeSet<String>,
+    whole: bool,
+}
+
 impl OpTx<'_> {
     /// A cell by id.
     pub fn cell(&mut self, id: &str) -> Result<Cell, WmsAbort> {
-        if let Some((cell, _, _)) = self.stocks.get(id) {
-            return Ok(cell.clone());
-        }
-        let cell = self.tables.cell(id)?.ok_or_else(|| refuse(WmsError::UnknownCell(id.to_string())))?;
-        let stock = self.tables.stock(id)?;
-        self.stocks.insert(id.to_string(), (cell.clone(), stock.clone(), stock));
-        Ok(cell)
+        Ok(self.state(id)?.cell.clone())
     }
 
-    /// A cell's contents as changed so far in this operation.
-    pub fn stock(&mut self, cell: &str) -> Result<&mut CellStock, WmsAbort> {
-        self.cell(cell)?;
-        match self.stocks.get_mut(cell) {
-            Some((_, _, after)) => Ok(after),
-            None => Err(refuse(WmsError::UnknownCell(cell.to_string()))),
+    fn state(&mut self, id: &str) -> Result<&mut CellState, WmsAbort> {
+        if !self.stocks.contains_key(id) {
+            let cell = self.tables.cell(id)?.ok_or_else(|| refuse(WmsError::UnknownCell(id.to_string())))?;
+            let local = self.tables.cell_local.get(id)?.is_some();
+            let stock = CellStock {
+                local,
+                ..CellStock::default()
+            };
+            let state = CellState {
+                cell,
+                before: stock.clone(),
+                after: stock,
+                read: BTreeSet::new(),
+                whole: false,
+            };
+            self.stocks.insert(id.to_string(), state);
         }
+        self.stocks.get_mut(id).ok_or_else(|| refuse(WmsError::UnknownCell(id.to_string())))
+    }
+
+    /// A cell's whole contents as changed so far in this operation.
+    pub fn stock(&mut self, cell: &str) -> Result<&mut CellStock, WmsAbort> {
+        let tables = self.tables;
+        let state = self.state(cell)?;
+        if !state.whole {
+            let before = tables.stock(cell)?;
+            let mut after = before.clone();
+            after.local = state.after.local;
+            // The rows read one by one so far carry this operation's changes.
+            for item in &state.read {
+                match state.after.lines.get(item) {
+                    Some(lot) => after.lines.insert(item.clone(), lot.clone()),
+                    None => after.lines.remove(item),
+                };
+            }
+            state.before = before;
+            state.after = after;
+            state.whole = true;
+        }
+        Ok(&mut state.after)
+    }
+
+    /// A cell's contents as far as `item` goes (its lot, as changed so far in this operation):
+    /// enough to take or put that item without reading the rest of the cell. Whether the cell
+    /// is empty is not known from it.
+    pub fn stock_of(&mut self, cell: &str, item: &str) -> Result<&mut CellStock, WmsAbort> {
+        let tables = self.tables;
+        let state = self.state(cell)?;
+        if !state.whole && !state.read.contains(item) {
+            if let Some(lot) = tables.cell_lots.get((cell, item))? {
+                let lot: Lot = decode("cell_lots", format_args!("{cell}/{item}"), lot.value())?;
+                state.before.lines.insert(item.to_string(), lot.clone());
+                state.after.lines.insert(item.to_string(), lot);
+            }
+            state.read.insert(item.to_string());
+        }
+        Ok(&mut state.after)
     }
 
     pub fn order(&mut self, id: &str) -> Result<&mut PickOrder, WmsAbort> {
@@ -421,7 +481,7 @@ impl OpTx<'_> {
 
 /// What an operation decided, taken out of its [`OpTx`] to be written.
 struct Decided {
-    stocks: Vec<(Cell, CellStock, CellStock)>,
+    stocks: Vec<CellState>,
     orders: BTreeMap<String, PickOrder>,
     expected: BTreeMap<String, ExpectedReceipt>,
     movements: Vec<Movement>,
@@ -485,9 +545,9 @@ fn run_op(tx: &WriteTransaction, op: &Op, apply: OpBody) -> Result<Result<OpAnsw
         }
         w = WmsTables::open(tx)?;
     }
-    for (cell, before, after) in &decided.stocks {
-        if before != after {
-            w.write_stock(cell, before, after)?;
+    for state in &decided.stocks {
+        if state.before != state.after {
+            w.write_stock(&state.cell, &state.before, &state.after)?;
         }
     }
     for (id, order) in &decided.orders {
@@ -733,6 +793,83 @@ mod tests {
                 Ok((serde_json::json!({"left": tx.stock(&cell_id)?.qty("I-1")}), Vec::new()))
             })
             .await
+    }
+
+    /// Take `qty` of `item` reading only that item's row of the cell.
+    async fn take_one_row(store: &Store, id: &str, address: &str, item: &'static str, qty: Decimal) -> OpAnswer {
+        let op = Op {
+            id: id.to_string(),
+            kind: "putaway",
+            request: serde_json::json!({"id": id}),
+            now: Timestamp::UNIX_EPOCH,
+            by: "test".into(),
+        };
+        let cell_id = format!("CELL-{address}");
+        store
+            .wms_operation(op, move |tx| {
+                let c = tx.cell(&cell_id)?;
+                tx.stock_of(&cell_id, item)?.take(&c.address, item, qty).map_err(refuse)?;
+                Ok((serde_json::json!({"left": tx.stock_of(&cell_id, item)?.qty(item)}), Vec::new()))
+            })
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn taking_one_item_of_a_full_cell_touches_only_its_row_and_knows_when_the_cell_empties() {
+        let (store, _dir) = temp_store();
+        store
+            .apply_feed(
+                &[
+                    Change::CellUpsert(cell("R-1")),
+                    stock("I-1", "R-1", dec!(5)),
+                    stock("I-2", "R-1", dec!(7)),
+                ],
+                "c1",
+            )
+            .await
+            .unwrap();
+        let empty = |store: &Store| store.wms_empty_cells(Some("A"), None, 10).unwrap().len();
+        assert_eq!(take_one_row(&store, "op-1", "R-1", "I-1", dec!(5)).await.answer["left"], "0");
+        let left = store.wms_cell_stock("CELL-R-1").unwrap();
+        assert_eq!(
+            (left.qty("I-1"), left.qty("I-2")),
+            (dec!(0), dec!(7)),
+            "the other item's row is untouched"
+        );
+        assert!(left.local);
+        assert_eq!(empty(&store), 0, "the cell still holds I-2");
+        take_one_row(&store, "op-2", "R-1", "I-2", dec!(7)).await;
+        assert!(store.wms_cell_stock("CELL-R-1").unwrap().is_empty());
+        assert_eq!(empty(&store), 1, "now it is empty");
+        // Mixing both views in one operation: the whole cell reflects the row already taken.
+        store
+            .apply_feed(
+                &[
+                    Change::CellUpsert(cell("R-2")),
+                    stock("I-1", "R-2", dec!(2)),
+                    stock("I-2", "R-2", dec!(3)),
+                ],
+                "c2",
+            )
+            .await
+            .unwrap();
+        let op = Op {
+            id: "op-3".into(),
+            kind: "move",
+            request: serde_json::json!({"id": "op-3"}),
+            now: Timestamp::UNIX_EPOCH,
+            by: "test".into(),
+        };
+        let answer = store
+            .wms_operation(op, |tx| {
+                tx.stock_of("CELL-R-2", "I-1")?.take("R-2", "I-1", dec!(1)).map_err(refuse)?;
+                let whole = tx.stock("CELL-R-2")?.clone();
+                Ok((serde_json::json!({"i1": whole.qty("I-1"), "i2": whole.qty("I-2")}), Vec::new()))
+            })
+            .await
+            .unwrap();
+        assert_eq!((answer.answer["i1"].as_str(), answer.answer["i2"].as_str()), (Some("1"), Some("3")));
     }
 
     #[tokio::test]
