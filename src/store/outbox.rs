@@ -184,15 +184,11 @@ impl Store {
             .inner
             .engine
             .write(Durability::PowerLoss, move |tx| {
-                let mut parked = tx.open_table(PARKED)?;
-                let Some(value) = parked.remove(seq)? else {
-                    return Ok(Ok(false));
-                };
-                let record: Parked = match decode("outbox_parked", seq, value.value()) {
-                    Ok(p) => p,
+                let record = match take_parked(tx, seq)? {
+                    Ok(Some(record)) => record,
+                    Ok(None) => return Ok(Ok(false)),
                     Err(e) => return Ok(Err(e)),
                 };
-                drop(value);
                 tx.open_table(OUTBOX)?.insert(seq, encode(&record.document).as_slice())?;
                 Ok(Ok(true))
             })
@@ -210,15 +206,11 @@ impl Store {
         self.inner
             .engine
             .write(Durability::PowerLoss, move |tx| {
-                let mut parked = tx.open_table(PARKED)?;
-                let Some(value) = parked.remove(seq)? else {
-                    return Ok(Ok(false));
-                };
-                let record: Parked = match decode("outbox_parked", seq, value.value()) {
-                    Ok(p) => p,
+                let record = match take_parked(tx, seq)? {
+                    Ok(Some(record)) => record,
+                    Ok(None) => return Ok(Ok(false)),
                     Err(e) => return Ok(Err(e)),
                 };
-                drop(value);
                 let dropped = Dropped {
                     parked: record,
                     reason,
@@ -250,6 +242,20 @@ impl Store {
     pub fn parked_len(&self) -> Result<u64, StoreError> {
         Ok(self.read()?.open_table(PARKED)?.len()?)
     }
+}
+
+/// Take the parked document `seq` out of the parked table. The outer error aborts the batch;
+/// the inner one is a record that cannot be read: answered to the admin, and left in place.
+fn take_parked(tx: &redb::WriteTransaction, seq: u64) -> Result<Result<Option<Parked>, StoreError>, StoreError> {
+    let mut parked = tx.open_table(PARKED)?;
+    let record = match parked.get(seq)? {
+        None => return Ok(Ok(None)),
+        Some(value) => decode::<Parked>("outbox_parked", seq, value.value()),
+    };
+    if record.is_ok() {
+        parked.remove(seq)?;
+    }
+    Ok(record.map(Some))
 }
 
 #[cfg(test)]
