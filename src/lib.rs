@@ -10,6 +10,7 @@
 //! - [`sync`] — the CRM link: change feed down, outbox up.
 //! - [`app`] — wiring and the per-lane actors; [`http`] — the API and web screens.
 //! - [`config`] — the TOML configuration.
+//! - [`ops`] — the admin's commands: backup, restore, verify, doctor.
 
 // Only `devices::pty` may opt out, for registering a descriptor with the reactor.
 #![deny(unsafe_code)]
@@ -19,5 +20,6 @@ pub mod config;
 pub mod devices;
 pub mod domain;
 pub mod http;
+pub mod ops;
 pub mod store;
 pub mod sync;

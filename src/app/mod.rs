@@ -1,6 +1,7 @@
 //! Wiring: from a [`Config`] to running tasks — the store, one actor per lane, one task per
 //! device, the CRM link and the HTTP server — and a clean way to stop them all.
 
+pub mod backup;
 pub mod calls;
 pub mod demo;
 pub mod lane;
@@ -256,6 +257,9 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
     }
 
     tasks.spawn(prune_regularly(store.clone(), retention(&config), shutdown.clone()));
+    if let Some(schedule) = &config.backup {
+        tasks.spawn(backup::run_schedule(store.clone(), schedule.clone(), shutdown.clone()));
+    }
     let calls = start_telephony(&config, &store, &mut tasks, &shutdown)?;
     wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms)
         .ensure_receiving()

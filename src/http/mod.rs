@@ -3,6 +3,7 @@
 
 mod admin;
 mod auth;
+mod backup;
 mod body;
 mod calls;
 mod error;
@@ -54,6 +55,8 @@ struct Inner {
     webhook_zone: jiff::tz::TimeZone,
     /// Webhook requests seen lately, so a replay changes nothing.
     replays: std::sync::Mutex<crate::devices::telephony::webhook::ReplayGuard>,
+    /// Where scheduled backups go (`[backup] dir`), for `/admin`.
+    backup_dir: Option<std::path::PathBuf>,
 }
 
 impl AppState {
@@ -85,6 +88,7 @@ impl AppState {
                     .and_then(|name| jiff::tz::TimeZone::get(name).ok())
                     .unwrap_or_else(jiff::tz::TimeZone::system),
                 replays: Default::default(),
+                backup_dir: config.backup.as_ref().map(|b| b.dir.clone()),
             }),
         }
     }
@@ -155,6 +159,7 @@ pub fn router(state: AppState) -> Router {
         .merge(screens::routes())
         .merge(lanes::routes())
         .merge(admin::routes())
+        .merge(backup::routes())
         .merge(printing::routes())
         .merge(calls::routes())
         .merge(wms::routes())

@@ -75,7 +75,9 @@ pub enum BackupError {
     NotABackup,
     #[error("формат копии {0} не знаком этой версии storeterm (знает {FORMAT}); обновите storeterm")]
     UnknownFormat(u16),
-    #[error("копия снята с хранилища формата {found}, эта версия storeterm знает формат {known}: восстановите её той версией storeterm, которой она снята")]
+    #[error(
+        "копия снята с хранилища формата {found}, эта версия storeterm знает формат {known}: восстановите её той версией storeterm, которой она снята"
+    )]
     Schema { found: u64, known: u64 },
     #[error("копия повреждена или обрезана: {0}; возьмите другую копию")]
     Damaged(String),
@@ -83,7 +85,9 @@ pub enum BackupError {
     Checksum,
     #[error("в копии таблица «{0}», которой эта версия storeterm не знает")]
     UnknownTable(String),
-    #[error("каталог хранилища {0} не пуст: восстановление пишет только в пустой каталог (переименуйте старый, например в .broken, и повторите)")]
+    #[error(
+        "каталог хранилища {0} не пуст: восстановление пишет только в пустой каталог (переименуйте старый, например в .broken, и повторите)"
+    )]
     NotEmpty(PathBuf),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -107,7 +111,11 @@ trait TableIo: Sync {
     /// Write every entry; returns how many.
     fn dump(&self, tx: &ReadTransaction, out: &mut BodyWriter<'_>) -> Result<u64, BackupError>;
     /// Insert the entries `next` yields until it says the table ended; returns how many.
-    fn load(&self, tx: &WriteTransaction, next: &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>) -> Result<u64, BackupError>;
+    fn load(
+        &self,
+        tx: &WriteTransaction,
+        next: &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>,
+    ) -> Result<u64, BackupError>;
 }
 
 struct Table<K: redb::Key + 'static, V: redb::Value + 'static>(TableDefinition<'static, K, V>);
@@ -133,7 +141,11 @@ where
         Ok(n)
     }
 
-    fn load(&self, tx: &WriteTransaction, next: &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>) -> Result<u64, BackupError> {
+    fn load(
+        &self,
+        tx: &WriteTransaction,
+        next: &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>,
+    ) -> Result<u64, BackupError> {
         let mut table = tx.open_table(self.0)?;
         let mut n = 0;
         while let Some((k, v)) = next()? {
@@ -369,7 +381,10 @@ impl<R: BufRead> BodyReader<R> {
 /// must consume the table's entries through the callback it is given), then the checksum.
 fn read_backup<R: Read>(
     input: R,
-    mut on_table: impl FnMut(&'static dyn TableIo, &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>) -> Result<u64, BackupError>,
+    mut on_table: impl FnMut(
+        &'static dyn TableIo,
+        &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>,
+    ) -> Result<u64, BackupError>,
 ) -> Result<BackupSummary, BackupError> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let mut magic = [0u8; 8];
@@ -488,8 +503,8 @@ fn check_empty(dir: &Path) -> Result<(), BackupError> {
 }
 
 /// Restore the backup at `from` into the empty store directory `dir`: verify it whole first,
-/// then write every table in one durable transaction, then mark the store restored (see the
-/// module doc). The store is closed again when this returns.
+/// then write every table in one durable transaction, then — when a CRM numbers this site's
+/// documents (`settings.numbered_by_crm`) — mark the store restored (see the module doc). The store is closed again when this returns.
 pub async fn restore(dir: &Path, settings: &StoreSettings, from: &Path) -> Result<BackupSummary, BackupError> {
     check_empty(dir)?;
     let checked = {
@@ -511,6 +526,8 @@ pub async fn restore(dir: &Path, settings: &StoreSettings, from: &Path) -> Resul
         })
         .await;
     let result = match loaded {
+        // Without a CRM nobody holds numbers this store does not know: it goes on from its own.
+        Ok(summary) if summary == checked && !settings.numbered_by_crm => Ok(summary),
         Ok(summary) if summary == checked => store.mark_restored().await.map(|()| summary).map_err(BackupError::from),
         Ok(_) => Err(BackupError::Damaged("файл копии изменился во время восстановления".into())),
         Err(e) => Err(e.into()),
@@ -565,7 +582,11 @@ mod tests {
         std::fs::write(&file, &bytes).unwrap();
         let dst = tempfile::tempdir().unwrap();
         let target = dst.path().join("store");
-        let restored = restore(&target, &StoreSettings::default(), &file).await.unwrap();
+        let settings = StoreSettings {
+            numbered_by_crm: true,
+            ..StoreSettings::default()
+        };
+        let restored = restore(&target, &settings, &file).await.unwrap();
         assert_eq!(restored, written);
         let back = Store::open(&target).unwrap();
         assert!(back.seq_base_pending().unwrap());
@@ -596,7 +617,11 @@ mod tests {
         let mut flipped = bytes.clone();
         let at = flipped.windows(8).position(|w| w == b"store_id").unwrap() + 12;
         flipped[at] ^= 0x01;
-        assert!(matches!(verify(flipped.as_slice()), Err(BackupError::Checksum)), "{:?}", verify(flipped.as_slice()));
+        assert!(
+            matches!(verify(flipped.as_slice()), Err(BackupError::Checksum)),
+            "{:?}",
+            verify(flipped.as_slice())
+        );
         // A flipped byte anywhere in the body is caught, unless it falls on bits deflate does
         // not read (then what the file holds is unchanged).
         let body_start = 14 + u32::from_be_bytes(bytes[10..14].try_into().unwrap()) as usize;
