@@ -519,6 +519,9 @@ pub async fn restore(dir: &Path, settings: &StoreSettings, from: &Path) -> Resul
         .inner
         .engine
         .write(super::engine::Durability::PowerLoss, move |tx| {
+            // The new store's own marks (its id, a pending number base) give way to the copy's:
+            // the restored store is the copy, then marked restored below.
+            tx.open_table(META)?.retain(|_, _| false)?;
             let file = std::fs::File::open(&from).map_err(|e| StoreError::Storage(format!("{}: {e}", from.display())))?;
             // A failure here returns the outer error, which rolls the whole restore back.
             let summary = read_backup(file, |t, next| t.load(tx, next)).map_err(|e| StoreError::Storage(e.to_string()))?;
@@ -641,5 +644,55 @@ mod tests {
             }
         }
         assert!(caught > (bytes.len() - body_start) * 9 / 10, "only {caught} flips caught");
+    }
+
+    /// Documents keep arriving while the snapshot is read: the copy is one moment — its
+    /// outbox is exactly `1..=outbox_seq` from its own header, with nothing half-written.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_backup_under_load_is_one_moment() {
+        let src = tempfile::tempdir().unwrap();
+        let store = Store::open(src.path()).unwrap();
+        for chunk in 0..20u128 {
+            let docs: Vec<_> = (0..50).map(|i| doc(chunk * 50 + i + 1)).collect();
+            store.append_documents(&docs).await.unwrap();
+        }
+        let writer = store.clone();
+        let stop = tokio_util::sync::CancellationToken::new();
+        let stopped = stop.clone();
+        let load = tokio::spawn(async move {
+            let mut n = 10_000u128;
+            while !stopped.is_cancelled() {
+                writer.append_documents(&[doc(n)]).await.unwrap();
+                n += 1;
+            }
+            n - 10_000
+        });
+        // Let the load get going: wait until it has written something.
+        let before = store.outbox_len().unwrap();
+        while store.outbox_len().unwrap() < before + 5 {
+            tokio::task::yield_now().await;
+        }
+        let snap = store.clone();
+        let bytes = tokio::task::spawn_blocking(move || {
+            let mut bytes = Vec::new();
+            let summary = snap.backup_to(&mut bytes).unwrap();
+            (bytes, summary)
+        })
+        .await
+        .unwrap();
+        stop.cancel();
+        let written_during = load.await.unwrap();
+        let (bytes, summary) = bytes;
+        assert!(written_during > 5);
+        assert!(summary.header.outbox_seq > 1000);
+
+        let file = src.path().join("b.stbak");
+        std::fs::write(&file, &bytes).unwrap();
+        let dst = tempfile::tempdir().unwrap();
+        restore(&dst.path().join("s"), &StoreSettings::default(), &file).await.unwrap();
+        let back = Store::open(&dst.path().join("s")).unwrap();
+        let seqs: Vec<u64> = back.outbox_pending(1_000_000).unwrap().iter().map(|d| d.seq).collect();
+        assert_eq!(seqs, (1..=summary.header.outbox_seq).collect::<Vec<_>>());
+        assert_eq!(back.append_documents(&[doc(1)]).await.unwrap(), vec![summary.header.outbox_seq + 1]);
     }
 }
