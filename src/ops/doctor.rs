@@ -465,8 +465,10 @@ async fn device_finding(device: &DeviceConfig, daemon: &Daemon, probe: &Probe) -
     {
         let state = seen["state"].as_str().unwrap_or("?");
         let detail = seen["detail"].as_str().unwrap_or("");
-        return if state == "connected" && detail.is_empty() {
-            Finding::ok(&check, format!("{}: работает", seen["endpoint"].as_str().unwrap_or("")))
+        let blocked = crate::devices::printer::status::BLOCKING_WORDS.iter().any(|w| detail.contains(w));
+        return if state == "connected" && !blocked {
+            let endpoint = seen["endpoint"].as_str().unwrap_or("");
+            Finding::ok(&check, format!("{endpoint}: работает {detail}").trim_end().to_string())
         } else {
             Finding::bad(
                 &check,
@@ -631,4 +633,38 @@ fn time_sync(root: &Path) -> Finding {
         "время не синхронизировано: время чеков и смен может уйти, а CRM — отвергать документы",
         "включите синхронизацию: timedatectl set-ntp true (или chrony), проверьте доступ к NTP-серверу",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn too_little_free_disk_is_a_finding() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(disk(dir.path(), 0).ok);
+        let full = disk(&dir.path().join("store/not/yet"), u64::MAX);
+        assert!(!full.ok);
+        assert!(full.fix.unwrap().contains("освободите место"));
+    }
+
+    #[test]
+    fn time_sync_is_read_from_timesyncd() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!time_sync(dir.path()).ok);
+        std::fs::create_dir_all(dir.path().join("run/systemd/timesync")).unwrap();
+        std::fs::write(dir.path().join("run/systemd/timesync/synchronized"), "").unwrap();
+        assert!(time_sync(dir.path()).ok);
+    }
+
+    #[test]
+    fn usb_devices_are_found_in_sysfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let dev = dir.path().join("sys/bus/usb/devices/1-1");
+        std::fs::create_dir_all(&dev).unwrap();
+        std::fs::write(dev.join("idVendor"), "0c2e\n").unwrap();
+        std::fs::write(dev.join("idProduct"), "0b61\n").unwrap();
+        assert!(usb_present(dir.path(), 0x0c2e, 0x0b61));
+        assert!(!usb_present(dir.path(), 0x0c2e, 0x0b62));
+    }
 }
