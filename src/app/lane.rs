@@ -119,6 +119,15 @@ enum Command {
     },
 }
 
+/// What a lane has done since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct LaneCounters {
+    /// Scans taken (scanner or API), refused ones included.
+    pub scans: std::sync::atomic::AtomicU64,
+    /// Receipts paid in full.
+    pub sales: std::sync::atomic::AtomicU64,
+}
+
 /// How the rest of storeterm talks to a lane.
 #[derive(Clone)]
 pub struct LaneHandle {
@@ -126,6 +135,7 @@ pub struct LaneHandle {
     commands: mpsc::Sender<Command>,
     scans: mpsc::Sender<ScanEvent>,
     events: broadcast::Sender<LaneEvent>,
+    counters: std::sync::Arc<LaneCounters>,
 }
 
 impl LaneHandle {
@@ -189,6 +199,10 @@ impl LaneHandle {
     pub fn subscribe(&self) -> broadcast::Receiver<LaneEvent> {
         self.events.subscribe()
     }
+
+    pub fn counters(&self) -> &LaneCounters {
+        &self.counters
+    }
 }
 
 /// The actor's own state.
@@ -201,6 +215,7 @@ struct LaneActor {
     /// Who is working the lane, for scans from the hardware scanner.
     cashier: Option<String>,
     events: broadcast::Sender<LaneEvent>,
+    counters: std::sync::Arc<LaneCounters>,
 }
 
 /// Load a lane's state from the store and start its actor.
@@ -218,7 +233,9 @@ pub fn spawn(
     let (commands, command_rx) = mpsc::channel(64);
     let (scans, scan_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(64);
+    let counters = std::sync::Arc::new(LaneCounters::default());
     let actor = LaneActor {
+        counters: counters.clone(),
         cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
         lane,
         store,
@@ -232,6 +249,7 @@ pub fn spawn(
         commands,
         scans,
         events,
+        counters,
     })
 }
 
@@ -359,6 +377,7 @@ impl LaneActor {
     }
 
     async fn scan(&mut self, text: &str, cashier: &str) -> Result<(), LaneFailure> {
+        self.counters.scans.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let code = barcode::parse_with(text, &self.rules)?;
         let mut next = self.lane.clone();
         let mut ids = new_id;
@@ -434,6 +453,7 @@ impl LaneActor {
         let (paid, changes) = next.pay(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), method, amount)?;
         self.commit_as(next, changes, true).await?;
         if let Paid::Closed { receipt } = &paid {
+            self.counters.sales.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = self.events.send(LaneEvent::Closed(receipt.clone()));
         }
         let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));

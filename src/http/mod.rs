@@ -8,6 +8,7 @@ mod body;
 mod calls;
 mod error;
 mod lanes;
+mod metrics;
 mod printing;
 mod screens;
 mod server;
@@ -57,6 +58,10 @@ struct Inner {
     replays: std::sync::Mutex<crate::devices::telephony::webhook::ReplayGuard>,
     /// Where scheduled backups go (`[backup] dir`), for `/admin`.
     backup_dir: Option<std::path::PathBuf>,
+    /// Request latencies, for `/metrics`.
+    metrics: metrics::HttpMetrics,
+    /// The scraper's token (`[metrics] token`): `/metrics` and nothing else.
+    metrics_token: Option<crate::config::Secret>,
 }
 
 impl AppState {
@@ -89,6 +94,8 @@ impl AppState {
                     .unwrap_or_else(jiff::tz::TimeZone::system),
                 replays: Default::default(),
                 backup_dir: config.backup.as_ref().map(|b| b.dir.clone()),
+                metrics: Default::default(),
+                metrics_token: config.metrics.token.clone(),
             }),
         }
     }
@@ -160,6 +167,9 @@ pub fn router(state: AppState) -> Router {
         .merge(lanes::routes())
         .merge(admin::routes())
         .merge(backup::routes())
+        .merge(metrics::routes())
+        // Times every matched route (so after all of them), by its pattern.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .merge(printing::routes())
         .merge(calls::routes())
         .merge(wms::routes())
