@@ -55,11 +55,14 @@ impl Default for HttpMetrics {
 
 /// Route layer: time every matched request, by method, route pattern and status.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    // `/api/v1/lanes/{lane}/scan` is shown as `/api/v1/lanes/:lane/scan`: braces in a label
+    // value are legal but trip simple text-format parsers.
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
-        .to_string();
+        .replace('{', ":")
+        .replace('}', "");
     let method = request.method().as_str().to_string();
     let started = tokio::time::Instant::now();
     let response = next.run(request).await;
@@ -167,7 +170,12 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     registry.register("scans", "Scans taken per lane since start (refused ones included)", scans);
     registry.register("sales", "Receipts paid per lane since start", sales);
 
-    gauge(&mut registry, "outbox_documents", "Documents waiting for the CRM", s.store.outbox_len()? as i64);
+    gauge(
+        &mut registry,
+        "outbox_documents",
+        "Documents waiting for the CRM",
+        s.store.outbox_len()? as i64,
+    );
     gauge(
         &mut registry,
         "outbox_parked_documents",
@@ -183,7 +191,12 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
     );
     let link = s.link.snapshot();
     gauge(&mut registry, "crm_configured", "A CRM is configured", link.configured as i64);
-    gauge(&mut registry, "crm_online", "The last CRM exchange succeeded", (link.online == Some(true)) as i64);
+    gauge(
+        &mut registry,
+        "crm_online",
+        "The last CRM exchange succeeded",
+        (link.online == Some(true)) as i64,
+    );
     if let Some(pulled) = link.last_pull {
         gauge_f(
             &mut registry,
@@ -256,7 +269,12 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         registry.register("caller_cards_late", "Caller cards the CRM did not deliver within the budget", late);
     }
 
-    gauge(&mut registry, "store_file_bytes", "Size of the store's database file", s.store.file_size() as i64);
+    gauge(
+        &mut registry,
+        "store_file_bytes",
+        "Size of the store's database file",
+        s.store.file_size() as i64,
+    );
     if let Some(dir) = &s.backup_dir {
         let dir = dir.clone();
         if let Ok(Ok(backups)) = tokio::task::spawn_blocking(move || crate::app::backup::state(&dir)).await {
@@ -278,7 +296,12 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Re
         }
     }
     if let Some(rss) = rss_bytes() {
-        gauge(&mut registry, "resident_memory_bytes", "Resident memory of the storeterm process", rss as i64);
+        gauge(
+            &mut registry,
+            "resident_memory_bytes",
+            "Resident memory of the storeterm process",
+            rss as i64,
+        );
     }
 
     let mut text = String::new();
