@@ -93,5 +93,22 @@ async fn metrics_count_scans_sales_requests_and_the_outbox() {
     assert_eq!(value(&parsed, "storeterm_backups", &[]), Some(1.0));
     assert_eq!(value(&parsed, "storeterm_backup_failing", &[]), Some(0.0));
     assert!(body.trim_end().ends_with("# EOF"));
+
+    // Every answer names its request (the id in the logs' `request` span); a caller's id is kept.
+    let answer = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .header("x-request-id", "till-1-req-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.headers()["x-request-id"], "till-1-req-42");
+    let answer = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .header("x-request-id", "bad id\twith spaces")
+        .send()
+        .await
+        .unwrap();
+    let id = answer.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(uuid::Uuid::parse_str(&id).is_ok(), "{id}");
     running.stop().await;
 }

@@ -71,7 +71,7 @@ pub fn state(dir: &Path) -> std::io::Result<BackupState> {
             bytes: entry.metadata()?.len(),
         });
     }
-    files.sort_by(|a, b| b.taken_at.cmp(&a.taken_at));
+    files.sort_by_key(|f| std::cmp::Reverse(f.taken_at));
     let last_error = std::fs::read_to_string(dir.join(LAST_ERROR)).ok().map(|s| s.trim().to_string());
     Ok(BackupState { files, last_error })
 }

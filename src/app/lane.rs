@@ -258,6 +258,7 @@ fn new_id() -> Uuid {
 }
 
 impl LaneActor {
+    #[tracing::instrument(name = "lane", skip_all, fields(lane = %self.lane.id))]
     async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut scans: mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
         loop {
             tokio::select! {

@@ -57,7 +57,7 @@ async fn backup(State(state): State<AppState>, who: Principal) -> Result<Respons
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        let started = std::time::Instant::now();
+        let started = tokio::time::Instant::now();
         match store.backup_to(&mut chunks) {
             Ok(summary) => tracing::info!(
                 entries = summary.entries,

@@ -53,8 +53,19 @@ impl Default for HttpMetrics {
     }
 }
 
-/// Route layer: time every matched request, by method, route pattern and status.
+/// The caller's `X-Request-Id` when it is a sane token, else a new UUIDv7.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string)
+}
+
+/// Route layer: every matched request runs in a `request` span (id, method, route) whose id
+/// is echoed in `X-Request-Id`, and is timed by method, route pattern and status.
 pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    use tracing::Instrument;
     // `/api/v1/lanes/{lane}/scan` is shown as `/api/v1/lanes/:lane/scan`: braces in a label
     // value are legal but trip simple text-format parsers.
     let route = request
@@ -64,8 +75,13 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .replace('{', ":")
         .replace('}', "");
     let method = request.method().as_str().to_string();
+    let id = request_id(request.headers());
+    let span = tracing::info_span!("request", id = %id, method = %method, route = %route);
     let started = tokio::time::Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).instrument(span).await;
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
     let labels = RouteLabels {
         method,
         route,

@@ -311,8 +311,8 @@ fn disk(store: &Path, min_free: u64) -> Finding {
     };
     match nix::sys::statvfs::statvfs(dir) {
         Ok(s) => {
-            let free = s.blocks_available() as u64 * s.fragment_size() as u64;
-            let total = s.blocks() as u64 * s.fragment_size() as u64;
+            let free = s.blocks_available() * s.fragment_size();
+            let total = s.blocks() * s.fragment_size();
             let mib = |b: u64| b >> 20;
             if free < min_free || (total > 0 && free * 20 < total) {
                 Finding::bad(

@@ -105,17 +105,16 @@ impl From<redb::TableError> for BackupError {
     }
 }
 
+/// A key and a value, in redb's encoding of their table's types.
+type Entry = (Vec<u8>, Vec<u8>);
+
 /// One table, dumped and loaded through its own key and value types.
 trait TableIo: Sync {
     fn name(&self) -> &str;
     /// Write every entry; returns how many.
     fn dump(&self, tx: &ReadTransaction, out: &mut BodyWriter<'_>) -> Result<u64, BackupError>;
     /// Insert the entries `next` yields until it says the table ended; returns how many.
-    fn load(
-        &self,
-        tx: &WriteTransaction,
-        next: &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>,
-    ) -> Result<u64, BackupError>;
+    fn load(&self, tx: &WriteTransaction, next: &mut dyn FnMut() -> Result<Option<Entry>, BackupError>) -> Result<u64, BackupError>;
 }
 
 struct Table<K: redb::Key + 'static, V: redb::Value + 'static>(TableDefinition<'static, K, V>);
@@ -141,11 +140,7 @@ where
         Ok(n)
     }
 
-    fn load(
-        &self,
-        tx: &WriteTransaction,
-        next: &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>,
-    ) -> Result<u64, BackupError> {
+    fn load(&self, tx: &WriteTransaction, next: &mut dyn FnMut() -> Result<Option<Entry>, BackupError>) -> Result<u64, BackupError> {
         let mut table = tx.open_table(self.0)?;
         let mut n = 0;
         while let Some((k, v)) = next()? {
@@ -357,7 +352,7 @@ impl<R: BufRead> BodyReader<R> {
     }
 
     /// The next entry of the current table, or `None` at its end (checking the count).
-    fn entry(&mut self, seen: &mut u64) -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError> {
+    fn entry(&mut self, seen: &mut u64) -> Result<Option<Entry>, BackupError> {
         match self.byte()? {
             b'E' => {
                 let key = self.record()?;
@@ -381,10 +376,7 @@ impl<R: BufRead> BodyReader<R> {
 /// must consume the table's entries through the callback it is given), then the checksum.
 fn read_backup<R: Read>(
     input: R,
-    mut on_table: impl FnMut(
-        &'static dyn TableIo,
-        &mut dyn FnMut() -> Result<Option<(Vec<u8>, Vec<u8>)>, BackupError>,
-    ) -> Result<u64, BackupError>,
+    mut on_table: impl FnMut(&'static dyn TableIo, &mut dyn FnMut() -> Result<Option<Entry>, BackupError>) -> Result<u64, BackupError>,
 ) -> Result<BackupSummary, BackupError> {
     let mut input = BufReader::with_capacity(1 << 16, input);
     let mut magic = [0u8; 8];
@@ -459,7 +451,7 @@ fn read_backup<R: Read>(
         return Err(BackupError::Damaged("после контрольной суммы есть ещё данные".into()));
     }
     let mut input = body.zlib.into_inner();
-    if input.fill_buf().map_err(damaged)?.first().is_some() {
+    if !input.fill_buf().map_err(damaged)?.is_empty() {
         return Err(BackupError::Damaged("после конца копии в файле есть ещё данные".into()));
     }
     Ok(BackupSummary { header, tables, entries })
