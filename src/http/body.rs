@@ -6,7 +6,7 @@
 //! byte of it is read). The JSON API's default, [`BodyLimit::API`], is set for the whole router;
 //! a route that takes large uploads sets its own limit, which replaces the default for it:
 //!
-//! ```ignore
+//! ```text
 //! .route("/exchange/1c", post(upload).layer(BodyLimit { bytes: 64 << 20, time: Duration::from_secs(300) }.layer()))
 //! ```
 

@@ -528,7 +528,24 @@ pub async fn restore(dir: &Path, settings: &StoreSettings, from: &Path) -> Resul
         Err(e) => Err(e.into()),
     };
     store.close();
+    if result.is_err() {
+        // Leave the directory as empty as it was, so the admin can simply try again.
+        clear_dir(dir);
+    }
     result
+}
+
+/// Remove everything inside `dir` (not `dir` itself: it may be a mount point).
+fn clear_dir(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let _ = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+    }
 }
 
 #[cfg(test)]
@@ -589,6 +606,13 @@ mod tests {
         assert_eq!(pending, vec![1, 2, 3]);
         // Refuses to write over a store.
         back.close();
+        // A copy that is damaged half-way is refused before anything is written, and a
+        // restore that fails leaves the directory empty for the next try.
+        let cut = src.path().join("cut.stbak");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        let fresh = dst.path().join("fresh");
+        assert!(restore(&fresh, &settings, &cut).await.is_err());
+        assert!(!fresh.exists() || std::fs::read_dir(&fresh).unwrap().next().is_none());
         assert!(matches!(
             restore(&target, &StoreSettings::default(), &file).await,
             Err(BackupError::NotEmpty(_))
