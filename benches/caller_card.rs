@@ -147,7 +147,7 @@ async fn main() {
     // The ring path through a loopback AMI peer.
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let ami = listener.local_addr().expect("addr");
-    let running = storeterm::app::start_with_store(config(&data, ami), store)
+    let running = storeterm::daemon::start_with_store(config(&data, ami), store)
         .await
         .expect("storeterm");
     let (mut pbx, _) = listener.accept().await.expect("storeterm connects");

@@ -6,9 +6,10 @@
 //!
 //! - [`domain`] — the shop's rules as pure code: barcodes, receipts, shifts, lanes, documents.
 //! - [`devices`] — scanners and printers: pure codecs, transports and supervisors.
-//! - [`store`] — the embedded sled store; every acknowledged fact is flushed here first.
+//! - [`store`] — the embedded redb store; every acknowledged fact is in a durable commit first.
 //! - [`sync`] — the CRM link: change feed down, outbox up.
-//! - [`app`] — wiring and the per-lane actors; [`http`] — the API and web screens.
+//! - [`app`] — the services: lane actors, warehouse, calls, print spooler; [`http`] — the API
+//!   and web screens; [`daemon`] — the composition root that builds them all from the config.
 //! - [`config`] — the TOML configuration.
 //! - [`ops`] — the admin's commands: backup, restore, verify, doctor.
 
@@ -17,6 +18,7 @@
 
 pub mod app;
 pub mod config;
+pub mod daemon;
 pub mod devices;
 pub mod domain;
 pub mod http;

@@ -17,8 +17,8 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use storeterm::app::{self, StartError, demo};
 use storeterm::config::Config;
+use storeterm::daemon::{self, StartError, demo};
 use storeterm::devices::printer::direct::PrintTestError;
 use storeterm::ops;
 
@@ -97,6 +97,15 @@ enum Command {
         #[arg(long)]
         fresh: bool,
     },
+    /// Send one step of a demo call (start, ring, end) to a running demo, as its cloud PBX would.
+    DemoCall {
+        step: demo::CallStep,
+        /// The call's id: the same for the three steps of one call.
+        #[arg(long, default_value = "demo-call")]
+        call: String,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+    },
     /// List the scanners plugged in (serial ports, hidraw, input devices), the profile that
     /// matches each and the config snippet that binds it.
     Devices {
@@ -169,10 +178,15 @@ async fn command(command: Command) -> Result<(), Failure> {
     match command {
         Command::Run { config } => {
             let config = Config::load(&config).map_err(Failure::config)?;
-            let running = app::start(config).await.map_err(Failure::start)?;
+            let running = daemon::start(config).await.map_err(Failure::start)?;
             serve(running).await
         }
         Command::Demo { listen, data, fresh } => run_demo(demo::DemoOptions { listen, data, fresh }).await,
+        Command::DemoCall { step, call, url } => {
+            let answer = demo::call(&url, &call, step).await.map_err(Failure::unavailable)?;
+            println!("{answer}");
+            Ok(())
+        }
         Command::Devices { profiles_dir } => {
             let profiles = storeterm::devices::profiles::Profiles::load(profiles_dir.as_deref()).map_err(Failure::config)?;
             print!("{}", storeterm::devices::inventory::report(std::path::Path::new("/"), &profiles));
@@ -265,7 +279,7 @@ async fn run_demo(options: demo::DemoOptions) -> Result<(), Failure> {
         d.tokens.operator,
         demo::DEMO_EXTENSION
     );
-    println!("  ring the operator (a signed Zadarma webhook; then open the card, then end the call):");
+    println!("  ring the operator (signed Zadarma webhooks: the call arrives, rings 101, ends):");
     for command in &d.ring_commands {
         println!("    {command}");
     }
@@ -275,18 +289,11 @@ async fn run_demo(options: demo::DemoOptions) -> Result<(), Failure> {
 }
 
 /// Tell systemd we are ready, keep its watchdog fed, and stop on SIGINT/SIGTERM.
-async fn serve(running: app::Running) -> Result<(), Failure> {
+async fn serve(running: daemon::Running) -> Result<(), Failure> {
     let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
-    let shutdown = running.shutdown_token();
     if let Some(interval) = sd_notify::watchdog_enabled() {
-        let shutdown = shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(interval / 2) => { let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]); }
-                }
-            }
+        running.feed_watchdog(interval, || {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Watchdog]);
         });
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

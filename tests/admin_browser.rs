@@ -22,7 +22,7 @@ async fn the_admin_sees_links_outbox_backups_and_errors() {
         dir.path().join("backups").display()
     );
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), "[[lanes]]\nid = \"1\"\n", &extra);
-    let running = storeterm::app::start(parse_config(&text)).await.unwrap();
+    let running = storeterm::daemon::start(parse_config(&text)).await.unwrap();
     let base = format!("http://{}", running.addr);
     let admin = Api::new(&base, ADMIN);
     eventually("catalog and the first backup", Duration::from_secs(10), || async {

@@ -62,7 +62,7 @@ async fn a_restored_backup_never_resends_what_the_crm_has() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let (text, config) = write_config(dir.path(), "storeterm.toml", port, "data", &crm);
-    let running = storeterm::app::start(parse_config(&text)).await.expect("starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("starts");
     let base = format!("http://{}", running.addr);
     let (cashier, admin) = (Api::new(&base, CASHIER), Api::new(&base, ADMIN));
     eventually("catalog pulled", Duration::from_secs(10), || async {
@@ -108,7 +108,7 @@ async fn a_restored_backup_never_resends_what_the_crm_has() {
     assert_eq!(code, 69, "{err}");
     assert!(err.contains("не пуст"), "{err}");
 
-    let running = storeterm::app::start(parse_config(&text)).await.expect("restored store starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("restored store starts");
     let base = format!("http://{}", running.addr);
     let (cashier, admin) = (Api::new(&base, CASHIER), Api::new(&base, ADMIN));
     // The restored outbox held sale 2 (seq 3); the CRM says it holds up to seq 4: dropped.

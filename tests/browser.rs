@@ -26,7 +26,7 @@ async fn a_cashier_sells_on_the_pos_screen() {
     ]);
     let dir = tempfile::tempdir().unwrap();
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), "[[lanes]]\nid = \"1\"\n", &crm.config(30));
-    let running = storeterm::app::start(parse_config(&text)).await.unwrap();
+    let running = storeterm::daemon::start(parse_config(&text)).await.unwrap();
     let base = format!("http://{}", running.addr);
     let admin = Api::new(&base, ADMIN);
     eventually("catalog", Duration::from_secs(10), || async {

@@ -29,7 +29,7 @@ fn catalog() -> Vec<Value> {
 const LANE: &str = "[[lanes]]\nid = \"1\"\n";
 
 struct Till {
-    running: storeterm::app::Running,
+    running: storeterm::daemon::Running,
     cashier: Api,
     admin: Api,
     _dir: tempfile::TempDir,
@@ -38,7 +38,7 @@ struct Till {
 async fn start_till(lane: &str, extra: &str) -> Till {
     let dir = tempfile::tempdir().unwrap();
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), lane, extra);
-    let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("storeterm starts");
     let base = format!("http://{}", running.addr);
     Till {
         cashier: Api::new(&base, CASHIER),
@@ -422,7 +422,7 @@ async fn an_open_receipt_survives_a_restart() {
     crm.add_page(catalog());
     let dir = tempfile::tempdir().unwrap();
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), LANE, &crm.config(30));
-    let running = storeterm::app::start(parse_config(&text)).await.unwrap();
+    let running = storeterm::daemon::start(parse_config(&text)).await.unwrap();
     let api = Api::new(format!("http://{}", running.addr), CASHIER);
     let admin = Api::new(format!("http://{}", running.addr), ADMIN);
     wait_catalog(&admin, 3).await;
@@ -432,7 +432,7 @@ async fn an_open_receipt_survives_a_restart() {
     running.stop().await;
 
     crm.set_feed_down(true);
-    let running = storeterm::app::start(parse_config(&text)).await.unwrap();
+    let running = storeterm::daemon::start(parse_config(&text)).await.unwrap();
     let api = Api::new(format!("http://{}", running.addr), CASHIER);
     assert_eq!(api.receipt("1").await, before);
     let (status, body) = api.pay("1", "cash", "1000").await;

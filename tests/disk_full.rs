@@ -75,7 +75,7 @@ async fn a_full_disk_refuses_cleanly_and_recovers_when_space_is_back() {
         "sku": "I-1001", "name": "Молоко 3,2% 1 л", "unit": "pcs", "vat": "10",
         "barcodes": ["4601234567893"], "prices": {"retail": "89.90"}}})]);
     let text = config_text("127.0.0.1:0", &data, "[[lanes]]\nid = \"1\"", &crm.config(3600));
-    let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("storeterm");
     let api = Api::new(format!("http://{}", running.addr), CASHIER);
     let admin = Api::new(format!("http://{}", running.addr), ADMIN);
     eventually("catalog pulled", Duration::from_secs(10), || async {

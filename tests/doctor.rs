@@ -148,7 +148,7 @@ async fn doctor_asks_the_running_daemon_and_sees_the_printer_out_of_paper() {
     let text = config_text(&format!("127.0.0.1:{}", free_port()), &dir.path().join("data"), "", &extra);
     let config = dir.path().join("storeterm.toml");
     std::fs::write(&config, &text).unwrap();
-    let running = storeterm::app::start(parse_config(&text)).await.expect("starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("starts");
     let base = format!("http://{}", running.addr);
     let admin = Api::new(&base, ADMIN);
     let _cashier = Api::new(&base, CASHIER);

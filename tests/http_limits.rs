@@ -250,10 +250,10 @@ async fn shutdown_lets_the_request_in_flight_finish_and_then_stops() {
 }
 
 /// storeterm itself, with the router and limits `storeterm run` uses.
-async fn storeterm() -> (storeterm::app::Running, tempfile::TempDir) {
+async fn storeterm() -> (storeterm::daemon::Running, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), "[[lanes]]\nid = \"1\"\n", "");
-    let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("storeterm starts");
     (running, dir)
 }
 

@@ -46,7 +46,7 @@ async fn metrics_count_scans_sales_requests_and_the_outbox() {
         backups.display()
     );
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), "[[lanes]]\nid = \"1\"\n", &extra);
-    let running = storeterm::app::start(parse_config(&text)).await.unwrap();
+    let running = storeterm::daemon::start(parse_config(&text)).await.unwrap();
     let base = format!("http://{}", running.addr);
     let (cashier, admin) = (Api::new(&base, CASHIER), Api::new(&base, ADMIN));
     eventually("catalog pulled", Duration::from_secs(10), || async {

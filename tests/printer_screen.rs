@@ -31,7 +31,7 @@ async fn the_cashier_sees_paper_out_and_reprints_an_unknown_receipt() {
         "[[lanes]]\nid = \"1\"\nprinter = \"printer-1\"\n",
         &devices,
     );
-    let running = storeterm::app::start(parse_config(&text)).await.unwrap();
+    let running = storeterm::daemon::start(parse_config(&text)).await.unwrap();
     let base = format!("http://{}", running.addr);
     let admin = Api::new(&base, ADMIN);
     let cashier = Api::new(&base, CASHIER);

@@ -19,7 +19,7 @@ fn catalog() -> Vec<Value> {
 }
 
 struct Till {
-    running: storeterm::app::Running,
+    running: storeterm::daemon::Running,
     cashier: Api,
     _crm: TestCrm,
     _dir: tempfile::TempDir,
@@ -32,7 +32,7 @@ async fn start_till(printer: &str) -> Till {
     let lane = "[[lanes]]\nid = \"1\"\nprinter = \"printer-1\"\n";
     let extra = format!("[[devices]]\nid = \"printer-1\"\nkind = \"printer\"\n{printer}\n{}", crm.config(30));
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), lane, &extra);
-    let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("storeterm starts");
     let base = format!("http://{}", running.addr);
     let admin = Api::new(&base, ADMIN);
     eventually("catalog pulled", Duration::from_secs(10), || async {

@@ -69,7 +69,7 @@ fn through_russian_layout(text: &str) -> String {
 }
 
 struct Till {
-    running: storeterm::app::Running,
+    running: storeterm::daemon::Running,
     cashier: Api,
     admin: Api,
     _dir: tempfile::TempDir,
@@ -78,7 +78,7 @@ struct Till {
 async fn start_till(lane: &str, extra: &str) -> Till {
     let dir = tempfile::tempdir().unwrap();
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), lane, extra);
-    let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("storeterm starts");
     let base = format!("http://{}", running.addr);
     Till {
         cashier: Api::new(&base, CASHIER),

@@ -103,7 +103,7 @@ async fn the_daemon_on_a_damaged_store_refuses_to_trade_and_says_why() {
     store_with_history(&data).await;
     damage(&data, |b| b.truncate(b.len() / 2));
     let config = parse_config(&config_text("127.0.0.1:0", &data, "[[lanes]]\nid = \"1\"", ""));
-    let running = storeterm::app::start(config)
+    let running = storeterm::daemon::start(config)
         .await
         .expect("the daemon comes up to say what is wrong");
     let api = Api::new(format!("http://{}", running.addr), ADMIN);

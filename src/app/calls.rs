@@ -15,6 +15,7 @@
 //! so the local card goes out at once; the CRM's live card is fetched in a separate task and
 //! arrives as an update only if it came within the budget.
 
+use super::supervisor::{Importance, Supervisor};
 use crate::devices::telephony::calls::{CallBook, CallEvent, Signal};
 use crate::devices::telephony::{SIGNAL_BACKLOG, SignalSink};
 use crate::domain::call::Direction;
@@ -143,7 +144,10 @@ pub struct HubSetup {
 }
 
 /// Start the hub actor.
-pub fn spawn(setup: HubSetup, shutdown: CancellationToken) -> (CallHub, tokio::task::JoinHandle<()>) {
+/// Start the hub under `supervisor`. A restarted hub keeps its inbox (what the PBX links sent
+/// meanwhile waits there) but starts with an empty call book: calls in progress reappear with
+/// their next event.
+pub fn spawn(setup: HubSetup, supervisor: &mut Supervisor) -> CallHub {
     let (signals, signal_rx) = SignalSink::channel(SIGNAL_BACKLOG);
     let (events, _) = broadcast::channel(1024);
     let (snapshots, snapshot_rx) = mpsc::channel(16);
@@ -154,15 +158,25 @@ pub fn spawn(setup: HubSetup, shutdown: CancellationToken) -> (CallHub, tokio::t
         events: events.clone(),
         snapshots,
     };
-    let actor = Actor {
-        late_cards,
-        setup: Arc::new(setup),
-        book: CallBook::new(),
-        active: HashMap::new(),
-        events,
-    };
-    let task = tokio::spawn(actor.run(signal_rx, snapshot_rx, shutdown));
-    (hub, task)
+    let setup = Arc::new(setup);
+    let inbox = Arc::new(tokio::sync::Mutex::new((signal_rx, snapshot_rx)));
+    let shutdown = supervisor.shutdown_token();
+    supervisor.spawn("call hub", Importance::Degrades, move || {
+        let actor = Actor {
+            late_cards: late_cards.clone(),
+            setup: setup.clone(),
+            book: CallBook::new(),
+            active: HashMap::new(),
+            events: events.clone(),
+        };
+        let (inbox, shutdown) = (inbox.clone(), shutdown.clone());
+        async move {
+            let mut inbox = inbox.lock().await;
+            let (signals, snapshots) = &mut *inbox;
+            actor.run(signals, snapshots, shutdown).await
+        }
+    });
+    hub
 }
 
 struct Actor {
@@ -176,8 +190,8 @@ struct Actor {
 impl Actor {
     async fn run(
         mut self,
-        mut signals: mpsc::Receiver<Signal>,
-        mut snapshots: mpsc::Receiver<oneshot::Sender<Vec<HubEvent>>>,
+        signals: &mut mpsc::Receiver<Signal>,
+        snapshots: &mut mpsc::Receiver<oneshot::Sender<Vec<HubEvent>>>,
         shutdown: CancellationToken,
     ) {
         let (cards_tx, mut cards_rx) = mpsc::unbounded_channel::<(String, Vec<CallerCard>)>();

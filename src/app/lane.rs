@@ -7,6 +7,7 @@
 //! lane journal when it only edited the open receipt (see `store::lanes`) — and then the new
 //! receipt is broadcast to the screens.
 
+use super::supervisor::{Importance, Supervisor};
 use crate::devices::scanner::{Frame, ScanEvent};
 use crate::domain::Ctx;
 use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules};
@@ -15,9 +16,11 @@ use crate::domain::lane::{Changes, Lane, LaneError, Paid};
 use crate::domain::money::{self, QtyError};
 use crate::domain::receipt::{ClosedReceipt, LineMark, PaymentMethod, Receipt, ReceiptError, Scanned};
 use crate::domain::shift::Shift;
+use crate::domain::text::shown;
 use crate::store::{ItemLookup, LaneCommit, Store, StoreError};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
+use std::sync::Arc;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -27,11 +30,11 @@ use uuid::Uuid;
 pub enum LaneFailure {
     #[error("invalid barcode: {0}")]
     InvalidBarcode(#[from] BarcodeError),
-    #[error("unknown barcode {0}: no such item in the catalog")]
+    #[error("unknown barcode {}: no such item in the catalog", shown(.0))]
     UnknownItem(String),
-    #[error("scale label {label}: no item has PLU {plu} in the catalog (check the scale's PLU list against the CRM)")]
+    #[error("scale label {}: no item has PLU {plu} in the catalog (check the scale's PLU list against the CRM)", shown(.label))]
     UnknownPlu { label: String, plu: String },
-    #[error("{0} is a warehouse cell label, not an item: cell labels are scanned on the storekeeper's handheld")]
+    #[error("{} is a warehouse cell label, not an item: cell labels are scanned on the storekeeper's handheld", shown(.0))]
     NotAnItem(String),
     #[error(transparent)]
     Lane(#[from] LaneError),
@@ -135,7 +138,7 @@ pub struct LaneHandle {
     commands: mpsc::Sender<Command>,
     scans: mpsc::Sender<ScanEvent>,
     events: broadcast::Sender<LaneEvent>,
-    counters: std::sync::Arc<LaneCounters>,
+    counters: Arc<LaneCounters>,
 }
 
 impl LaneHandle {
@@ -215,7 +218,8 @@ struct LaneActor {
     /// Who is working the lane, for scans from the hardware scanner.
     cashier: Option<String>,
     events: broadcast::Sender<LaneEvent>,
-    counters: std::sync::Arc<LaneCounters>,
+    /// Shared with the handle, and kept across restarts of the actor.
+    counters: Arc<LaneCounters>,
 }
 
 /// Load a lane's state from the store and start its actor.
@@ -224,26 +228,39 @@ pub fn spawn(
     printer: Option<String>,
     rules: ScanRules,
     store: Store,
-    shutdown: CancellationToken,
+    supervisor: &mut Supervisor,
 ) -> Result<LaneHandle, StoreError> {
-    let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
-    // A new or restored store may have to number shifts past what the CRM holds; the change
-    // is committed with the lane's next commit, and made again on every load until then.
-    lane.continue_after(store.shift_floor());
+    // Loaded once here so a store that cannot read the lane stops the start, with its error.
+    let mut first = Some(LaneActor::load(id, &store, printer.clone(), rules.clone())?);
     let (commands, command_rx) = mpsc::channel(64);
     let (scans, scan_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(64);
-    let counters = std::sync::Arc::new(LaneCounters::default());
-    let actor = LaneActor {
-        counters: counters.clone(),
-        cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
-        lane,
-        store,
-        printer,
-        rules,
-        events: events.clone(),
-    };
-    tokio::spawn(actor.run(command_rx, scan_rx, shutdown));
+    // The inbox outlives a crashed actor: callers keep their handle, and what they sent while
+    // the lane restarted is served by the new actor, which reloads the lane (and its open
+    // receipt) from the store.
+    let inbox = Arc::new(tokio::sync::Mutex::new((command_rx, scan_rx)));
+    let shutdown = supervisor.shutdown_token();
+    let counters = Arc::new(LaneCounters::default());
+    let (lane_id, ev, count) = (id.to_string(), events.clone(), counters.clone());
+    supervisor.spawn(format!("lane {id}"), Importance::Critical, move || {
+        let loaded = match first.take() {
+            Some(actor) => Ok(actor),
+            None => LaneActor::load(&lane_id, &store, printer.clone(), rules.clone()),
+        };
+        let (inbox, shutdown, events, counters) = (inbox.clone(), shutdown.clone(), ev.clone(), count.clone());
+        async move {
+            let mut actor = match loaded {
+                Ok(actor) => actor,
+                // Ending makes the supervisor try again after its back-off.
+                Err(e) => return tracing::error!(error = %e, "cannot load the lane from the store"),
+            };
+            actor.events = events;
+            actor.counters = counters;
+            let mut inbox = inbox.lock().await;
+            let (commands, scans) = &mut *inbox;
+            actor.run(commands, scans, shutdown).await
+        }
+    });
     Ok(LaneHandle {
         id: id.to_string(),
         commands,
@@ -258,8 +275,25 @@ fn new_id() -> Uuid {
 }
 
 impl LaneActor {
+    /// The lane as the store has it. A new or restored store may have to number shifts past
+    /// what the CRM holds; the change is committed with the lane's next commit, and made again
+    /// on every load until then.
+    fn load(id: &str, store: &Store, printer: Option<String>, rules: ScanRules) -> Result<LaneActor, StoreError> {
+        let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
+        lane.continue_after(store.shift_floor());
+        Ok(LaneActor {
+            cashier: lane.shift.as_ref().map(|s| s.cashier.clone()),
+            lane,
+            store: store.clone(),
+            printer,
+            rules,
+            events: broadcast::channel(1).0,
+            counters: Default::default(),
+        })
+    }
+
     #[tracing::instrument(name = "lane", skip_all, fields(lane = %self.lane.id))]
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, mut scans: mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
+    async fn run(mut self, commands: &mut mpsc::Receiver<Command>, scans: &mut mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,

@@ -49,16 +49,6 @@ impl Country {
             _ => Country::Other(code),
         })
     }
-
-    /// The country calling code.
-    pub fn calling_code(self) -> u16 {
-        match self {
-            Country::Ru | Country::Kz => 7,
-            Country::By => 375,
-            Country::Ua => 380,
-            Country::Other(c) => c,
-        }
-    }
 }
 
 /// A normalized number.

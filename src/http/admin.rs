@@ -61,6 +61,7 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
             "parked": parked,
         },
         "print_jobs": s.store.recent_print_jobs(LISTED)?,
+        "parts": s.parts.report(),
         "paper": s.paper.all(),
         // Call signals the PBX sent while the call hub was stuck (non-zero means missed cards),
         // and live cards the CRM did not deliver within the budget.

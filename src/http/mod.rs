@@ -48,6 +48,8 @@ struct Inner {
     link: Arc<Link>,
     paper: VirtualPaper,
     warehouse: crate::app::wms::Warehouse,
+    /// The supervised tasks' states, for `/healthz` and `/admin`.
+    parts: crate::app::supervisor::Parts,
     /// Ends live event streams on shutdown, so the server can drain.
     shutdown: CancellationToken,
     /// The operator's path (caller cards, lookups, webhooks); set by [`AppState::with_calls`].
@@ -65,19 +67,21 @@ struct Inner {
 }
 
 impl AppState {
-    pub fn new(
-        config: &Config,
-        lanes: BTreeMap<String, LaneHandle>,
-        store: Store,
-        registry: DeviceRegistry,
-        link: Arc<Link>,
-        paper: VirtualPaper,
-        shutdown: CancellationToken,
-    ) -> AppState {
+    pub fn new(config: &Config, services: crate::app::Services, shutdown: CancellationToken) -> AppState {
+        let crate::app::Services {
+            lanes,
+            store,
+            registry,
+            link,
+            paper,
+            warehouse,
+            parts,
+        } = services;
         AppState {
             inner: Arc::new(Inner {
                 tokens: Tokens::new(&config.tokens),
-                warehouse: crate::app::wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms),
+                warehouse,
+                parts,
                 lanes,
                 lane_config: config.lanes.clone(),
                 store,
@@ -125,7 +129,22 @@ impl AppState {
 async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) -> axum::response::Response {
     use axum::response::IntoResponse;
     let store = state.inner.store.health().borrow().clone();
-    let ok = store == crate::store::StoreHealth::Ok;
+    // A part is down when its task died and waits for its restart (or cannot restart): a
+    // lane actor, a scanner reader, a printer spooler, a PBX link, the CRM feed or outbox. A
+    // CRM that does not answer is not a dead part: the shop trades offline by design, and
+    // `/admin` shows the link.
+    let down: Vec<serde_json::Value> = state
+        .inner
+        .parts
+        .down()
+        .into_iter()
+        .map(|p| serde_json::json!({"name": p.name, "state": p.state, "cause": p.last_error, "down_for_secs": p.down_for_secs}))
+        .collect();
+    let mut down = down;
+    if !state.inner.store.writer_alive() {
+        down.push(serde_json::json!({"name": "store writer", "state": "stopped", "cause": "the store's writer thread ended"}));
+    }
+    let ok = store == crate::store::StoreHealth::Ok && down.is_empty();
     let status = if ok {
         axum::http::StatusCode::OK
     } else {
@@ -136,6 +155,7 @@ async fn healthz(axum::extract::State(state): axum::extract::State<AppState>) ->
         "status": if ok { "ok" } else { "degraded" },
         "store": store,
         "store_opened_ms": opened_ms,
+        "down": down,
     });
     (status, axum::Json(body)).into_response()
 }

@@ -181,6 +181,13 @@ impl Engine {
         })
     }
 
+    /// Whether the writer thread still runs. It ends only when the store is closed, or when a
+    /// bug panicked it; then every write would hang, so the daemon must say so and restart.
+    pub(super) fn writer_alive(&self) -> bool {
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner());
+        thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
+
     /// A read transaction on the last committed state.
     pub(super) fn read(&self) -> Result<ReadTransaction, StoreError> {
         let db = self.shared.current().ok_or_else(unavailable)?;

@@ -268,6 +268,11 @@ impl Store {
         self.inner.engine.health()
     }
 
+    /// Whether the one writer thread still runs (see `/healthz` and the systemd watchdog).
+    pub fn writer_alive(&self) -> bool {
+        self.inner.engine.writer_alive()
+    }
+
     /// Wakes when documents are added to the outbox (after they are durable).
     pub fn watch_outbox(&self) -> watch::Receiver<u64> {
         self.inner.outbox_changed.subscribe()

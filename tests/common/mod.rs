@@ -226,7 +226,7 @@ impl EventReader {
 }
 
 /// Wait until storeterm's device registry shows `device` in `state` (it signals every change).
-pub async fn wait_device(running: &storeterm::app::Running, device: &str, state: storeterm::devices::DeviceState) {
+pub async fn wait_device(running: &storeterm::daemon::Running, device: &str, state: storeterm::devices::DeviceState) {
     tokio::time::timeout(GUARD, running.devices().wait_for(device, state))
         .await
         .unwrap_or_else(|_| panic!("device {device} never became {state:?}"));

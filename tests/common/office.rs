@@ -30,7 +30,7 @@ pub fn clients() -> Vec<Value> {
 }
 
 pub struct Office {
-    pub running: storeterm::app::Running,
+    pub running: storeterm::daemon::Running,
     pub olga: Api,
     pub ivan: Api,
     pub crm: TestCrm,
@@ -55,7 +55,7 @@ pub async fn office(telephony: &str) -> Office {
         crm.config(1)
     );
     let text = config_text("127.0.0.1:0", &dir.path().join("data"), "", &extra);
-    let running = storeterm::app::start(parse_config(&text)).await.expect("storeterm starts");
+    let running = storeterm::daemon::start(parse_config(&text)).await.expect("storeterm starts");
     let base = format!("http://{}", running.addr);
     let office = Office {
         olga: Api::new(&base, OLGA),

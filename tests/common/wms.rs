@@ -68,7 +68,7 @@ pub fn standard_feed() -> Vec<Value> {
 
 /// storeterm with `feed` pulled from a fresh test CRM; returns it, the CRM and a
 /// storekeeper's API client.
-pub async fn start(feed: Vec<Value>, extra: &str) -> (storeterm::app::Running, TestCrm, Api, tempfile::TempDir) {
+pub async fn start(feed: Vec<Value>, extra: &str) -> (storeterm::daemon::Running, TestCrm, Api, tempfile::TempDir) {
     let crm = TestCrm::start().await;
     crm.add_page(feed);
     let dir = tempfile::tempdir().unwrap();
@@ -78,7 +78,7 @@ pub async fn start(feed: Vec<Value>, extra: &str) -> (storeterm::app::Running, T
         "[[lanes]]\nid = \"1\"\n",
         &format!("{}\n{extra}", crm.config(1)),
     );
-    let running = storeterm::app::start(parse_config(&text)).await.unwrap();
+    let running = storeterm::daemon::start(parse_config(&text)).await.unwrap();
     let base = format!("http://{}", running.addr);
     let admin = Api::new(&base, ADMIN);
     eventually("the feed pulled", Duration::from_secs(10), || async {

@@ -2,10 +2,10 @@
 //! with the printer's status (and firmware, when it says) read first.
 
 use super::layout::{self, Letterhead, SaleOptions};
+use super::link::{STATUS_TIMEOUT, query_status};
 use super::pages::{self, ASK_FIRMWARE};
 use super::profile::PrinterProfile;
 use super::status::{PrinterStatus, StatusDecoder};
-use super::worker::{STATUS_TIMEOUT, query_status};
 use super::{preview, sample};
 use crate::config::{Config, DeviceKind, Transport};
 use crate::devices::profiles::{ProfileError, Profiles};

@@ -16,6 +16,7 @@ pub mod pick;
 pub mod putaway;
 pub mod receipt;
 
+use crate::domain::text::shown;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -75,11 +76,11 @@ pub struct CellStock {
 /// Why a warehouse operation was refused. Nothing changed when one is returned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WmsError {
-    #[error("cell {0} is unknown: scan the cell's label or type its address like A-01-02-3")]
+    #[error("cell {} is unknown: scan the cell's label or type its address like A-01-02-3", shown(.0))]
     UnknownCell(String),
-    #[error("unknown item {0}: no such barcode in the catalog")]
+    #[error("unknown item {}: no such barcode in the catalog", shown(.0))]
     UnknownItem(String),
-    #[error("{0} is a cell label, not an item: scan the item")]
+    #[error("{} is a cell label, not an item: scan the item", shown(.0))]
     CellNotItem(String),
     #[error("the quantity must be greater than zero")]
     NotPositive,
@@ -375,6 +376,14 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_scan_is_echoed_escaped_and_shortened() {
+        let hostile = format!("\u{202e}{}\n", "9".repeat(500));
+        let message = WmsError::UnknownItem(hostile).to_string();
+        assert!(!message.contains('\u{202e}') && !message.contains('\n'), "{message}");
+        assert!(message.chars().count() < 120, "{message}");
+    }
 
     fn t0() -> Timestamp {
         Timestamp::UNIX_EPOCH

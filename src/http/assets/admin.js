@@ -7,6 +7,7 @@
   const S = Storeterm;
   const $ = (id) => document.getElementById(id);
   const STATES = { connected: "подключено", connecting: "подключается", disconnected: "отключено" };
+  const PARTS = { running: "работает", restarting: "перезапускается", stopped: "остановлена" };
   const JOBS = { queued: "в очереди", sending: "печатается", printed: "напечатан", failed: "ошибка", unknown: "неизвестно — перепечатать?" };
 
   const rows = (id, items, cells) => $(id).replaceChildren(...items.map((x) => S.el("tr", {}, ...cells(x).map((c) => S.el("td", {}, c)))));
@@ -73,6 +74,7 @@
     renderErrors(s);
     rows("pending", s.outbox.pending, (d) => [d.seq, d.kind, d.created_at]);
     rows("parked", s.outbox.parked, (d) => [d.seq, d.kind, d.reason]);
+    rows("parts", s.parts, (p) => [p.name, PARTS[p.state] || p.state, p.restarts, p.last_error || ""]);
     rows("jobs", s.print_jobs, (j) => [j.receipt.slice(0, 8) + (j.copy ? " (КОПИЯ)" : ""), j.printer, JOBS[j.state] || j.state, j.error || ""]);
     $("paper").replaceChildren(...s.paper.slice().reverse().map((p) => S.el("pre", { class: "paper", "data-job": p.job }, p.lines.join("\n"))));
   }

@@ -1,12 +1,15 @@
-//! The printer worker: one task per printer that takes its queued jobs, oldest first, to the
-//! printer and records each job's fate durably.
+//! The print spooler: one task per printer that takes its queued jobs from the store, oldest
+//! first, renders them, hands the bytes to the printer's link and records each job's fate
+//! durably. It lives in `app` because it persists; the printer side (encoder, status codec,
+//! transports, the virtual printer) stays in `devices`, which never touches the store.
 
-use super::layout::{self, Letterhead, SaleOptions};
-use super::pages;
-use super::preview;
-use super::profile::PrinterProfile;
-use super::status::{self, PrinterStatus, StatusDecoder, StatusKind};
 use crate::config::{DeviceConfig, ShopConfig, Transport};
+use crate::devices::printer::layout::{self, Letterhead, SaleOptions};
+use crate::devices::printer::link::{PrintedPaper, STATUS_TIMEOUT, VirtualPaper, query_status};
+use crate::devices::printer::pages;
+use crate::devices::printer::preview;
+use crate::devices::printer::profile::PrinterProfile;
+use crate::devices::printer::status::{self, PrinterStatus, StatusDecoder};
 use crate::devices::transport::{self, DeviceError, DeviceErrorKind};
 use crate::devices::{DeviceRegistry, DeviceState};
 use crate::domain::lane::{PrintContent, PrintDocument};
@@ -14,11 +17,9 @@ use crate::domain::print_job::{JobState, PrintJob};
 use crate::store::{Store, StoreError};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
-use serde::Serialize;
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -26,78 +27,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How soon to try an unreachable printer again.
 const RETRY: Duration = Duration::from_secs(2);
-/// How long a printer gets to answer `DLE EOT` before a job.
-pub(super) const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 /// After a job the printer is busy printing it; it still answers real-time requests, but the
 /// answer may queue behind the bytes in a serial line or a network buffer.
 const AFTER_JOB_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often an idle printer's status is refreshed for the screens.
 const STATUS_POLL: Duration = Duration::from_secs(10);
-/// Every real-time status there is: printer, offline cause, error cause, paper sensors.
-const ASK: [StatusKind; 4] = [StatusKind::Printer, StatusKind::Offline, StatusKind::Error, StatusKind::Paper];
-/// How many printouts of the virtual printer the admin page keeps.
-const PAPER_KEPT: usize = 20;
 
-/// One printout of the virtual printer.
-#[derive(Debug, Clone, Serialize)]
-pub struct PrintedPaper {
-    pub printer: String,
-    pub job: uuid::Uuid,
-    pub printed_at: Timestamp,
-    pub lines: Vec<String>,
-}
-
-/// The virtual printer's paper: the latest printouts, newest last, and which virtual printers
-/// the admin has "run out of paper" (to try the paper-out path in the demo).
-#[derive(Debug, Clone, Default)]
-pub struct VirtualPaper {
-    inner: Arc<Mutex<VecDeque<PrintedPaper>>>,
-    out: Arc<Mutex<std::collections::BTreeSet<String>>>,
-}
-
-impl VirtualPaper {
-    /// Take the roll out of (or put it back into) virtual printer `printer`.
-    pub fn set_out_of_paper(&self, printer: &str, out: bool) {
-        let mut set = self.out.lock().unwrap_or_else(|e| e.into_inner());
-        if out {
-            set.insert(printer.to_string());
-        } else {
-            set.remove(printer);
-        }
-    }
-
-    pub fn is_out_of_paper(&self, printer: &str) -> bool {
-        self.out.lock().unwrap_or_else(|e| e.into_inner()).contains(printer)
-    }
-
-    /// What the virtual printer would answer to `DLE EOT`.
-    fn status(&self, printer: &str) -> PrinterStatus {
-        let out = self.is_out_of_paper(printer);
-        PrinterStatus {
-            online: Some(!out),
-            paper: Some(if out { status::Paper::End } else { status::Paper::Ok }),
-            cover_open: Some(false),
-            cutter_error: Some(false),
-            unrecoverable_error: Some(false),
-            recoverable_error: Some(false),
-            drawer_pin3_high: None,
-        }
-    }
-
-    fn push(&self, paper: PrintedPaper) {
-        let mut papers = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if papers.len() == PAPER_KEPT {
-            papers.pop_front();
-        }
-        papers.push_back(paper);
-    }
-
-    pub fn all(&self) -> Vec<PrintedPaper> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned().collect()
-    }
-}
-
-pub struct PrinterWorker {
+/// The spooler of one printer.
+#[derive(Clone)]
+pub struct Spooler {
     pub device: DeviceConfig,
     pub profile: PrinterProfile,
     pub store: Store,
@@ -113,40 +51,6 @@ enum Attempt {
     NotReached,
 }
 
-/// Ask for every real-time status (after enabling automatic status back when `asb`) and read
-/// the replies until all came or `timeout`. An error means the link broke; no reply within the
-/// time is not an error (some printers never answer): the decoder just has nothing.
-pub(super) async fn query_status<L: AsyncRead + AsyncWrite + Unpin>(
-    port: &mut L,
-    decoder: &mut StatusDecoder,
-    timeout: Duration,
-    asb: bool,
-) -> Result<(), DeviceError> {
-    let mut request = Vec::with_capacity(15);
-    if asb {
-        request.extend_from_slice(&status::ENABLE_ASB);
-    }
-    for kind in ASK {
-        request.extend_from_slice(&status::request(kind));
-        decoder.asked(kind);
-    }
-    port.write_all(&request).await.map_err(|e| DeviceError::io("status request", &e))?;
-    port.flush().await.map_err(|e| DeviceError::io("status request", &e))?;
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut buf = [0u8; 64];
-    while decoder.unanswered() > 0 {
-        match tokio::time::timeout_at(deadline, port.read(&mut buf)).await {
-            Err(_) => break,
-            Ok(Ok(0)) => {
-                return Err(DeviceError::new(DeviceErrorKind::Disconnected, "the printer closed the connection"));
-            }
-            Ok(Ok(n)) => decoder.feed(&buf[..n]),
-            Ok(Err(e)) => return Err(DeviceError::io("status reply", &e)),
-        }
-    }
-    Ok(())
-}
-
 /// Why a job waits, as its error says it: the printer's words and the promise.
 fn waiting_reason(words: &str) -> String {
     format!("принтер: {words}; чек напечатается, когда принтер будет готов")
@@ -157,7 +61,7 @@ fn wire_time(bytes: usize, baud: u32) -> Duration {
     Duration::from_secs_f64(bytes as f64 * 10.0 / f64::from(baud.max(1)))
 }
 
-impl PrinterWorker {
+impl Spooler {
     #[tracing::instrument(name = "device", skip_all, fields(device = %self.device.id, kind = "printer"))]
     pub async fn run(self, shutdown: CancellationToken) {
         let id = self.device.id.clone();

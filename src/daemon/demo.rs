@@ -57,8 +57,8 @@ pub struct Demo {
     pub tokens: DemoTokens,
     pub data: PathBuf,
     pub scanner_path: PathBuf,
-    /// `curl` commands that ring the demo operator's extension through the Zadarma webhook,
-    /// signed as Zadarma signs them.
+    /// Commands that ring the demo operator's extension through the Zadarma webhook (see
+    /// [`call`]).
     pub ring_commands: Vec<String>,
 }
 
@@ -72,6 +72,8 @@ pub enum DemoError {
     Catalog(String),
     #[error(transparent)]
     Start(#[from] StartError),
+    #[error("demo call: {0}")]
+    Call(String),
 }
 
 fn random_token() -> String {
@@ -199,21 +201,74 @@ pub async fn start(options: DemoOptions) -> Result<Demo, DemoError> {
     })
 }
 
-/// A demo call from ООО Ромашка's number to extension 101: start, ring, end — the requests a
-/// Zadarma PBX would send, with its signature.
+/// The steps of a demo call, in the order a PBX sends them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CallStep {
+    /// The call arrives at the shop's number.
+    Start,
+    /// It rings extension 101 (the demo operator): the caller card opens.
+    Ring,
+    /// The caller hangs up.
+    End,
+}
+
+impl CallStep {
+    fn event(self) -> &'static str {
+        match self {
+            CallStep::Start => "NOTIFY_START",
+            CallStep::Ring => "NOTIFY_INTERNAL",
+            CallStep::End => "NOTIFY_END",
+        }
+    }
+}
+
+/// The commands that ring the demo operator: a call from ООО Ромашка's number to extension
+/// 101 — start, ring, end.
 fn ring_commands(base: &str) -> Vec<String> {
-    use crate::devices::telephony::webhook::zadarma_signature;
-    let call_start = "2026-12-01 10:00:00";
-    let (caller, did) = ("74951234567", "74950000000");
-    let signature = zadarma_signature(&format!("{caller}{did}{call_start}"), DEMO_ZADARMA_SECRET);
-    let call_id = format!("demo-{}", fastrand::u32(..));
-    ["NOTIFY_START", "NOTIFY_INTERNAL", "NOTIFY_END"]
+    let call = format!("demo-{}", fastrand::u32(..));
+    [CallStep::Start, CallStep::Ring, CallStep::End]
         .iter()
-        .map(|event| {
-            let internal = if *event == "NOTIFY_START" { "" } else { "&internal=101" };
-            format!(
-                "curl -s -H 'Signature: {signature}' --data 'event={event}&call_start=2026-12-01+10%3A00%3A00&pbx_call_id={call_id}&caller_id={caller}&called_did={did}{internal}' {base}/api/v1/telephony/webhook/zadarma"
-            )
+        .map(|step| {
+            let step = clap::ValueEnum::to_possible_value(step)
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default();
+            format!("cargo run --release -- demo-call {step} --call {call} --url {base}")
         })
         .collect()
+}
+
+/// Send one step of a demo call to the demo's Zadarma webhook, as Zadarma would: signed, and
+/// stamped with the current time (the webhook refuses stale events, so a command printed at
+/// start-up must not carry the start-up time). Returns the daemon's answer.
+pub async fn call(base: &str, call: &str, step: CallStep) -> Result<String, DemoError> {
+    use crate::devices::telephony::webhook::zadarma_signature;
+    let call_start = jiff::Zoned::now().strftime("%Y-%m-%d %H:%M:%S").to_string();
+    let (caller, did) = ("74951234567", "74950000000");
+    let signature = zadarma_signature(&format!("{caller}{did}{call_start}"), DEMO_ZADARMA_SECRET);
+    let mut form = vec![
+        ("event", step.event()),
+        ("call_start", call_start.as_str()),
+        ("pbx_call_id", call),
+        ("caller_id", caller),
+        ("called_did", did),
+    ];
+    if step != CallStep::Start {
+        form.push(("internal", DEMO_EXTENSION));
+    }
+    let url = format!("{}/api/v1/telephony/webhook/zadarma", base.trim_end_matches('/'));
+    let failed = |e: reqwest::Error| DemoError::Call(format!("{url}: {e}"));
+    let answer = reqwest::Client::new()
+        .post(&url)
+        .header("Signature", signature)
+        .form(&form)
+        .send()
+        .await
+        .map_err(failed)?;
+    let status = answer.status();
+    let body = answer.text().await.map_err(failed)?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(DemoError::Call(format!("{url} answered {status}: {body}")))
+    }
 }
