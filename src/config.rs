@@ -76,6 +76,8 @@ pub struct Config {
     pub telephony: Vec<TelephonyConfig>,
     /// The warehouse (`[wms]`): where received goods land.
     pub wms: WmsConfig,
+    /// 1C's «Обмен с сайтом» (`[onec]`): storeterm as the site; `None` turns `/1c/exchange` off.
+    pub onec: Option<OnecConfig>,
     /// Scheduled backups (`[backup]`); none without the section.
     pub backup: Option<BackupConfig>,
     /// `/metrics` (`[metrics]`): a token for the scraper besides the admin tokens.
@@ -127,6 +129,30 @@ pub fn parse_interval(text: &str) -> Option<std::time::Duration> {
         _ => return None,
     };
     Some(std::time::Duration::from_secs(n.checked_mul(seconds)?))
+}
+
+/// `[onec]`: what 1C logs in with and what the shop takes from its CommerceML files.
+#[derive(Debug, Clone)]
+pub struct OnecConfig {
+    /// HTTP Basic login 1C sends (`login`).
+    pub login: String,
+    /// HTTP Basic password (`password`); never logged.
+    pub password: Secret,
+    /// The 1C price type sold at the till as `retail`: its name or its `Ид` (`price_type`).
+    pub price_type: String,
+    /// Whose stock is the shop's: a warehouse's name or `Ид`; the total when absent.
+    pub warehouse: Option<String>,
+    /// Largest chunk 1C sends per `mode=file` request, in bytes (`file_limit`).
+    pub file_limit: u64,
+    /// Whether 1C may zip its files (`zip`).
+    pub zip: bool,
+    /// VAT of goods 1C sends without `СтавкиНалогов` (`default_vat`: `none`, `0`, `10`, `20`, `22`).
+    pub default_vat: String,
+}
+
+impl OnecConfig {
+    /// `file_limit` unless set: 8 MiB, what most 1C releases propose themselves.
+    pub const FILE_LIMIT: u64 = 8 * 1024 * 1024;
 }
 
 /// `[calls]`: settings of the operator's path.
@@ -326,6 +352,9 @@ pub struct LaneConfig {
     pub id: String,
     pub scanner: Option<String>,
     pub printer: Option<String>,
+    /// The fiscal register (ККТ) that registers this lane's sales (`fiscal = "kkt-1"`); without
+    /// one the lane prints non-fiscal receipts.
+    pub fiscal: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
@@ -333,6 +362,8 @@ pub struct LaneConfig {
 pub enum DeviceKind {
     Scanner,
     Printer,
+    /// A fiscal register (ККТ), reached through its driver (`driver = "atol-web"`).
+    Fiscal,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,6 +436,37 @@ pub struct DeviceConfig {
     pub framing: Framing,
     /// Serial printers: flow control (`flow_control = "rts_cts" | "xon_xoff" | "none"`).
     pub flow_control: FlowControl,
+    /// Fiscal registers: the driver and the shop's taxation system.
+    pub fiscal: Option<FiscalDeviceConfig>,
+}
+
+/// How storeterm reaches a fiscal register and what it tells it about the shop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FiscalDeviceConfig {
+    pub driver: FiscalDriver,
+    /// The shop's taxation system (`taxation = "osn" | "usn_income" | "usn_income_outcome" |
+    /// "esn" | "patent"`, default `osn`): it goes on every receipt and must match the
+    /// register's registration.
+    pub taxation: Taxation,
+    /// The cashiers' ИНН printed on receipts (`operator_inn`, 12 digits), when the shop wants it.
+    pub operator_inn: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FiscalDriver {
+    /// ATOL's driver 10 web server (ДТО 10 «веб-сервер»), `host:port`.
+    AtolWeb { address: String },
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Taxation {
+    #[default]
+    Osn,
+    UsnIncome,
+    UsnIncomeOutcome,
+    Esn,
+    Patent,
 }
 
 /// The default printer profile when a printer device names none.
@@ -445,9 +507,22 @@ struct RawConfig {
     telephony: Vec<RawTelephony>,
     #[serde(default)]
     wms: WmsConfig,
+    onec: Option<RawOnec>,
     backup: Option<RawBackup>,
     #[serde(default)]
     metrics: RawMetrics,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOnec {
+    login: String,
+    password: Secret,
+    price_type: Option<String>,
+    warehouse: Option<String>,
+    file_limit: Option<u64>,
+    zip: Option<bool>,
+    default_vat: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -575,6 +650,7 @@ struct RawLane {
     id: String,
     scanner: Option<String>,
     printer: Option<String>,
+    fiscal: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -582,7 +658,11 @@ struct RawLane {
 struct RawDevice {
     id: String,
     kind: DeviceKind,
-    transport: String,
+    /// Every kind but `fiscal` (which names a `driver` instead).
+    transport: Option<String>,
+    driver: Option<String>,
+    taxation: Option<Taxation>,
+    operator_inn: Option<String>,
     path: Option<PathBuf>,
     baud: Option<u32>,
     address: Option<String>,
@@ -666,6 +746,7 @@ impl Validator<'_> {
         let lanes = self.lanes(raw.lanes, &devices)?;
         let calls = self.calls(raw.calls)?;
         let telephony = self.telephony(raw.telephony)?;
+        let onec = raw.onec.map(|o| self.onec(o)).transpose()?;
         Ok(Config {
             http: HttpConfig { listen },
             store: StoreConfig {
@@ -686,6 +767,7 @@ impl Validator<'_> {
             calls,
             telephony,
             wms: self.wms(raw.wms)?,
+            onec,
             backup: raw.backup.map(|b| self.backup(b)).transpose()?,
             metrics: self.metrics(raw.metrics)?,
         })
@@ -718,6 +800,43 @@ impl Validator<'_> {
             return Err(self.invalid("metrics.token", "a token must be at least 8 characters"));
         }
         Ok(MetricsConfig { token: raw.token })
+    }
+
+    fn onec(&self, raw: RawOnec) -> Result<OnecConfig, ConfigError> {
+        let login = raw.login.trim().to_string();
+        if login.is_empty() || login.contains(':') || login.chars().any(char::is_control) {
+            return Err(self.invalid("onec.login", "give the login 1C uses (no ':' and no control characters)"));
+        }
+        if raw.password.expose().len() < 8 {
+            return Err(self.invalid("onec.password", "use at least 8 characters (the box is reachable from the LAN)"));
+        }
+        let price_type = raw.price_type.unwrap_or_else(|| "Розничная".to_string()).trim().to_string();
+        if price_type.is_empty() {
+            return Err(self.invalid("onec.price_type", "give the 1C price type's name or Ид"));
+        }
+        let warehouse = raw.warehouse.map(|w| w.trim().to_string()).filter(|w| !w.is_empty());
+        let file_limit = self.bounded(
+            "onec.file_limit",
+            raw.file_limit.unwrap_or(OnecConfig::FILE_LIMIT),
+            64 * 1024,
+            256 * 1024 * 1024,
+        )?;
+        let default_vat = raw.default_vat.unwrap_or_else(|| "none".to_string());
+        if !["none", "0", "5", "7", "10", "20", "22"].contains(&default_vat.as_str()) {
+            return Err(self.invalid(
+                "onec.default_vat",
+                format!("\"{default_vat}\" is not one of none, 0, 5, 7, 10, 20, 22"),
+            ));
+        }
+        Ok(OnecConfig {
+            login,
+            password: raw.password,
+            price_type,
+            warehouse,
+            file_limit,
+            zip: raw.zip.unwrap_or(true),
+            default_vat,
+        })
     }
 
     fn wms(&self, raw: WmsConfig) -> Result<WmsConfig, ConfigError> {
@@ -986,7 +1105,25 @@ impl Validator<'_> {
                 if !seen.insert(d.id.clone()) {
                     return Err(self.invalid(key("id"), format!("device \"{}\" is defined twice", d.id)));
                 }
-                let transport = match d.transport.as_str() {
+                if d.kind == DeviceKind::Fiscal {
+                    return self.fiscal_device(i, d);
+                }
+                for (field, given) in [
+                    ("driver", d.driver.is_some()),
+                    ("taxation", d.taxation.is_some()),
+                    ("operator_inn", d.operator_inn.is_some()),
+                ] {
+                    if given {
+                        return Err(self.invalid(key(field), "only a fiscal register (kind = \"fiscal\") has this setting"));
+                    }
+                }
+                let Some(transport_name) = d.transport.clone() else {
+                    return Err(self.invalid(
+                        key("transport"),
+                        "a scanner or printer needs `transport` (serial, tcp, virtual, hid, evdev, usblp, usb)",
+                    ));
+                };
+                let transport = match transport_name.as_str() {
                     "serial" => Transport::Serial {
                         path: d
                             .path
@@ -1026,13 +1163,13 @@ impl Validator<'_> {
                     }
                 };
                 if d.kind != DeviceKind::Printer && matches!(transport, Transport::Usblp { .. } | Transport::Usb { .. }) {
-                    return Err(self.invalid(key("transport"), format!("\"{}\" is for printers only", d.transport)));
+                    return Err(self.invalid(key("transport"), format!("\"{transport_name}\" is for printers only")));
                 }
                 if d.flow_control.is_some() && !matches!(transport, Transport::Serial { .. }) {
                     return Err(self.invalid(key("flow_control"), "only a serial device has flow control"));
                 }
                 if d.kind != DeviceKind::Scanner && matches!(transport, Transport::Hid { .. } | Transport::Evdev { .. }) {
-                    return Err(self.invalid(key("transport"), format!("\"{}\" is for scanners only", d.transport)));
+                    return Err(self.invalid(key("transport"), format!("\"{transport_name}\" is for scanners only")));
                 }
                 if d.gap_ms == Some(0) {
                     return Err(self.invalid(key("gap_ms"), "must be at least 1"));
@@ -1053,9 +1190,70 @@ impl Validator<'_> {
                     profile,
                     framing,
                     flow_control: d.flow_control.unwrap_or_default(),
+                    fiscal: None,
                 })
             })
             .collect()
+    }
+
+    /// A `kind = "fiscal"` entry: a driver and its address instead of a transport.
+    fn fiscal_device(&self, i: usize, d: RawDevice) -> Result<DeviceConfig, ConfigError> {
+        let key = |field: &str| format!("devices[{i}].{field}");
+        for (field, given) in [
+            ("transport", d.transport.is_some()),
+            ("path", d.path.is_some()),
+            ("baud", d.baud.is_some()),
+            ("profile", d.profile.is_some()),
+            ("vid", d.vid.is_some()),
+            ("pid", d.pid.is_some()),
+            ("serial", d.serial.is_some()),
+            ("prefix", d.prefix.is_some()),
+            ("suffix", d.suffix.is_some()),
+            ("gap_ms", d.gap_ms.is_some()),
+            ("flow_control", d.flow_control.is_some()),
+        ] {
+            if given {
+                return Err(self.invalid(
+                    key(field),
+                    "a fiscal register is reached through its driver: give `driver` and `address`, not this",
+                ));
+            }
+        }
+        let driver = match d.driver.as_deref() {
+            Some("atol-web") => {
+                let address = d.address.unwrap_or_else(|| "127.0.0.1:16732".to_string());
+                let port_ok = address
+                    .rsplit_once(':')
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0));
+                if !port_ok || address.contains('/') {
+                    return Err(self.invalid(
+                        key("address"),
+                        format!("\"{address}\" is not host:port of the ATOL web server (e.g. 127.0.0.1:16732)"),
+                    ));
+                }
+                FiscalDriver::AtolWeb { address }
+            }
+            Some(other) => return Err(self.invalid(key("driver"), format!("unknown fiscal driver \"{other}\" (atol-web)"))),
+            None => return Err(self.invalid(key("driver"), "a fiscal register needs `driver` (atol-web)")),
+        };
+        if let Some(inn) = &d.operator_inn {
+            if inn.len() != 12 || !inn.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(self.invalid(key("operator_inn"), "a person's ИНН is 12 digits"));
+            }
+        }
+        Ok(DeviceConfig {
+            id: d.id,
+            kind: DeviceKind::Fiscal,
+            transport: Transport::Virtual,
+            profile: None,
+            framing: Framing::default(),
+            flow_control: FlowControl::None,
+            fiscal: Some(FiscalDeviceConfig {
+                driver,
+                taxation: d.taxation.unwrap_or_default(),
+                operator_inn: d.operator_inn,
+            }),
+        })
     }
 
     fn lanes(&self, raw: Vec<RawLane>, devices: &[DeviceConfig]) -> Result<Vec<LaneConfig>, ConfigError> {
@@ -1074,6 +1272,7 @@ impl Validator<'_> {
                 for (field, id, kind) in [
                     ("scanner", &l.scanner, DeviceKind::Scanner),
                     ("printer", &l.printer, DeviceKind::Printer),
+                    ("fiscal", &l.fiscal, DeviceKind::Fiscal),
                 ] {
                     let Some(id) = id else { continue };
                     let device = devices
@@ -1081,7 +1280,20 @@ impl Validator<'_> {
                         .find(|d| &d.id == id)
                         .ok_or_else(|| self.invalid(key(field), format!("no device with id \"{id}\"")))?;
                     if device.kind != kind {
-                        return Err(self.invalid(key(field), format!("device \"{id}\" is not a {field}")));
+                        let what = match kind {
+                            DeviceKind::Fiscal => "fiscal register (kind = \"fiscal\")",
+                            _ => field,
+                        };
+                        return Err(self.invalid(key(field), format!("device \"{id}\" is not a {what}")));
+                    }
+                    // A register numbers its documents in one sequence and recovery after a
+                    // crash reads its last document: two lanes on one register would take each
+                    // other's documents for their own.
+                    if kind == DeviceKind::Fiscal && !bound.insert(format!("fiscal:{id}")) {
+                        return Err(self.invalid(
+                            key(field),
+                            format!("fiscal register \"{id}\" is already bound to another lane; a register serves exactly one lane"),
+                        ));
                     }
                     if kind == DeviceKind::Scanner && !bound.insert(id.clone()) {
                         return Err(self.invalid(
@@ -1094,6 +1306,7 @@ impl Validator<'_> {
                     id: l.id,
                     scanner: l.scanner,
                     printer: l.printer,
+                    fiscal: l.fiscal,
                 })
             })
             .collect()
@@ -1145,6 +1358,73 @@ profile = "generic-80mm"
     }
 
     #[test]
+    fn a_fiscal_register_bound_to_a_lane() {
+        let kkt = "[[devices]]\nid = \"kkt-1\"\nkind = \"fiscal\"\ndriver = \"atol-web\"\naddress = \"127.0.0.1:16732\"\n";
+        let text = format!(
+            "{}{kkt}",
+            CONTRACT.replace("printer = \"printer-1\"", "printer = \"printer-1\"\nfiscal = \"kkt-1\"")
+        );
+        let config = parse(&text).unwrap();
+        assert_eq!(config.lanes[0].fiscal.as_deref(), Some("kkt-1"));
+        let device = config.device("kkt-1").unwrap();
+        assert_eq!(device.kind, DeviceKind::Fiscal);
+        assert_eq!(
+            device.fiscal,
+            Some(FiscalDeviceConfig {
+                driver: FiscalDriver::AtolWeb {
+                    address: "127.0.0.1:16732".into()
+                },
+                taxation: Taxation::Osn,
+                operator_inn: None,
+            })
+        );
+        // The address defaults to the web server's own default; the taxation can be set.
+        let text = format!("{CONTRACT}[[devices]]\nid = \"kkt-2\"\nkind = \"fiscal\"\ndriver = \"atol-web\"\ntaxation = \"usn_income\"\n");
+        let device = parse(&text).unwrap().device("kkt-2").unwrap().fiscal.clone().unwrap();
+        assert_eq!(
+            device.driver,
+            FiscalDriver::AtolWeb {
+                address: "127.0.0.1:16732".into()
+            }
+        );
+        assert_eq!(device.taxation, Taxation::UsnIncome);
+
+        let err = |text: &str| parse(text).unwrap_err().to_string();
+        let lane = |fiscal: &str| {
+            CONTRACT.replace(
+                "printer = \"printer-1\"",
+                &format!("printer = \"printer-1\"\nfiscal = \"{fiscal}\""),
+            )
+        };
+        assert_eq!(err(&lane("kkt-9")), "storeterm.toml: lanes[0].fiscal: no device with id \"kkt-9\"");
+        assert_eq!(
+            err(&lane("printer-1")),
+            "storeterm.toml: lanes[0].fiscal: device \"printer-1\" is not a fiscal register (kind = \"fiscal\")"
+        );
+        let two_lanes = format!("{}{kkt}[[lanes]]\nid = \"2\"\nfiscal = \"kkt-1\"\n", lane("kkt-1"));
+        assert!(err(&two_lanes).contains("lanes[1].fiscal: fiscal register \"kkt-1\" is already bound to another lane"));
+        let device = |body: &str| format!("{CONTRACT}[[devices]]\nid = \"kkt-1\"\nkind = \"fiscal\"\n{body}");
+        assert!(err(&device("")).contains("devices[2].driver: a fiscal register needs `driver` (atol-web)"));
+        assert!(err(&device("driver = \"shtrih\"\n")).contains("devices[2].driver: unknown fiscal driver \"shtrih\""));
+        assert!(
+            err(&device("driver = \"atol-web\"\naddress = \"localhost\"\n")).contains("devices[2].address: \"localhost\" is not host:port")
+        );
+        assert!(
+            err(&device("driver = \"atol-web\"\ntransport = \"tcp\"\n"))
+                .contains("devices[2].transport: a fiscal register is reached through its driver")
+        );
+        assert!(
+            err(&device("driver = \"atol-web\"\noperator_inn = \"123\"\n"))
+                .contains("devices[2].operator_inn: a person's ИНН is 12 digits")
+        );
+        assert!(err(&device("driver = \"atol-web\"\ntaxation = \"vat\"\n")).contains("taxation"));
+        let printer_with_driver = CONTRACT.replace("profile = \"generic-80mm\"", "profile = \"generic-80mm\"\ndriver = \"atol-web\"");
+        assert!(err(&printer_with_driver).contains("devices[1].driver: only a fiscal register"));
+        let printer_without_transport = CONTRACT.replace("transport = \"tcp\"\n", "");
+        assert!(err(&printer_without_transport).contains("devices[1].transport: a scanner or printer needs `transport`"));
+    }
+
+    #[test]
     fn the_contract_example_parses() {
         let config = parse(CONTRACT).unwrap();
         assert_eq!(config.http.listen.to_string(), "127.0.0.1:8080");
@@ -1161,6 +1441,46 @@ profile = "generic-80mm"
             }
         );
         assert_eq!(config.lanes[0].printer.as_deref(), Some("printer-1"));
+    }
+
+    #[test]
+    fn onec_section_defaults_and_errors_name_the_key() {
+        assert!(parse(CONTRACT).unwrap().onec.is_none());
+        let with = |section: &str| parse(&format!("{CONTRACT}\n[onec]\n{section}"));
+        let onec = with("login = \"1c\"\npassword = \"long-secret\"").unwrap().onec.unwrap();
+        assert_eq!((onec.login.as_str(), onec.price_type.as_str()), ("1c", "Розничная"));
+        assert_eq!(
+            (onec.file_limit, onec.zip, onec.default_vat.as_str()),
+            (OnecConfig::FILE_LIMIT, true, "none")
+        );
+        assert_eq!(onec.warehouse, None);
+        assert!(!format!("{onec:?}").contains("long-secret"));
+        let onec = with("login = \"1c\"\npassword = \"long-secret\"\nwarehouse = \"Магазин №1\"\nfile_limit = 1048576\nzip = false")
+            .unwrap()
+            .onec
+            .unwrap();
+        assert_eq!(
+            (onec.warehouse.as_deref(), onec.file_limit, onec.zip),
+            (Some("Магазин №1"), 1_048_576, false)
+        );
+        for (section, key) in [
+            ("login = \"1c\"\npassword = \"short\"", "onec.password"),
+            ("login = \"\"\npassword = \"long-secret\"", "onec.login"),
+            ("login = \"a:b\"\npassword = \"long-secret\"", "onec.login"),
+            ("login = \"1c\"\npassword = \"long-secret\"\nfile_limit = 10", "onec.file_limit"),
+            (
+                "login = \"1c\"\npassword = \"long-secret\"\ndefault_vat = \"18\"",
+                "onec.default_vat",
+            ),
+        ] {
+            let err = with(section).unwrap_err().to_string();
+            assert!(err.contains(key), "{section}: {err}");
+            assert!(!err.contains("long-secret"), "{err}");
+        }
+        assert!(
+            with("login = \"1c\"\npassword = \"long-secret\"\nsecret = 1").is_err(),
+            "unknown keys are refused"
+        );
     }
 
     #[test]

@@ -6,6 +6,11 @@
 //! when it produced anything for the outside world (a sale, a shift, a document), through the
 //! lane journal when it only edited the open receipt (see `store::lanes`) — and then the new
 //! receipt is broadcast to the screens.
+//!
+//! On a lane with a fiscal register a sale is paid only when the register's document exists;
+//! that path lives in [`fiscal`].
+
+pub mod fiscal;
 
 use super::supervisor::{Importance, Supervisor};
 use crate::devices::scanner::{Frame, ScanEvent};
@@ -42,6 +47,10 @@ pub enum LaneFailure {
     Storage(#[from] StoreError),
     #[error("the lane is shutting down")]
     Stopped,
+    /// The fiscal register (or its driver) refused or could not be asked; the message says
+    /// what to do.
+    #[error("{message}")]
+    Fiscal { code: &'static str, message: String },
 }
 
 impl LaneFailure {
@@ -57,6 +66,7 @@ impl LaneFailure {
             LaneFailure::Storage(StoreError::AwaitingSeqBase) => "awaiting_crm_numbering",
             LaneFailure::Storage(_) => "storage_error",
             LaneFailure::Stopped => "unavailable",
+            LaneFailure::Fiscal { code, .. } => code,
         }
     }
 }
@@ -119,6 +129,10 @@ enum Command {
     },
     SignIn {
         cashier: String,
+    },
+    /// Send a sale held for the fiscal register again, after the cause was removed.
+    FiscalRetry {
+        reply: Reply<Paid>,
     },
 }
 
@@ -194,6 +208,12 @@ impl LaneHandle {
         let _ = self.commands.send(Command::SignIn { cashier }).await;
     }
 
+    /// Try again to fiscalise the sale the lane holds for its register (after the cashier
+    /// loaded paper, closed the cover…). Recovers first; never registers a sale twice.
+    pub async fn fiscal_retry(&self) -> Result<Paid, LaneFailure> {
+        self.request(|reply| Command::FiscalRetry { reply }).await
+    }
+
     /// Where the lane's bound scanner sends its scans.
     pub fn scan_sink(&self) -> mpsc::Sender<ScanEvent> {
         self.scans.clone()
@@ -220,6 +240,10 @@ struct LaneActor {
     events: broadcast::Sender<LaneEvent>,
     /// Shared with the handle, and kept across restarts of the actor.
     counters: Arc<LaneCounters>,
+    /// The lane's fiscal register; `None`: non-fiscal receipts.
+    register: Option<fiscal::Register>,
+    /// When to ask again about a held sale whose outcome is not known.
+    fiscal_wake: Option<tokio::time::Instant>,
 }
 
 /// Load a lane's state from the store and start its actor.
@@ -230,8 +254,21 @@ pub fn spawn(
     store: Store,
     supervisor: &mut Supervisor,
 ) -> Result<LaneHandle, StoreError> {
+    spawn_with_register(id, printer, None, rules, store, supervisor)
+}
+
+/// [`spawn`] for a lane with a fiscal register: its held sale, if any, is recovered before the
+/// lane takes its first command (after a restart of the actor too).
+pub fn spawn_with_register(
+    id: &str,
+    printer: Option<String>,
+    register: Option<fiscal::Register>,
+    rules: ScanRules,
+    store: Store,
+    supervisor: &mut Supervisor,
+) -> Result<LaneHandle, StoreError> {
     // Loaded once here so a store that cannot read the lane stops the start, with its error.
-    let mut first = Some(LaneActor::load(id, &store, printer.clone(), rules.clone())?);
+    let mut first = Some(LaneActor::load(id, &store, printer.clone(), register.clone(), rules.clone())?);
     let (commands, command_rx) = mpsc::channel(64);
     let (scans, scan_rx) = mpsc::channel(64);
     let (events, _) = broadcast::channel(64);
@@ -245,7 +282,7 @@ pub fn spawn(
     supervisor.spawn(format!("lane {id}"), Importance::Critical, move || {
         let loaded = match first.take() {
             Some(actor) => Ok(actor),
-            None => LaneActor::load(&lane_id, &store, printer.clone(), rules.clone()),
+            None => LaneActor::load(&lane_id, &store, printer.clone(), register.clone(), rules.clone()),
         };
         let (inbox, shutdown, events, counters) = (inbox.clone(), shutdown.clone(), ev.clone(), count.clone());
         async move {
@@ -278,7 +315,13 @@ impl LaneActor {
     /// The lane as the store has it. A new or restored store may have to number shifts past
     /// what the CRM holds; the change is committed with the lane's next commit, and made again
     /// on every load until then.
-    fn load(id: &str, store: &Store, printer: Option<String>, rules: ScanRules) -> Result<LaneActor, StoreError> {
+    fn load(
+        id: &str,
+        store: &Store,
+        printer: Option<String>,
+        register: Option<fiscal::Register>,
+        rules: ScanRules,
+    ) -> Result<LaneActor, StoreError> {
         let mut lane = store.lane(id)?.unwrap_or_else(|| Lane::new(id));
         lane.continue_after(store.shift_floor());
         Ok(LaneActor {
@@ -288,17 +331,24 @@ impl LaneActor {
             printer,
             rules,
             events: broadcast::channel(1).0,
+            register,
+            fiscal_wake: None,
             counters: Default::default(),
         })
     }
 
     #[tracing::instrument(name = "lane", skip_all, fields(lane = %self.lane.id))]
     async fn run(mut self, commands: &mut mpsc::Receiver<Command>, scans: &mut mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
+        // A sale held for the register when storeterm (or this actor) stopped is recovered
+        // before anything new.
+        self.fiscal_start().await;
         loop {
+            let fiscal_wake = self.fiscal_wake;
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 Some(command) = commands.recv() => self.handle(command).await,
                 Some(scan) = scans.recv() => self.device_scan(scan).await,
+                () = fiscal::wake_at(fiscal_wake) => self.fiscal_recheck().await,
                 else => return,
             }
         }
@@ -346,6 +396,12 @@ impl LaneActor {
             }
             Command::OpenShift { cashier, reply } => {
                 self.cashier = Some(cashier.clone());
+                if let Some(register) = self.register.clone().filter(|_| self.lane.shift.is_none()) {
+                    if let Err(e) = register.open_shift(&cashier).await {
+                        let _ = reply.send(Err(e));
+                        return;
+                    }
+                }
                 let mut next = self.lane.clone();
                 let mut ids = new_id;
                 let (shift, changes) = next.open_shift(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids));
@@ -360,7 +416,14 @@ impl LaneActor {
                 let mut ids = new_id;
                 let closed = next.close_shift(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids));
                 let result = match closed {
-                    Ok((shift, changes)) => self.commit(next, changes).await.map(|()| shift),
+                    // The register's Z report first: storeterm's shift closes only with it.
+                    Ok((shift, changes)) => match &self.register {
+                        Some(register) => match register.close_shift(&cashier).await {
+                            Ok(_) => self.commit(next, changes).await.map(|()| shift),
+                            Err(e) => Err(e),
+                        },
+                        None => self.commit(next, changes).await.map(|()| shift),
+                    },
                     Err(e) => Err(e.into()),
                 };
                 if let Ok(shift) = &result {
@@ -373,6 +436,9 @@ impl LaneActor {
                 let _ = reply.send(Ok(self.lane.clone()));
             }
             Command::SignIn { cashier } => self.cashier = Some(cashier),
+            Command::FiscalRetry { reply } => {
+                let _ = reply.send(self.fiscal_retry().await);
+            }
         }
     }
 
@@ -486,6 +552,9 @@ impl LaneActor {
         let mut next = self.lane.clone();
         let mut ids = new_id;
         let (paid, changes) = next.pay(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), method, amount)?;
+        if let (Some(register), Paid::Closed { .. }) = (self.register.clone(), &paid) {
+            return self.pay_fiscal(register, next, changes, cashier).await;
+        }
         self.commit_as(next, changes, true).await?;
         if let Paid::Closed { receipt } = &paid {
             self.counters.sales.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

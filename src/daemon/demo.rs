@@ -95,6 +95,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         http: HttpConfig { listen: options.listen },
         store: StoreConfig::at(data),
         crm: None,
+        onec: None,
         shop: ShopConfig {
             name: "Магазин «Демо»".into(),
             address: "г. Москва, ул. Примерная, д. 1".into(),
@@ -111,6 +112,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
             id: "1".into(),
             scanner: Some(SCANNER.into()),
             printer: Some(PRINTER.into()),
+            fiscal: None,
         }],
         devices: vec![
             DeviceConfig {
@@ -120,6 +122,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
                 profile: None,
                 framing: Default::default(),
                 flow_control: Default::default(),
+                fiscal: None,
             },
             DeviceConfig {
                 id: PRINTER.into(),
@@ -128,6 +131,7 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
                 profile: Some("generic-80mm".into()),
                 framing: Default::default(),
                 flow_control: Default::default(),
+                fiscal: None,
             },
         ],
         profiles_dir: None,

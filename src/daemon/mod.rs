@@ -112,6 +112,9 @@ fn critical_down(parts: &Parts, store: Option<&Store>, grace: Duration) -> Vec<S
 }
 
 fn endpoint(device: &DeviceConfig) -> String {
+    if device.kind == DeviceKind::Fiscal {
+        return lane::fiscal::Register::endpoint(device);
+    }
     match &device.transport {
         Transport::Serial { path, baud } => format!("serial {} {baud}", path.display()),
         Transport::Tcp { address } => format!("tcp {address}"),
@@ -186,9 +189,19 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
 
     let mut lanes = BTreeMap::new();
     for lane in &config.lanes {
-        let handle = lane::spawn(
+        let register = match lane.fiscal.as_deref().and_then(|id| config.device(id)) {
+            Some(device) => Some(
+                lane::fiscal::Register::from_config(device, &registry).map_err(|message| StartError::Device {
+                    id: device.id.clone(),
+                    message,
+                })?,
+            ),
+            None => None,
+        };
+        let handle = lane::spawn_with_register(
             &lane.id,
             lane.printer.clone(),
+            register,
             config.scanning.clone(),
             store.clone(),
             &mut supervisor,
@@ -228,6 +241,8 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
                     scanner::run(setup.clone(), sink.clone(), registry.clone(), shutdown.clone())
                 });
             }
+            // A register is driven by its lane's actor (see `app::lane::fiscal`).
+            DeviceKind::Fiscal => {}
             DeviceKind::Printer => {
                 let profile_id = device.profile.as_deref().unwrap_or(crate::config::DEFAULT_PRINTER_PROFILE);
                 let profile = profiles.printer(profile_id).map_err(|e| StartError::Device {
@@ -285,6 +300,10 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
     let warehouse = wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms);
     warehouse.ensure_receiving().await?;
     let handle = store.clone();
+    let onec = config.onec.as_ref().map(|onec| {
+        let settings = sync::onec::OnecSettings::from_config(onec);
+        Arc::new(sync::onec::OnecExchange::new(settings, store.clone(), tz.clone()))
+    });
     let services = crate::app::Services {
         lanes: lanes.clone(),
         store,
@@ -294,7 +313,10 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
         warehouse,
         parts: supervisor.parts(),
     };
-    let state = AppState::new(&config, services, shutdown.clone()).with_calls(calls);
+    let mut state = AppState::new(&config, services, shutdown.clone()).with_calls(calls);
+    if let Some(onec) = onec {
+        state = state.with_onec(onec);
+    }
     let listener = bind(config.http.listen).await?;
     let addr = listener.local_addr().map_err(|source| StartError::Bind {
         addr: config.http.listen,

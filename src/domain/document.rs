@@ -115,6 +115,9 @@ struct SaleData<'a> {
     /// Points the sale earned, by this site's reckoning.
     #[serde(skip_serializing_if = "Option::is_none")]
     bonus_accrued: Option<Decimal>,
+    /// The fiscal register's document (ФД, ФП, shift) on a lane with a register.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fiscal: Option<&'a crate::domain::fiscal::FiscalNumbers>,
 }
 
 /// The `sale` document for a closed receipt.
@@ -155,6 +158,7 @@ pub fn sale(id: Uuid, sale: &ClosedReceipt) -> NewDocument {
         loyalty_card: r.loyalty_card.as_deref(),
         client: r.client.as_ref().map(|c| c.id.as_str()),
         bonus_accrued: r.client.as_ref().map(|_| sale.bonus_accrued),
+        fiscal: sale.fiscal.as_ref(),
     };
     NewDocument::new(id, DocumentKind::Sale, sale.closed_at, data)
 }

@@ -37,6 +37,10 @@ pub struct Lane {
     /// Receipts put aside (отложенные чеки), oldest first; they survive restarts with the lane.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub parked: Vec<Parked>,
+    /// A sale waiting for the fiscal register's document (see [`crate::domain::fiscal`]): while
+    /// it is here the lane takes no new operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal: Option<crate::domain::fiscal::FiscalPending>,
 }
 
 /// A receipt put aside while the customer fetches something they forgot.
@@ -162,6 +166,8 @@ pub enum LaneError {
     UnknownParked(Uuid),
     #[error("отложено уже {MAX_PARKED} чеков: сначала завершите какой-нибудь из них")]
     TooManyParked,
+    #[error("чек № {number} ещё пробивается на кассе (ККТ): дождитесь ответа кассы или устраните ошибку и нажмите «Повторить»")]
+    Fiscalising { number: u32 },
     #[error(transparent)]
     Receipt(#[from] ReceiptError),
     #[error(transparent)]
@@ -185,6 +191,7 @@ impl LaneError {
             LaneError::ParkedReceipts { .. } => "parked_receipts",
             LaneError::UnknownParked(_) => "unknown_parked",
             LaneError::TooManyParked => "too_many_parked",
+            LaneError::Fiscalising { .. } => "fiscal_pending",
             LaneError::Receipt(e) => e.code(),
             LaneError::Return(e) => e.code(),
             LaneError::Drawer(e) => e.code(),
@@ -201,6 +208,7 @@ impl Lane {
             receipt: None,
             last_shift_number: 0,
             parked: Vec::new(),
+            fiscal: None,
         }
     }
 
@@ -287,6 +295,7 @@ impl Lane {
         ctx: &mut Ctx<'_>,
         change: impl FnOnce(&mut Receipt) -> Result<T, LaneError>,
     ) -> Result<(T, Changes), LaneError> {
+        self.not_fiscalising()?;
         let mut changes = Changes::default();
         let mut next = self.clone();
         if next.shift.is_none() {
@@ -415,6 +424,7 @@ impl Lane {
     /// `ctx.cashier` (who took the payment), earns points, the shift counts it, and a `sale`
     /// document and a print request are produced.
     pub fn pay_tender(&mut self, ctx: &mut Ctx<'_>, tender: &Tender, terms: &PayTerms<'_>) -> Result<(Paid, Changes), LaneError> {
+        self.not_fiscalising()?;
         let mut next = self.clone();
         let receipt = next.open_receipt()?;
         let outcome = receipt.take(tender, terms)?;
@@ -507,6 +517,7 @@ impl Lane {
     /// Bring parked receipt `id` back as the open receipt, re-priced with the context's
     /// promotions. Only when no receipt with lines is open (an empty one is dropped).
     pub fn resume(&mut self, ctx: &Ctx<'_>, id: Uuid) -> Result<(), LaneError> {
+        self.not_fiscalising()?;
         if let Some(open) = &self.receipt {
             if !open.lines.is_empty() {
                 return Err(LaneError::ReceiptOpen { number: open.number });
@@ -561,6 +572,7 @@ impl Lane {
         ctx: &mut Ctx<'_>,
         build: impl FnOnce(ReturnHeader<'_>) -> Result<ClosedReturn, ReturnError>,
     ) -> Result<(ClosedReturn, Changes), LaneError> {
+        self.not_fiscalising()?;
         let mut next = self.clone();
         let mut changes = Changes::default();
         if next.shift.is_none() {
@@ -615,6 +627,7 @@ impl Lane {
         amount: Decimal,
         reason: &str,
     ) -> Result<(CashMovement, Changes), LaneError> {
+        self.not_fiscalising()?;
         let mut next = self.clone();
         let shift = next.shift.as_mut().ok_or(LaneError::NoShift)?;
         let reason = drawer::check_reason(reason)?;
@@ -668,6 +681,7 @@ impl Lane {
     /// Close the shift with its totals, under `ctx.cashier`. An open receipt with lines blocks
     /// it, and so do parked receipts; an empty open receipt is simply discarded.
     pub fn close_shift(&mut self, ctx: &mut Ctx<'_>) -> Result<(Shift, Changes), LaneError> {
+        self.not_fiscalising()?;
         if let Some(receipt) = &self.receipt {
             if !receipt.lines.is_empty() {
                 return Err(LaneError::ReceiptOpen { number: receipt.number });

@@ -14,6 +14,7 @@ pub mod client;
 pub mod document;
 pub mod drawer;
 pub mod feed;
+pub mod fiscal;
 pub mod lane;
 pub mod loyalty;
 pub mod money;

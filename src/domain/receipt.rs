@@ -190,6 +190,9 @@ pub struct ClosedReceipt {
     /// Loyalty points the sale earned (provisional until the CRM counts them).
     #[serde(default)]
     pub bonus_accrued: Decimal,
+    /// The fiscal register's document of the sale, on a lane with a register (ФД, ФП, shift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal: Option<crate::domain::fiscal::FiscalNumbers>,
 }
 
 impl ClosedReceipt {
@@ -706,6 +709,7 @@ impl Receipt {
             change,
             closed_at,
             bonus_accrued: Decimal::ZERO,
+            fiscal: None,
             receipt: self,
         }
     }

@@ -63,7 +63,9 @@ impl From<LaneFailure> for ApiError {
         let code = e.code();
         let status = match code {
             "unknown_item" | "unknown_line" => StatusCode::NOT_FOUND,
-            "no_receipt" | "receipt_open" | "payment_started" | "shift_closed" | "card_paid" => StatusCode::CONFLICT,
+            "no_receipt" | "receipt_open" | "payment_started" | "shift_closed" | "card_paid" | "fiscal_pending" => StatusCode::CONFLICT,
+            // The fiscal register's driver is not reachable or the outcome is not known yet.
+            c if c.starts_with("atol_") => StatusCode::SERVICE_UNAVAILABLE,
             "storage_error" => StatusCode::INTERNAL_SERVER_ERROR,
             "unavailable" | "disk_full" | "storage_unavailable" | "awaiting_crm_numbering" => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNPROCESSABLE_ENTITY,

@@ -31,6 +31,8 @@ pub fn routes() -> axum::Router<AppState> {
         .route("/api/v1/lanes/{lane}/receipt/lines/{no}", patch(set_qty).delete(void_line))
         .route("/api/v1/lanes/{lane}/scan", post(scan))
         .route("/api/v1/lanes/{lane}/payments", post(pay))
+        .route("/api/v1/lanes/{lane}/fiscal", get(fiscal))
+        .route("/api/v1/lanes/{lane}/fiscal/retry", post(fiscal_retry))
         .route("/api/v1/lanes/{lane}/events", get(events))
 }
 
@@ -45,6 +47,7 @@ async fn list(State(state): State<AppState>, who: Principal) -> Result<Response,
             "printer": config.printer,
             "shift": lane.shift.as_ref().map(ShiftView::new),
             "receipt_open": lane.receipt.is_some(),
+            "fiscal": fiscal_json(config, &lane),
         }));
     }
     Ok(Json(lanes).into_response())
@@ -147,6 +150,55 @@ async fn pay(
     who.require(TILL)?;
     let handle = state.lane(&lane)?;
     let paid = handle.pay(body.method, body.amount, who.name).await?;
+    let open = handle.snapshot().await?.receipt;
+    Ok(Json(PaymentView::new(&lane, &paid, open.as_ref())).into_response())
+}
+
+/// A lane's register and the sale it holds for it, in words for the screens.
+pub(super) fn fiscal_json(config: &crate::config::LaneConfig, lane: &crate::domain::lane::Lane) -> serde_json::Value {
+    let pending = lane.fiscal.as_ref().map(|p| {
+        let (code, message) = p
+            .stage
+            .problem()
+            .unwrap_or(("fiscal_pending", "Чек отправлен на кассу, ждём ответа."));
+        json!({
+            "receipt": p.sale.receipt.id,
+            "number": p.sale.receipt.number,
+            "total": p.sale.total,
+            "attempt": p.attempt,
+            "since": p.since,
+            "stage": p.stage,
+            "code": code,
+            "message": message,
+            "retry": format!("/api/v1/lanes/{}/fiscal/retry", config.id),
+        })
+    });
+    json!({
+        "register": config.fiscal,
+        "mode": if config.fiscal.is_some() { "fiscal" } else { "non_fiscal" },
+        "pending": pending,
+    })
+}
+
+/// `GET …/fiscal`: the lane's register and the sale held for it, if any.
+async fn fiscal(State(state): State<AppState>, who: Principal, Path(lane): Path<String>) -> Result<Response, ApiError> {
+    who.require(TILL)?;
+    let config = state
+        .inner
+        .lane_config
+        .iter()
+        .find(|c| c.id == lane)
+        .ok_or_else(|| ApiError::not_found("unknown_lane", "no such lane"))?;
+    let snapshot = state.lane(&lane)?.snapshot().await?;
+    Ok(Json(fiscal_json(config, &snapshot)).into_response())
+}
+
+/// `POST …/fiscal/retry`: send the held sale again after the cause was removed; answers like a
+/// payment that closed the receipt.
+async fn fiscal_retry(State(state): State<AppState>, who: Principal, Path(lane): Path<String>) -> Result<Response, ApiError> {
+    who.require(TILL)?;
+    let handle = state.lane(&lane)?;
+    let paid = handle.fiscal_retry().await?;
     let open = handle.snapshot().await?.receipt;
     Ok(Json(PaymentView::new(&lane, &paid, open.as_ref())).into_response())
 }

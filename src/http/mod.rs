@@ -9,6 +9,7 @@ mod calls;
 mod error;
 mod lanes;
 mod metrics;
+mod onec;
 mod printing;
 mod screens;
 mod server;
@@ -58,6 +59,8 @@ struct Inner {
     webhook_zone: jiff::tz::TimeZone,
     /// Webhook requests seen lately, so a replay changes nothing.
     replays: std::sync::Mutex<crate::devices::telephony::webhook::ReplayGuard>,
+    /// 1C's «Обмен с сайтом» (`[onec]`); set by [`AppState::with_onec`].
+    onec: Option<Arc<crate::sync::onec::OnecExchange>>,
     /// Where scheduled backups go (`[backup] dir`), for `/admin`.
     backup_dir: Option<std::path::PathBuf>,
     /// Request latencies, for `/metrics`.
@@ -100,6 +103,7 @@ impl AppState {
                 backup_dir: config.backup.as_ref().map(|b| b.dir.clone()),
                 metrics: Default::default(),
                 metrics_token: config.metrics.token.clone(),
+                onec: None,
             }),
         }
     }
@@ -113,6 +117,14 @@ impl AppState {
     pub fn with_calls(mut self, calls: calls::CallsState) -> AppState {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.calls = Some(calls);
+        }
+        self
+    }
+
+    /// Attach 1C's exchange, right after [`AppState::new`] (before the state is shared).
+    pub fn with_onec(mut self, onec: Arc<crate::sync::onec::OnecExchange>) -> AppState {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.onec = Some(onec);
         }
         self
     }
@@ -180,19 +192,21 @@ pub fn refusing_router(reason: String) -> Router {
 /// All routes, with the JSON API's body limit ([`BodyLimit::API`]; a route may set its own)
 /// and the API's error shape on every 404, 405 and rejection.
 pub fn router(state: AppState) -> Router {
+    let file_limit = state.inner.onec.as_ref().map(|o| o.file_limit());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/v1/whoami", get(auth::whoami))
         .merge(screens::routes())
         .merge(lanes::routes())
         .merge(admin::routes())
+        .merge(printing::routes())
+        .merge(calls::routes())
+        .merge(wms::routes())
+        .merge(onec::routes(file_limit))
         .merge(backup::routes())
         .merge(metrics::routes())
         // Times every matched route (so after all of them), by its pattern.
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
-        .merge(printing::routes())
-        .merge(calls::routes())
-        .merge(wms::routes())
         // After every route: it replaces axum's empty 405 on the routes that exist now.
         .method_not_allowed_fallback(body::method_not_allowed)
         .fallback(|| async { ApiError::not_found("not_found", "no such page or API call") })

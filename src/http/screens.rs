@@ -19,6 +19,7 @@ async fn asset(Path(file): Path<String>) -> Response {
         "common.js" => (include_str!("assets/common.js"), "text/javascript; charset=utf-8"),
         "pos.js" => (include_str!("assets/pos.js"), "text/javascript; charset=utf-8"),
         "pos_printer.js" => (include_str!("assets/pos_printer.js"), "text/javascript; charset=utf-8"),
+        "pos_fiscal.js" => (include_str!("assets/pos_fiscal.js"), "text/javascript; charset=utf-8"),
         "admin.js" => (include_str!("assets/admin.js"), "text/javascript; charset=utf-8"),
         "style.css" => (include_str!("assets/style.css"), "text/css; charset=utf-8"),
         "tsd.js" => (include_str!("assets/tsd.js"), "text/javascript; charset=utf-8"),

@@ -1,5 +1,6 @@
 //! The JSON shapes of the API. Decimals travel as strings (`"89.90"`).
 
+use crate::domain::fiscal::FiscalNumbers;
 use crate::domain::lane::Paid;
 use crate::domain::receipt::{ClosedReceipt, LineMark, Payment, Receipt};
 use crate::domain::shift::Shift;
@@ -98,6 +99,9 @@ pub struct ClosedView<'a> {
     pub receipt: ReceiptView<'a>,
     pub change: Decimal,
     pub closed_at: Timestamp,
+    /// The fiscal register's document (ФД, ФП, shift) on a lane with a register.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fiscal: Option<&'a FiscalNumbers>,
 }
 
 impl<'a> ClosedView<'a> {
@@ -108,6 +112,7 @@ impl<'a> ClosedView<'a> {
             receipt,
             change: closed.change,
             closed_at: closed.closed_at,
+            fiscal: closed.fiscal.as_ref(),
         }
     }
 }
@@ -116,8 +121,17 @@ impl<'a> ClosedView<'a> {
 #[derive(Debug, Serialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum PaymentView<'a> {
-    Partial { receipt: ReceiptView<'a>, remaining: Decimal },
-    Closed { receipt: ClosedView<'a>, change: Decimal },
+    Partial {
+        receipt: ReceiptView<'a>,
+        remaining: Decimal,
+    },
+    Closed {
+        receipt: ClosedView<'a>,
+        change: Decimal,
+        /// `{"fd", "fp", "shift", …}` of a fiscalised sale.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fiscal: Option<&'a FiscalNumbers>,
+    },
 }
 
 impl<'a> PaymentView<'a> {
@@ -128,6 +142,7 @@ impl<'a> PaymentView<'a> {
                 remaining: *remaining,
             },
             Paid::Closed { receipt } => PaymentView::Closed {
+                fiscal: receipt.fiscal.as_ref(),
                 change: receipt.change,
                 receipt: ClosedView::new(receipt),
             },

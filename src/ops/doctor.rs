@@ -145,10 +145,21 @@ pub async fn run(config_path: &Path, probe: &Probe) -> Report {
     for source in &config.telephony {
         findings.push(pbx(source, probe).await);
     }
-    findings.push(Finding::ok(
-        "fiscal",
-        "фискальный регистратор в конфигурации не задан: чеки печатаются без него",
-    ));
+    let registers: Vec<&str> = config
+        .devices
+        .iter()
+        .filter(|d| d.kind == crate::config::DeviceKind::Fiscal)
+        .map(|d| d.id.as_str())
+        .collect();
+    findings.push(if registers.is_empty() {
+        Finding::ok("fiscal", "фискальный регистратор в конфигурации не задан: чеки печатаются без него")
+    } else {
+        // Each register is checked above as a device (reachable, and the daemon's view of it).
+        Finding::ok(
+            "fiscal",
+            format!("ККТ в конфигурации: {} (см. проверки device:…)", registers.join(", ")),
+        )
+    });
     findings.push(time_sync(&probe.root));
     Report { findings }
 }

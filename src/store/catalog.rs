@@ -164,7 +164,12 @@ impl<'tx> CatalogTables<'tx> {
 }
 
 /// Apply every change of a page inside one transaction, each table opened once.
-fn apply_page(tx: &WriteTransaction, changes: &[Change], country: Country, now: jiff::Timestamp) -> Result<FeedApplied, StoreError> {
+pub(super) fn apply_page(
+    tx: &WriteTransaction,
+    changes: &[Change],
+    country: Country,
+    now: jiff::Timestamp,
+) -> Result<FeedApplied, StoreError> {
     let mut catalog = CatalogTables::open(tx)?;
     let mut clients_table = tx.open_table(CLIENTS)?;
     let mut phones = tx.open_table(PHONES)?;

@@ -27,6 +27,7 @@ mod engine;
 mod journal;
 mod lanes;
 mod numbering;
+mod onec;
 mod outbox;
 mod print_jobs;
 mod records;
@@ -40,7 +41,7 @@ pub use clients::PhoneMatch;
 pub use engine::{Durability, StoreHealth};
 pub use lanes::LaneCommit;
 pub use numbering::SeqBase;
-pub use outbox::Parked;
+pub use outbox::{Dropped, Parked};
 pub use retention::{Pruned, Retention};
 pub use wms::{CellView, Op, OpAnswer, OpTx, WmsAbort, refuse};
 

@@ -1,7 +1,7 @@
 //! The outbox: documents waiting for the CRM, in `seq` order, and the parked ones it refused.
 
 use super::engine::Durability;
-use super::tables::{self, META, OUTBOX, PARKED, meta_key};
+use super::tables::{self, DROPPED, META, OUTBOX, PARKED, meta_key};
 use super::{Store, StoreError, decode, encode};
 use crate::domain::document::{Document, NewDocument};
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
@@ -13,6 +13,17 @@ pub struct Parked {
     pub document: Document,
     pub reason: String,
     pub parked_at: jiff::Timestamp,
+}
+
+/// A parked document an admin dropped: it will never be sent; why, who and when are kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dropped {
+    pub parked: Parked,
+    /// The admin's written reason.
+    pub reason: String,
+    /// Who dropped it (the admin token's name).
+    pub by: String,
+    pub dropped_at: jiff::Timestamp,
 }
 
 /// May this transaction number documents? A new or restored store waits for the CRM's last
@@ -157,6 +168,76 @@ impl Store {
             .collect()
     }
 
+    /// Send a parked document again (the CRM side was fixed): it goes back to the outbox under
+    /// its own `seq` and id, so it leaves next and the CRM can recognise it. Durable.
+    /// `false` when no parked document has that `seq`.
+    pub async fn parked_resend(&self, seq: u64) -> Result<bool, StoreError> {
+        let found = self
+            .inner
+            .engine
+            .write(Durability::PowerLoss, move |tx| {
+                let mut parked = tx.open_table(PARKED)?;
+                let Some(value) = parked.remove(seq)? else {
+                    return Ok(Ok(false));
+                };
+                let record: Parked = match decode("outbox_parked", seq, value.value()) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(e)),
+                };
+                drop(value);
+                tx.open_table(OUTBOX)?.insert(seq, encode(&record.document).as_slice())?;
+                Ok(Ok(true))
+            })
+            .await?;
+        if found {
+            Store::signal(&self.inner.outbox_changed);
+        }
+        Ok(found)
+    }
+
+    /// Give up on a parked document, keeping it with the admin's reason. Durable. `false` when
+    /// no parked document has that `seq`.
+    pub async fn parked_drop(&self, seq: u64, reason: &str, by: &str, now: jiff::Timestamp) -> Result<bool, StoreError> {
+        let (reason, by) = (reason.to_string(), by.to_string());
+        self.inner
+            .engine
+            .write(Durability::PowerLoss, move |tx| {
+                let mut parked = tx.open_table(PARKED)?;
+                let Some(value) = parked.remove(seq)? else {
+                    return Ok(Ok(false));
+                };
+                let record: Parked = match decode("outbox_parked", seq, value.value()) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Err(e)),
+                };
+                drop(value);
+                let dropped = Dropped {
+                    parked: record,
+                    reason,
+                    by,
+                    dropped_at: now,
+                };
+                tx.open_table(DROPPED)?.insert(seq, encode(&dropped).as_slice())?;
+                Ok(Ok(true))
+            })
+            .await
+    }
+
+    /// Documents an admin dropped, newest first, at most `limit`.
+    pub fn dropped(&self, limit: usize) -> Result<Vec<Dropped>, StoreError> {
+        let tx = self.read()?;
+        let table = tx.open_table(DROPPED)?;
+        table
+            .iter()?
+            .rev()
+            .take(limit)
+            .map(|r| {
+                let (k, v) = r?;
+                decode("outbox_dropped", k.value(), v.value())
+            })
+            .collect()
+    }
+
     /// How many documents the CRM refused.
     pub fn parked_len(&self) -> Result<u64, StoreError> {
         Ok(self.read()?.open_table(PARKED)?.len()?)
@@ -196,6 +277,32 @@ mod tests {
         let parked = store.parked().unwrap();
         assert_eq!(parked[0].document.seq, 2);
         assert_eq!(parked[0].reason, "422: no such client");
+    }
+
+    #[tokio::test]
+    async fn a_parked_document_is_resent_under_its_seq_or_dropped_with_the_reason() {
+        let (store, dir) = temp_store();
+        store.append_documents(&[doc(1), doc(2), doc(3)]).await.unwrap();
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        store.outbox_park(1, "422: no such client", now).await.unwrap();
+        store.outbox_park(2, "422: bad line", now).await.unwrap();
+        assert!(store.parked_resend(1).await.unwrap());
+        assert!(!store.parked_resend(1).await.unwrap(), "not parked any more");
+        assert_eq!(store.outbox_front().unwrap().unwrap().seq, 1, "it leaves next");
+        assert_eq!(store.outbox_front().unwrap().unwrap().doc.id, Uuid::from_u128(1));
+        assert!(store.parked_drop(2, "a test sale, not a real one", "Админ", now).await.unwrap());
+        assert!(!store.parked_drop(2, "again", "Админ", now).await.unwrap());
+        assert_eq!(store.parked_len().unwrap(), 0);
+        drop(store);
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let dropped = store.dropped(10).unwrap();
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(
+            (dropped[0].reason.as_str(), dropped[0].by.as_str()),
+            ("a test sale, not a real one", "Админ")
+        );
+        assert_eq!(dropped[0].parked.reason, "422: bad line");
+        assert_eq!(store.outbox_len().unwrap(), 2);
     }
 
     #[tokio::test]

@@ -43,6 +43,8 @@ pub(super) const SHIFTS: TableDefinition<u128, &[u8]> = TableDefinition::new("sh
 pub(super) const OUTBOX: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox");
 /// seq → `Parked` (the CRM refused it for good).
 pub(super) const PARKED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_parked");
+/// seq → `Dropped`: a parked document an admin gave up on, with the written reason.
+pub(super) const DROPPED: TableDefinition<u64, &[u8]> = TableDefinition::new("outbox_dropped");
 
 /// job UUIDv7 → `PrintJob`.
 pub(super) const PRINT_JOBS: TableDefinition<u128, &[u8]> = TableDefinition::new("print_jobs");
@@ -89,6 +91,13 @@ pub(super) const CATALOG_GROUPS: TableDefinition<&str, &[u8]> = TableDefinition:
 /// item id → the shop's stock as the head office counts it (decimal text).
 pub(super) const ITEM_STOCK: TableDefinition<&str, &str> = TableDefinition::new("item_stock");
 
+/// receipt UUIDv7 → (): sales 1C acknowledged (`type=sale&mode=success`).
+pub(super) const ONEC_SENT: TableDefinition<u128, ()> = TableDefinition::new("onec_sent");
+/// receipt UUIDv7 → (): what the last `type=sale&mode=query` handed out, not yet acknowledged.
+pub(super) const ONEC_HANDED: TableDefinition<u128, ()> = TableDefinition::new("onec_handed");
+/// name → bytes the 1C exchange keeps between exchanges (its price-type and warehouse directory).
+pub(super) const ONEC_STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("onec_state");
+
 /// Create every table, so readers never meet a missing one.
 pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> {
     tx.open_table(META)?;
@@ -100,6 +109,7 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(SHIFTS)?;
     tx.open_table(OUTBOX)?;
     tx.open_table(PARKED)?;
+    tx.open_table(DROPPED)?;
     tx.open_table(PRINT_JOBS)?;
     tx.open_table(PRINT_QUEUE)?;
     tx.open_table(CLIENTS)?;
@@ -120,6 +130,9 @@ pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> 
     tx.open_table(CLIENT_ACCOUNTS)?;
     tx.open_table(CATALOG_GROUPS)?;
     tx.open_table(ITEM_STOCK)?;
+    tx.open_table(ONEC_SENT)?;
+    tx.open_table(ONEC_HANDED)?;
+    tx.open_table(ONEC_STATE)?;
     Ok(())
 }
 

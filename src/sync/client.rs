@@ -40,8 +40,12 @@ pub enum PushOutcome {
     Duplicate,
     /// Another `4xx` with a JSON answer: the CRM refuses this document for good.
     Rejected(String),
-    /// `5xx`, a timeout, no connection, or an answer that is not JSON: try again later.
+    /// `5xx`, a timeout, no connection, an answer that is not JSON, or the link's own
+    /// `404`/`408`/`429`: try again later.
     Retry(String),
+    /// `401`/`403`: the CRM does not take our token (expired, revoked). The link's fault, not
+    /// the document's: retried with back-off while an alarm asks the admin to fix the token.
+    TokenRejected(String),
 }
 
 #[derive(Clone)]
@@ -261,7 +265,10 @@ fn classify(status: StatusCode, body: &[u8]) -> PushOutcome {
     match code {
         200 | 201 => PushOutcome::Stored,
         409 => PushOutcome::Duplicate,
-        408 | 429 => PushOutcome::Retry(format!("CRM answered {code}: {}", snippet(body))),
+        401 | 403 => PushOutcome::TokenRejected(format!("CRM answered {code}: {}", snippet(body))),
+        // 404 on the documents route itself (a wrong [crm] url or site), a timeout, a rate
+        // limit: nothing is wrong with the document.
+        404 | 408 | 429 => PushOutcome::Retry(format!("CRM answered {code}: {}", snippet(body))),
         400..=499 => PushOutcome::Rejected(format!("{code}: {}", snippet(body))),
         _ => PushOutcome::Retry(format!("CRM answered {code}: {}", snippet(body))),
     }
@@ -347,6 +354,10 @@ mod tests {
         );
         assert!(matches!(classify(StatusCode::SERVICE_UNAVAILABLE, json), PushOutcome::Retry(_)));
         assert!(matches!(classify(StatusCode::TOO_MANY_REQUESTS, json), PushOutcome::Retry(_)));
+        assert!(matches!(classify(StatusCode::REQUEST_TIMEOUT, json), PushOutcome::Retry(_)));
+        assert!(matches!(classify(StatusCode::NOT_FOUND, json), PushOutcome::Retry(_)));
+        assert!(matches!(classify(StatusCode::UNAUTHORIZED, json), PushOutcome::TokenRejected(r) if r.contains("401")));
+        assert!(matches!(classify(StatusCode::FORBIDDEN, json), PushOutcome::TokenRejected(_)));
         assert!(matches!(classify(StatusCode::OK, b"<html>login</html>"), PushOutcome::Retry(_)));
         assert!(matches!(
             classify(StatusCode::NOT_FOUND, b"<html>nginx</html>"),

@@ -7,6 +7,7 @@
 pub mod client;
 pub mod commerceml;
 pub mod feed;
+pub mod onec;
 mod puller;
 mod pusher;
 mod wms_feed;
@@ -36,6 +37,25 @@ pub struct LinkState {
     pub feed_rejected: Vec<String>,
     /// Feed changes of kinds this build does not handle, by kind.
     pub feed_skipped: BTreeMap<String, u64>,
+    /// Something only a person can fix (the CRM rejects our token), in words for `/admin`;
+    /// cleared by the next exchange that works.
+    pub alarm: Option<String>,
+}
+
+/// Whether a CRM error is the CRM refusing our token (`401`/`403`).
+pub fn is_token_rejected(e: &CrmError) -> bool {
+    matches!(
+        e,
+        CrmError::Status { status: 401 | 403, .. } | CrmError::NotJson { status: 401 | 403, .. }
+    )
+}
+
+/// The alarm shown while the CRM refuses our token.
+pub fn token_alarm(reason: &str) -> String {
+    format!(
+        "CRM отклоняет токен storeterm ({reason}). Документы не теряются и не откладываются: они ждут в очереди и уйдут, \
+         как только в [crm] token будет действующий токен (или CRM снова его примет)"
+    )
 }
 
 const KEEP_REJECTED: usize = 20;
@@ -71,6 +91,7 @@ impl Link {
         s.online = Some(true);
         s.last_pull = Some(now);
         s.pull_error = None;
+        s.alarm = None;
     }
 
     fn pull_failed(&self, error: String) {
@@ -84,6 +105,19 @@ impl Link {
         s.online = Some(true);
         s.last_push = Some(now);
         s.push_error = None;
+        s.alarm = None;
+    }
+
+    fn set_alarm(&self, alarm: String) {
+        self.lock().alarm = Some(alarm);
+    }
+
+    /// The CRM refuses our token: the link is down until someone fixes it, and says so.
+    fn token_rejected(&self, reason: String) {
+        let mut s = self.lock();
+        s.online = Some(false);
+        s.alarm = Some(token_alarm(&reason));
+        s.push_error = Some(reason);
     }
 
     fn push_failed(&self, error: String) {

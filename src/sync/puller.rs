@@ -110,6 +110,9 @@ pub async fn run_puller(client: CrmClient, store: Store, link: Arc<Link>, interv
             Err(e) => {
                 tracing::warn!(error = %e, "change feed pull failed; working from the local catalog");
                 link.pull_failed(e.to_string());
+                if matches!(&e, PullError::Crm(crm) if super::is_token_rejected(crm)) {
+                    link.set_alarm(super::token_alarm(&e.to_string()));
+                }
             }
         }
         tokio::select! {

@@ -71,6 +71,12 @@ pub async fn run_pusher(client: CrmClient, store: Store, link: Arc<Link>, retry_
                 failures = 0;
                 store.outbox_park(seq, &reason, Timestamp::now()).await
             }
+            PushOutcome::TokenRejected(reason) => {
+                tracing::error!(seq, ?kind, %reason, "the CRM rejects storeterm's token; documents wait in the outbox");
+                link.token_rejected(reason);
+                failures += 1;
+                Ok(())
+            }
             PushOutcome::Retry(reason) => {
                 tracing::warn!(seq, document = %id, ?kind, %reason, "document not delivered; will retry");
                 link.push_failed(reason);

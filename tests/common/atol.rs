@@ -69,10 +69,16 @@ struct Register {
     now: Timestamp,
     in_progress_polls: u32,
     hold: bool,
+    /// Hold only requests that make a receipt (`sell`, `sellReturn`); status queries run.
+    hold_receipts: bool,
     cash: Decimal,
     broken: Broken,
     posts: usize,
     gets: usize,
+    /// `GET`s that found their task held (accepted, not yet run).
+    held_polls: usize,
+    /// The type of every task accepted, in order.
+    types: Vec<String>,
     last_body: Option<Value>,
     marking: Option<String>,
 }
@@ -91,6 +97,8 @@ struct Running {
 pub struct TestAtol {
     pub addr: SocketAddr,
     inner: Arc<Mutex<Register>>,
+    /// Bumped on every request the server takes, so a test waits for traffic, not for time.
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
     running: Mutex<Option<Running>>,
 }
 
@@ -114,18 +122,22 @@ impl TestAtol {
             now,
             in_progress_polls: 0,
             hold: false,
+            hold_receipts: false,
             cash: Decimal::from(5000),
             broken: Broken::No,
             posts: 0,
             gets: 0,
+            held_polls: 0,
+            types: Vec::new(),
             last_body: None,
             marking: None,
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = bind_outside_ephemeral_range().await;
         let addr = listener.local_addr().unwrap();
         let server = TestAtol {
             addr,
             inner,
+            changed: Arc::new(tokio::sync::watch::Sender::new(0)),
             running: Mutex::new(None),
         };
         server.serve(listener);
@@ -136,7 +148,10 @@ impl TestAtol {
         let app = axum::Router::new()
             .route("/api/v2/requests", post(submit))
             .route("/api/v2/requests/{uuid}", get(result))
-            .with_state(self.inner.clone());
+            .with_state(Served {
+                inner: self.inner.clone(),
+                changed: self.changed.clone(),
+            });
         let (stop, stopped) = oneshot::channel::<()>();
         let handle = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -201,10 +216,27 @@ impl TestAtol {
         self.inner.lock().unwrap().hold = true;
     }
 
+    /// Accept receipts (`sell`, `sellReturn`) but do not run them until [`TestAtol::release`];
+    /// status queries and shift tasks run as usual.
+    pub fn hold_receipts(&self) {
+        self.inner.lock().unwrap().hold_receipts = true;
+    }
+
+    /// How many accepted requests wait to be run.
+    pub fn held(&self) -> usize {
+        self.inner.lock().unwrap().held.len()
+    }
+
+    /// Wait until `check` holds, re-checking after every request the server takes.
+    pub async fn wait_until<T>(&self, what: &str, mut check: impl FnMut(&TestAtol) -> Option<T>) -> T {
+        super::wait_changes(what, super::GUARD, &self.changed, || check(self)).await
+    }
+
     /// Run every held task now, in order.
     pub fn release(&self) {
         let mut r = self.inner.lock().unwrap();
         r.hold = false;
+        r.hold_receipts = false;
         for uuid in std::mem::take(&mut r.held) {
             let request = r.tasks.get(&uuid).map(|t| t.request.clone()).unwrap_or_default();
             let results = execute(&mut r, &uuid, &request);
@@ -239,10 +271,44 @@ impl TestAtol {
         self.inner.lock().unwrap().gets
     }
 
+    /// The type of every task accepted, in order (`sell`, `getShiftStatus`, …).
+    pub fn task_types(&self) -> Vec<String> {
+        self.inner.lock().unwrap().types.clone()
+    }
+
+    /// How many `GET`s found their task held.
+    pub fn held_polls(&self) -> usize {
+        self.inner.lock().unwrap().held_polls
+    }
+
     /// The last request body the server accepted, as JSON.
     pub fn last_body(&self) -> Option<Value> {
         self.inner.lock().unwrap().last_body.clone()
     }
+}
+
+/// A listener on a port below the kernel's ephemeral range. The server is stopped and started
+/// again on its port; a port from the ephemeral range could meanwhile be taken as the local
+/// port of any outgoing connection on the machine (storeterm makes a new one per request to
+/// the web server), and the restart would fail with "address in use".
+async fn bind_outside_ephemeral_range() -> tokio::net::TcpListener {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next().and_then(|n| n.parse::<u32>().ok()))
+        .unwrap_or(32768);
+    let (first, span) = (10_000u32, low.saturating_sub(10_000).max(1000));
+    // Spread test binaries (pid) and the servers of one binary (counter) over the range.
+    let start = std::process::id().wrapping_mul(7919);
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = first + start.wrapping_add(n.wrapping_mul(31)) % span;
+        if let Ok(listener) = tokio::net::TcpListener::bind(("127.0.0.1", port as u16)).await {
+            return listener;
+        }
+    }
+    panic!("no free port below the ephemeral range");
 }
 
 fn refusal(status: StatusCode, code: u32, description: &str) -> Response {
@@ -264,7 +330,19 @@ fn broken_answer(broken: Broken) -> Option<Response> {
     }
 }
 
-async fn submit(State(inner): State<Arc<Mutex<Register>>>, body: Bytes) -> Response {
+#[derive(Clone)]
+struct Served {
+    inner: Arc<Mutex<Register>>,
+    changed: Arc<tokio::sync::watch::Sender<u64>>,
+}
+
+async fn submit(State(served): State<Served>, body: Bytes) -> Response {
+    let answer = take(&served.inner, body);
+    served.changed.send_modify(|n| *n += 1);
+    answer
+}
+
+fn take(inner: &Mutex<Register>, body: Bytes) -> Response {
     let mut r = inner.lock().unwrap();
     if let Some(answer) = broken_answer(r.broken) {
         return answer;
@@ -284,9 +362,17 @@ async fn submit(State(inner): State<Arc<Mutex<Register>>>, body: Bytes) -> Respo
         return refusal(StatusCode::CONFLICT, 4, "Задание с таким UUID уже существует");
     }
     r.posts += 1;
+    let types: Vec<String> = request
+        .iter()
+        .map(|t| t.get("type").and_then(Value::as_str).unwrap_or("").to_string())
+        .collect();
+    r.types.extend(types);
     r.last_body = Some(value.clone());
     let polls_left = r.in_progress_polls;
-    let results = if r.hold {
+    let makes_receipt = request
+        .iter()
+        .any(|t| matches!(t.get("type").and_then(Value::as_str), Some("sell" | "sellReturn")));
+    let results = if r.hold || (r.hold_receipts && makes_receipt) {
         r.held.push(uuid.clone());
         None
     } else {
@@ -303,7 +389,13 @@ async fn submit(State(inner): State<Arc<Mutex<Register>>>, body: Bytes) -> Respo
     StatusCode::CREATED.into_response()
 }
 
-async fn result(State(inner): State<Arc<Mutex<Register>>>, Path(uuid): Path<String>) -> Response {
+async fn result(State(served): State<Served>, Path(uuid): Path<String>) -> Response {
+    let answer = answer(&served.inner, uuid);
+    served.changed.send_modify(|n| *n += 1);
+    answer
+}
+
+fn answer(inner: &Mutex<Register>, uuid: String) -> Response {
     let mut r = inner.lock().unwrap();
     if let Some(answer) = broken_answer(r.broken) {
         return answer;
@@ -317,6 +409,7 @@ async fn result(State(inner): State<Arc<Mutex<Register>>>, Path(uuid): Path<Stri
             .map(|_| json!({"status": status, "errorCode": 0, "errorDescription": "", "result": null}))
             .collect()
     };
+    let held = task.results.is_none();
     let results = match &task.results {
         None => pending("wait", task.request.len()),
         Some(_) if task.polls_left > 0 => {
@@ -325,6 +418,9 @@ async fn result(State(inner): State<Arc<Mutex<Register>>>, Path(uuid): Path<Stri
         }
         Some(results) => results.clone(),
     };
+    if held {
+        r.held_polls += 1;
+    }
     axum::Json(json!({ "results": results })).into_response()
 }
 

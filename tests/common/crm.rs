@@ -26,6 +26,8 @@ pub enum Mode {
     /// Store the document, then hold the answer until [`TestCrm::release_answers`] (so a
     /// client can die in between).
     HoldAfterStore,
+    /// `401` with a JSON error on documents: the CRM no longer takes the till's token.
+    TokenExpired,
 }
 
 #[derive(Debug, Clone)]
@@ -121,6 +123,11 @@ impl TestCrm {
 
     pub fn reject_kind(&self, kind: &str) {
         self.inner.lock().unwrap().reject_kinds.push(kind.to_string());
+    }
+
+    /// Take documents of `kind` again (the CRM side was fixed).
+    pub fn accept_kind(&self, kind: &str) {
+        self.inner.lock().unwrap().reject_kinds.retain(|k| k != kind);
     }
 
     /// Documents stored, in arrival order (each idempotency key once).
@@ -220,6 +227,7 @@ async fn documents(State(shared): State<Shared>, Path(site): Path<String>, heade
         Mode::Unavailable => return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "maintenance"}))).into_response(),
         Mode::Hang => return std::future::pending().await,
         Mode::Html => return (StatusCode::OK, [("content-type", "text/html")], "<html>Вход в сеть</html>").into_response(),
+        Mode::TokenExpired => return (StatusCode::UNAUTHORIZED, Json(json!({"error": "token expired"}))).into_response(),
         Mode::Normal | Mode::HoldAfterStore => {}
     }
     let held_since = *shared.released.borrow();
