@@ -162,6 +162,7 @@ static TABLES: &[&dyn TableIo] = &[
     &Table(tables::SHIFTS),
     &Table(tables::OUTBOX),
     &Table(tables::PARKED),
+    &Table(tables::DROPPED),
     &Table(tables::PRINT_JOBS),
     &Table(tables::PRINT_QUEUE),
     &Table(tables::CLIENTS),
@@ -182,6 +183,9 @@ static TABLES: &[&dyn TableIo] = &[
     &Table(tables::CLIENT_ACCOUNTS),
     &Table(tables::CATALOG_GROUPS),
     &Table(tables::ITEM_STOCK),
+    &Table(tables::ONEC_SENT),
+    &Table(tables::ONEC_HANDED),
+    &Table(tables::ONEC_STATE),
 ];
 
 fn table(name: &str) -> Option<&'static dyn TableIo> {
