@@ -80,6 +80,57 @@ pub struct Config {
     pub onec: Option<OnecConfig>,
     /// The till's money rules (`[discounts]`, `[loyalty]`, `[payments]`).
     pub retail: RetailConfig,
+    /// Scheduled backups (`[backup]`); none without the section.
+    pub backup: Option<BackupConfig>,
+    /// `/metrics` (`[metrics]`): a token for the scraper besides the admin tokens.
+    pub metrics: MetricsConfig,
+}
+
+/// `[backup]`: where the daemon writes its snapshots, how often, how many it keeps.
+#[derive(Debug, Clone)]
+pub struct BackupConfig {
+    pub dir: PathBuf,
+    /// `every = "24h"` (s, m, h, d).
+    pub every: std::time::Duration,
+    /// Newest backups kept; older ones are deleted after each new one.
+    pub keep: usize,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsConfig {
+    /// A bearer token that may read `/metrics` and nothing else.
+    pub token: Option<Secret>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBackup {
+    dir: PathBuf,
+    every: Option<String>,
+    keep: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    token: Option<Secret>,
+}
+
+/// `"90s"`, `"15m"`, `"6h"`, `"1d"`.
+pub fn parse_interval(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let unit_at = text.find(|c: char| !c.is_ascii_digit())?;
+    let (number, unit) = text.split_at(unit_at);
+    let n: u64 = number.parse().ok()?;
+    let seconds = match unit.trim() {
+        "s" => 1,
+        "m" | "min" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return None,
+    };
+    Some(std::time::Duration::from_secs(n.checked_mul(seconds)?))
 }
 
 /// `[onec]`: what 1C logs in with and what the shop takes from its CommerceML files.
@@ -488,6 +539,9 @@ struct RawConfig {
     loyalty: RawLoyalty,
     #[serde(default)]
     payments: RawPayments,
+    backup: Option<RawBackup>,
+    #[serde(default)]
+    metrics: RawMetrics,
 }
 
 #[derive(Deserialize)]
@@ -773,7 +827,38 @@ impl Validator<'_> {
             wms: self.wms(raw.wms)?,
             onec,
             retail: self.retail(raw.discounts, raw.loyalty, raw.payments)?,
+            backup: raw.backup.map(|b| self.backup(b)).transpose()?,
+            metrics: self.metrics(raw.metrics)?,
         })
+    }
+
+    fn backup(&self, raw: RawBackup) -> Result<BackupConfig, ConfigError> {
+        let every = match raw.every.as_deref() {
+            None => std::time::Duration::from_secs(86400),
+            Some(text) => parse_interval(text).ok_or_else(|| {
+                self.invalid(
+                    "backup.every",
+                    format!("\"{text}\" is not an interval like \"30m\", \"6h\" or \"1d\""),
+                )
+            })?,
+        };
+        if every < std::time::Duration::from_secs(60) || every > std::time::Duration::from_secs(30 * 86400) {
+            return Err(self.invalid("backup.every", "must lie between 1m and 30d"));
+        }
+        Ok(BackupConfig {
+            dir: self.resolve(raw.dir),
+            every,
+            keep: self.bounded("backup.keep", raw.keep.unwrap_or(7), 1, 1000)?,
+        })
+    }
+
+    fn metrics(&self, raw: RawMetrics) -> Result<MetricsConfig, ConfigError> {
+        if let Some(token) = &raw.token
+            && token.expose().chars().count() < 8
+        {
+            return Err(self.invalid("metrics.token", "a token must be at least 8 characters"));
+        }
+        Ok(MetricsConfig { token: raw.token })
     }
 
     fn onec(&self, raw: RawOnec) -> Result<OnecConfig, ConfigError> {
@@ -1639,6 +1724,31 @@ gap_ms = 30
             .unwrap_err()
             .to_string();
         assert!(err.contains("for printers only"), "{err}");
+    }
+
+    #[test]
+    fn backup_and_metrics_sections() {
+        let config = parse("[store]\npath = \"/var/lib/storeterm\"\n[backup]\ndir = \"backups\"\nevery = \"6h\"\nkeep = 3\n[metrics]\ntoken = \"scrape-token-1\"\n").unwrap();
+        let backup = config.backup.unwrap();
+        assert_eq!(backup.every, std::time::Duration::from_secs(6 * 3600));
+        assert_eq!(backup.keep, 3);
+        assert!(backup.dir.is_absolute());
+        assert_eq!(config.metrics.token.unwrap().expose(), "scrape-token-1");
+        let err = parse("[store]\npath = \"/x\"\n[backup]\ndir = \"/b\"\nevery = \"often\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("backup.every"), "{err}");
+        let err = parse("[store]\npath = \"/x\"\n[backup]\ndir = \"/b\"\nevery = \"10s\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("between 1m and 30d"), "{err}");
+        let err = parse("[store]\npath = \"/x\"\n[backup]\ndir = \"/b\"\nkeep = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("backup.keep"), "{err}");
+        assert_eq!(parse_interval("1d"), Some(std::time::Duration::from_secs(86400)));
+        assert_eq!(parse_interval("15m"), Some(std::time::Duration::from_secs(900)));
+        assert_eq!(parse_interval("h"), None);
     }
 
     #[test]

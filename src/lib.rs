@@ -11,6 +11,7 @@
 //! - [`app`] — the services: lane actors, warehouse, calls, print spooler; [`http`] — the API
 //!   and web screens; [`daemon`] — the composition root that builds them all from the config.
 //! - [`config`] — the TOML configuration.
+//! - [`ops`] — the admin's commands: backup, restore, verify, doctor.
 
 // Only `devices::pty` may opt out, for registering a descriptor with the reactor.
 #![deny(unsafe_code)]
@@ -21,5 +22,6 @@ pub mod daemon;
 pub mod devices;
 pub mod domain;
 pub mod http;
+pub mod ops;
 pub mod store;
 pub mod sync;

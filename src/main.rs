@@ -9,6 +9,8 @@
 //! | 78 `EX_CONFIG` | the configuration, or a device profile it names, is wrong; nothing was started | not restarted (`RestartPreventExitStatus=78`): fix the file |
 //! | 69 `EX_UNAVAILABLE` | the configuration is fine but storeterm could not start or do the job: the store cannot be opened, the address is taken, the printer is not ready | restarted |
 //! | 70 `EX_SOFTWARE` | storeterm itself failed (no async runtime, no signal handler) | restarted |
+//! | 65 `EX_DATAERR` | `verify`/`restore`: the file is not a whole, good backup | — |
+//! | 1 | `doctor` found something wrong (each finding names the fix) | — |
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -18,10 +20,13 @@ use std::process::ExitCode;
 use storeterm::config::Config;
 use storeterm::daemon::{self, StartError, demo};
 use storeterm::devices::printer::direct::PrintTestError;
+use storeterm::ops;
 
 const EX_CONFIG: u8 = 78;
 const EX_UNAVAILABLE: u8 = 69;
 const EX_SOFTWARE: u8 = 70;
+const EX_DATAERR: u8 = 65;
+const DOCTOR_FINDINGS: u8 = 1;
 
 /// Why a command failed, and so with which exit status.
 struct Failure {
@@ -48,6 +53,13 @@ impl Failure {
         Failure {
             status: EX_SOFTWARE,
             error: error.into(),
+        }
+    }
+
+    fn backup(e: ops::backup::CommandError) -> Failure {
+        Failure {
+            status: if e.is_bad_backup() { EX_DATAERR } else { EX_UNAVAILABLE },
+            error: e.into(),
         }
     }
 
@@ -116,6 +128,34 @@ enum Command {
         #[arg(long, short, value_name = "FILE")]
         config: PathBuf,
     },
+    /// Take a consistent backup of the store, from the running daemon (over its loopback API
+    /// with the config's admin token) or, when none runs, from the store itself.
+    Backup {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore a backup into the config's store directory, which must be empty.
+    Restore {
+        #[arg(long, short, value_name = "FILE")]
+        config: PathBuf,
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
+    /// Check a backup file whole (structure and checksum) without restoring it.
+    Verify { file: PathBuf },
+    /// Check the box: config, store, disk, backups, devices, CRM, PBX, time; exit 0 when all is well.
+    Doctor {
+        #[arg(long, short, value_name = "FILE", default_value = "/etc/storeterm/storeterm.toml")]
+        config: PathBuf,
+        /// Print the findings as JSON: [{check, ok, message, fix}].
+        #[arg(long)]
+        json: bool,
+        /// Where system facts are read (`/run/systemd/timesync`, `/sys`): for tests and chroots.
+        #[arg(long, value_name = "DIR", default_value = "/", hide = true)]
+        root: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -167,6 +207,51 @@ async fn command(command: Command) -> Result<(), Failure> {
             Config::load(&path).map_err(Failure::config)?;
             println!("{}: OK", path.display());
             Ok(())
+        }
+        Command::Backup { config, to } => {
+            let config = Config::load(&config).map_err(Failure::config)?;
+            let (summary, source) = ops::backup::backup(&config, &to).await.map_err(Failure::backup)?;
+            let via = match source {
+                ops::backup::Source::Daemon => "снята у работающего storeterm",
+                ops::backup::Source::Store => "снята с хранилища (storeterm не запущен)",
+            };
+            println!("{} — {via}", ops::backup::describe(&summary, &to));
+            Ok(())
+        }
+        Command::Restore { config, from } => {
+            let config = Config::load(&config).map_err(Failure::config)?;
+            let summary = ops::backup::restore(&config, &from).await.map_err(Failure::backup)?;
+            println!("{}", ops::backup::describe(&summary, &from));
+            println!(
+                "восстановлено в {}; при запуске storeterm спросит у CRM номер её последнего документа и не отправит повторно то, что она уже получила",
+                config.store.path.display()
+            );
+            Ok(())
+        }
+        Command::Verify { file } => {
+            let summary = ops::backup::verify(&file).await.map_err(Failure::backup)?;
+            println!("{}: копия цела", ops::backup::describe(&summary, &file));
+            Ok(())
+        }
+        Command::Doctor { config, json, root } => {
+            let probe = ops::doctor::Probe {
+                root,
+                ..Default::default()
+            };
+            let report = ops::doctor::run(&config, &probe).await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report.findings).map_err(Failure::software)?);
+            } else {
+                print!("{}", report.text());
+            }
+            if report.all_ok() {
+                Ok(())
+            } else {
+                Err(Failure {
+                    status: DOCTOR_FINDINGS,
+                    error: anyhow::anyhow!("doctor: не всё в порядке"),
+                })
+            }
         }
     }
 }

@@ -247,6 +247,15 @@ impl Default for TillSettings {
     }
 }
 
+/// What a lane has done since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct LaneCounters {
+    /// Scans taken (scanner or API), refused ones included.
+    pub scans: std::sync::atomic::AtomicU64,
+    /// Receipts paid in full.
+    pub sales: std::sync::atomic::AtomicU64,
+}
+
 /// How the rest of storeterm talks to a lane.
 #[derive(Clone)]
 pub struct LaneHandle {
@@ -254,6 +263,7 @@ pub struct LaneHandle {
     commands: mpsc::Sender<Command>,
     scans: mpsc::Sender<ScanEvent>,
     events: broadcast::Sender<LaneEvent>,
+    counters: Arc<LaneCounters>,
 }
 
 impl LaneHandle {
@@ -390,6 +400,10 @@ impl LaneHandle {
     pub fn subscribe(&self) -> broadcast::Receiver<LaneEvent> {
         self.events.subscribe()
     }
+
+    pub fn counters(&self) -> &LaneCounters {
+        &self.counters
+    }
 }
 
 /// The actor's own state.
@@ -402,6 +416,8 @@ struct LaneActor {
     /// Who is working the lane, for scans from the hardware scanner.
     cashier: Option<String>,
     events: broadcast::Sender<LaneEvent>,
+    /// Shared with the handle, and kept across restarts of the actor.
+    counters: Arc<LaneCounters>,
     /// The lane's fiscal register; `None`: non-fiscal receipts.
     register: Option<fiscal::Register>,
     /// When to ask again about a held sale whose outcome is not known.
@@ -436,13 +452,14 @@ pub fn spawn(id: &str, setup: LaneSetup, store: Store, supervisor: &mut Supervis
     // receipt) from the store.
     let inbox = Arc::new(tokio::sync::Mutex::new((command_rx, scan_rx)));
     let shutdown = supervisor.shutdown_token();
-    let (lane_id, ev) = (id.to_string(), events.clone());
+    let counters = Arc::new(LaneCounters::default());
+    let (lane_id, ev, count) = (id.to_string(), events.clone(), counters.clone());
     supervisor.spawn(format!("lane {id}"), Importance::Critical, move || {
         let loaded = match first.take() {
             Some(actor) => Ok(actor),
             None => LaneActor::load(&lane_id, &store, setup.clone()),
         };
-        let (inbox, shutdown, events) = (inbox.clone(), shutdown.clone(), ev.clone());
+        let (inbox, shutdown, events, counters) = (inbox.clone(), shutdown.clone(), ev.clone(), count.clone());
         async move {
             let mut actor = match loaded {
                 Ok(actor) => actor,
@@ -450,6 +467,7 @@ pub fn spawn(id: &str, setup: LaneSetup, store: Store, supervisor: &mut Supervis
                 Err(e) => return tracing::error!(error = %e, "cannot load the lane from the store"),
             };
             actor.events = events;
+            actor.counters = counters;
             let mut inbox = inbox.lock().await;
             let (commands, scans) = &mut *inbox;
             actor.run(commands, scans, shutdown).await
@@ -460,6 +478,7 @@ pub fn spawn(id: &str, setup: LaneSetup, store: Store, supervisor: &mut Supervis
         commands,
         scans,
         events,
+        counters,
     })
 }
 
@@ -490,9 +509,11 @@ impl LaneActor {
             fiscal_wake: None,
             settings: setup.settings,
             last_closed,
+            counters: Default::default(),
         })
     }
 
+    #[tracing::instrument(name = "lane", skip_all, fields(lane = %self.lane.id))]
     async fn run(mut self, commands: &mut mpsc::Receiver<Command>, scans: &mut mpsc::Receiver<ScanEvent>, shutdown: CancellationToken) {
         // A sale held for the register when storeterm (or this actor) stopped is recovered
         // before anything new.
@@ -725,6 +746,7 @@ impl LaneActor {
     }
 
     async fn scan(&mut self, text: &str, cashier: &str) -> Result<(), LaneFailure> {
+        self.counters.scans.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         // `3*4601234567893`: the quantity typed before the scan, as 1C's till takes it.
         let prefix = money::split_qty_prefix(text)?;
         let code = barcode::parse_with(prefix.code, &self.rules)?;
@@ -847,6 +869,7 @@ impl LaneActor {
         self.commit_as(next, changes, true).await?;
         if let Paid::Closed { receipt } = &paid {
             self.last_closed = Some((**receipt).clone());
+            self.counters.sales.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let _ = self.events.send(LaneEvent::Closed(receipt.clone()));
             if let Some(shift) = &self.lane.shift {
                 let _ = self.events.send(LaneEvent::Shift(shift.clone()));

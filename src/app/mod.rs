@@ -2,6 +2,7 @@
 //! store's housekeeping. `app` knows nothing of HTTP; the composition root (`daemon`) builds
 //! these from the configuration and hands them to `http`.
 
+pub mod backup;
 pub mod calls;
 pub mod lane;
 pub mod search;

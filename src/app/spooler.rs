@@ -62,6 +62,7 @@ fn wire_time(bytes: usize, baud: u32) -> Duration {
 }
 
 impl Spooler {
+    #[tracing::instrument(name = "device", skip_all, fields(device = %self.device.id, kind = "printer"))]
     pub async fn run(self, shutdown: CancellationToken) {
         let id = self.device.id.clone();
         if self.device.transport == Transport::Virtual {

@@ -140,6 +140,8 @@ fn config(options: &DemoOptions, data: PathBuf, tokens: &DemoTokens) -> Config {
         calls: Default::default(),
         telephony: demo_telephony(),
         wms: Default::default(),
+        backup: None,
+        metrics: Default::default(),
     }
 }
 

@@ -289,6 +289,12 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
     supervisor.spawn("store retention", Importance::Degrades, move || {
         prune_regularly(st.clone(), policy.clone(), sd.clone())
     });
+    if let Some(schedule) = config.backup.clone() {
+        let (st, sd) = (store.clone(), shutdown.clone());
+        supervisor.spawn("backups", Importance::Degrades, move || {
+            crate::app::backup::run_schedule(st.clone(), schedule.clone(), sd.clone())
+        });
+    }
     let calls = start_telephony(&config, &store, &mut supervisor, &shutdown)?;
     let warehouse = wms::Warehouse::new(store.clone(), config.scanning.clone(), &config.wms);
     warehouse.ensure_receiving().await?;

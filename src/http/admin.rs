@@ -113,8 +113,26 @@ async fn status(State(state): State<AppState>, who: Principal) -> Result<Json<Va
         };
         lanes.push(json!({"id": config.id, "register": config.fiscal, "register_state": words, "fiscal": fiscal}));
     }
+    let backups = match &s.backup_dir {
+        None => Value::Null,
+        Some(dir) => {
+            let dir = dir.clone();
+            let listed = tokio::task::spawn_blocking(move || crate::app::backup::state(&dir)).await;
+            match listed {
+                Ok(Ok(b)) => json!({
+                    "dir": s.backup_dir,
+                    "count": b.files.len(),
+                    "newest": b.newest(),
+                    "last_error": b.last_error,
+                }),
+                Ok(Err(e)) => json!({"dir": s.backup_dir, "last_error": e.to_string()}),
+                Err(e) => json!({"dir": s.backup_dir, "last_error": e.to_string()}),
+            }
+        }
+    };
     Ok(Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
+        "backups": backups,
         "lanes": lanes,
         "devices": s.registry.all(),
         "crm": s.link.snapshot(),

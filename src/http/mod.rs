@@ -3,10 +3,12 @@
 
 mod admin;
 mod auth;
+mod backup;
 mod body;
 mod calls;
 mod error;
 mod lanes;
+mod metrics;
 mod onec;
 mod printing;
 mod retail;
@@ -64,6 +66,12 @@ struct Inner {
     retail: crate::config::RetailConfig,
     /// The item search index over the catalog.
     search: crate::app::search::ItemSearch,
+    /// Where scheduled backups go (`[backup] dir`), for `/admin`.
+    backup_dir: Option<std::path::PathBuf>,
+    /// Request latencies, for `/metrics`.
+    metrics: metrics::HttpMetrics,
+    /// The scraper's token (`[metrics] token`): `/metrics` and nothing else.
+    metrics_token: Option<crate::config::Secret>,
 }
 
 impl AppState {
@@ -99,6 +107,9 @@ impl AppState {
                     .and_then(|name| jiff::tz::TimeZone::get(name).ok())
                     .unwrap_or_else(jiff::tz::TimeZone::system),
                 replays: Default::default(),
+                backup_dir: config.backup.as_ref().map(|b| b.dir.clone()),
+                metrics: Default::default(),
+                metrics_token: config.metrics.token.clone(),
                 onec: None,
             }),
         }
@@ -200,6 +211,10 @@ pub fn router(state: AppState) -> Router {
         .merge(calls::routes())
         .merge(wms::routes())
         .merge(onec::routes(file_limit))
+        .merge(backup::routes())
+        .merge(metrics::routes())
+        // Times every matched route (so after all of them), by its pattern.
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         // After every route: it replaces axum's empty 405 on the routes that exist now.
         .method_not_allowed_fallback(body::method_not_allowed)
         .fallback(|| async { ApiError::not_found("not_found", "такой страницы или вызова API нет") })

@@ -20,6 +20,7 @@
 //! redb is used nowhere else in the crate; the engine stays this module's business. The store
 //! imports only `domain`.
 
+pub mod backup;
 mod catalog;
 mod clients;
 mod engine;

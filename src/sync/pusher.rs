@@ -57,15 +57,16 @@ pub async fn run_pusher(client: CrmClient, store: Store, link: Arc<Link>, retry_
         };
         let seq = document.seq;
         let kind = document.doc.kind;
+        let id = document.doc.id;
         let result = match outcome {
             PushOutcome::Stored | PushOutcome::Duplicate => {
-                tracing::debug!(seq, ?kind, "document delivered");
+                tracing::debug!(seq, document = %id, ?kind, "document delivered");
                 link.pushed(Timestamp::now());
                 failures = 0;
                 store.outbox_delivered(seq).await
             }
             PushOutcome::Rejected(reason) => {
-                tracing::warn!(seq, ?kind, %reason, "CRM refused the document; parked for the admin");
+                tracing::warn!(seq, document = %id, ?kind, %reason, "CRM refused the document; parked for the admin");
                 link.pushed(Timestamp::now());
                 failures = 0;
                 store.outbox_park(seq, &reason, Timestamp::now()).await
@@ -77,7 +78,7 @@ pub async fn run_pusher(client: CrmClient, store: Store, link: Arc<Link>, retry_
                 Ok(())
             }
             PushOutcome::Retry(reason) => {
-                tracing::warn!(seq, ?kind, %reason, "document not delivered; will retry");
+                tracing::warn!(seq, document = %id, ?kind, %reason, "document not delivered; will retry");
                 link.push_failed(reason);
                 failures += 1;
                 Ok(())

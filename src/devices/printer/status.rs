@@ -63,6 +63,17 @@ pub struct PrinterStatus {
     pub drawer_pin3_high: Option<bool>,
 }
 
+/// The words of [`PrinterStatus::words`] that mean "cannot print now" (for a reader that has
+/// only the words, like `storeterm doctor` asking the daemon).
+pub const BLOCKING_WORDS: &[&str] = &[
+    "нет бумаги",
+    "открыта крышка",
+    "ошибка отрезчика",
+    "неисправность принтера",
+    "временная ошибка принтера",
+    "принтер не в сети",
+];
+
 impl PrinterStatus {
     /// The printer cannot print now: a job sent now would sit in its buffer (and come out
     /// later, unasked) or be lost.

@@ -93,6 +93,7 @@ impl ScannerSetup {
 
 /// Read a scanner until `shutdown`, reopening it whenever it fails or disappears, and send
 /// every frame to `sink`.
+#[tracing::instrument(name = "device", skip_all, fields(device = %setup.id, kind = "scanner"))]
 pub async fn run(setup: ScannerSetup, sink: mpsc::Sender<ScanEvent>, registry: DeviceRegistry, shutdown: CancellationToken) {
     let id = setup.id.clone();
     let s = &setup;

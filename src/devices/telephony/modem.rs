@@ -235,6 +235,7 @@ pub struct ModemSetup {
 }
 
 /// Keep the modem open and read it until `shutdown`, reopening after errors.
+#[tracing::instrument(name = "pbx", skip_all, fields(pbx = %setup.id))]
 pub async fn run(setup: ModemSetup, signals: SignalSink, shutdown: CancellationToken) {
     let mut state = ModemLineState::new(setup.id.clone(), setup.extension.clone());
     loop {

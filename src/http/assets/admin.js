@@ -51,6 +51,46 @@
       `Продаж выдано в 1С: ${o.sales_handed_out}, подтверждено: ${o.sales_acknowledged}. Снято с продажи по полной выгрузке: ${o.items_deactivated}.`;
   }
 
+  const S_time = (t) => (t ? new Date(t).toLocaleString("ru-RU") : "—");
+
+  // The CRM/1C link, the PBX and the fiscal registers, each in one line.
+  function renderLinks(s) {
+    const crm = s.crm;
+    const crmState = !crm.configured ? "не настроена" : crm.online === true ? "на связи" : crm.online === false ? "недоступна" : "ещё не было обмена";
+    const registers = s.devices.filter((d) => d.kind === "fiscal");
+    const lines = [
+      ["CRM / 1С", crmState, `загрузка: ${S_time(crm.last_pull)}; отправка: ${S_time(crm.last_push)}` + (s.onec ? `; обмен с 1С: ${S_time(s.onec.last_exchange)}` : "")],
+      ["АТС", s.calls ? "подключена" : "не настроена",
+        s.calls ? `пропущено сигналов: ${s.calls.dropped_signals}; карточек позже срока: ${s.calls.late_cards}` : ""],
+      ["ККТ", registers.length ? registers.map((d) => `${d.id}: ${STATES[d.state] || d.state}`).join(", ") : "не настроена",
+        registers.length ? registers.map((d) => d.detail || "").filter(Boolean).join("; ") : "чеки печатаются без фискального регистратора"],
+    ];
+    rows("links", lines, (l) => l);
+  }
+
+  function renderBackups(b) {
+    if (!b) {
+      $("backups").textContent = "Не настроены: добавьте [backup] в конфигурацию (dir, every, keep) — или снимайте копии сами: storeterm backup --to ФАЙЛ.";
+      return;
+    }
+    const newest = b.newest ? `последняя — ${S_time(b.newest.taken_at)}, ${Math.ceil(b.newest.bytes / 1024)} КиБ (${b.newest.path})` : "ни одной ещё нет";
+    $("backups").textContent = `Каталог ${b.dir}: копий ${b.count ?? 0}, ${newest}.` + (b.last_error ? ` Последняя попытка не удалась: ${b.last_error}` : "");
+    $("backups").className = b.last_error || !b.newest ? "error" : "";
+  }
+
+  function renderErrors(s) {
+    const errors = [];
+    if (s.crm.pull_error) errors.push(`Загрузка из CRM: ${s.crm.pull_error}`);
+    if (s.crm.push_error) errors.push(`Отправка в CRM: ${s.crm.push_error}`);
+    for (const r of (s.crm.feed_rejected || []).slice(-5)) errors.push(`Изменение из CRM отклонено: ${r}`);
+    for (const d of s.devices) if (d.state !== "connected" && d.detail) errors.push(`${d.id}: ${d.detail}`);
+    for (const p of s.outbox.parked.slice(0, 5)) errors.push(`Документ № ${p.seq} (${p.kind}) отклонён CRM: ${p.reason}`);
+    for (const p of s.parts || []) if (p.last_error) errors.push(`Служба «${p.name}»: ${p.last_error}`);
+    if (s.backups && s.backups.last_error) errors.push(`Резервная копия: ${s.backups.last_error}`);
+    if (!errors.length) errors.push("Ошибок нет.");
+    $("errors").replaceChildren(...errors.map((e) => S.el("li", {}, e)));
+  }
+
   function render(s) {
     $("version").textContent = "v" + s.version;
     const crm = s.crm;
@@ -64,6 +104,11 @@
     $("sync").textContent = `Товаров в каталоге: ${s.catalog.items}. Документов в очереди: ${s.outbox.waiting}; подтверждено до № ${s.outbox.delivered_seq}.` +
       (crm.pull_error ? ` Ошибка загрузки: ${crm.pull_error}.` : "") +
       (crm.push_error ? ` Ошибка отправки: ${crm.push_error}.` : "");
+    const oldest = s.outbox.pending.length ? S_time(s.outbox.pending[0].created_at) : "—";
+    $("outbox").textContent = `Очередь: ${s.outbox.waiting} док., старейший — ${oldest}; отклонено CRM: ${s.outbox.parked.length}.`;
+    renderLinks(s);
+    renderBackups(s.backups);
+    renderErrors(s);
     rows("pending", s.outbox.pending, (d) => [d.seq, d.kind, d.created_at]);
     rows("parked", s.outbox.parked, (d) => [d.seq, d.kind, d.reason, parkedButtons(d)]);
     rows("dropped", s.outbox.dropped || [], (d) => [d.seq, d.kind, d.crm_reason, d.reason, d.by]);

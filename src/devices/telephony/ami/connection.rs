@@ -53,6 +53,7 @@ pub enum AmiError {
 }
 
 /// Keep a manager session to Asterisk until `shutdown`, reconnecting with back-off.
+#[tracing::instrument(name = "pbx", skip_all, fields(pbx = %settings.id))]
 pub async fn run(settings: AmiSettings, signals: SignalSink, shutdown: CancellationToken) {
     let mut tracker = AmiTracker::new(settings.id.clone());
     let mut delay = FIRST_RETRY;
