@@ -65,11 +65,13 @@ async fn wait_catalog(admin: &Api) {
 
 /// The `sale` documents the CRM received for `receipt`.
 async fn sale_at_crm(crm: &TestCrm, receipt: &str) -> Value {
-    eventually("the sale document reached the CRM", GUARD, || async {
-        crm.stored_of("sale")
-            .into_iter()
-            .find(|d| d.body["data"]["receipt"] == receipt)
-            .map(|d| d.body)
+    document_at_crm(crm, "sale", "receipt", receipt).await
+}
+
+/// The document of `kind` the CRM received whose `data[key]` is `id`.
+async fn document_at_crm(crm: &TestCrm, kind: &str, key: &str, id: &str) -> Value {
+    eventually(&format!("the {kind} document reached the CRM"), GUARD, || async {
+        crm.stored_of(kind).into_iter().find(|d| d.body["data"][key] == id).map(|d| d.body)
     })
     .await
 }
@@ -95,11 +97,7 @@ async fn a_fiscalised_sale_answers_with_fd_fp_and_shift_and_the_sale_document_ca
     assert_eq!(paid["fiscal"]["shift"], doc.shift);
     assert_eq!(paid["receipt"]["fiscal"]["fd"], doc.fd);
     // The receipt went to the register as the cashier rang it up: cash 100 against 89.90.
-    let body = atol.last_body().unwrap();
-    let task = &body["request"][0];
-    assert_eq!(task["type"], "sell");
-    assert_eq!(task["items"][0]["tax"]["type"], "vat10");
-    assert_eq!(task["payments"][0]["type"], "cash");
+    sent_as(&atol, "sell");
 
     let receipt = paid["receipt"]["id"].as_str().unwrap();
     let sale = sale_at_crm(&crm, receipt).await;
@@ -328,10 +326,9 @@ async fn a_lane_without_a_register_prints_non_fiscal_receipts_and_admin_says_so(
     assert_eq!(kkt["kind"], "fiscal");
 }
 
-/// storeterm is killed after the register took the sale and before its answer arrived; the
-/// register then signs it. `forget`: the web server also restarts and forgets the uuid, so
-/// the recovery must compare the register's last document with the sale.
-async fn killed_between_sending_and_answer(forget: bool) {
+/// The test CRM with its catalog, the test register, and a config file for a storeterm run
+/// as its own process (to be killed), with its port.
+async fn killable() -> (TestCrm, TestAtol, tempfile::TempDir, std::path::PathBuf, u16) {
     let crm = TestCrm::start().await;
     catalog(&crm);
     let atol = TestAtol::start().await;
@@ -344,7 +341,14 @@ async fn killed_between_sending_and_answer(forget: bool) {
         config_text(&format!("127.0.0.1:{port}"), &dir.path().join("data"), FISCAL_LANE, &extra),
     )
     .unwrap();
+    (crm, atol, dir, config, port)
+}
 
+/// storeterm is killed after the register took the sale and before its answer arrived; the
+/// register then signs it. `forget`: the web server also restarts and forgets the uuid, so
+/// the recovery must compare the register's last document with the sale.
+async fn killed_between_sending_and_answer(forget: bool) {
+    let (crm, atol, _dir, config, port) = killable().await;
     let mut daemon = start(&config, port).await;
     wait_catalog(&daemon.admin).await;
     let (status, _) = daemon.api.scan("1", MILK).await;
@@ -429,4 +433,239 @@ async fn a_fiscalised_payment_costs_a_few_round_trips_more() {
         took[0], took[1]
     );
     assert!(took[1] < Duration::from_secs(2), "a fiscalised payment took {:?}", took[1]);
+}
+
+/// The test CRM with its catalog, the test register and a till whose lane 1 has it.
+async fn fiscal_till() -> (TestCrm, TestAtol, Till) {
+    let crm = TestCrm::start().await;
+    catalog(&crm);
+    let atol = TestAtol::start().await;
+    let till = start_till(&crm, &atol, FISCAL_LANE).await;
+    (crm, atol, till)
+}
+
+/// A fiscalised sale of one milk, paid in cash; its id.
+async fn fiscal_sale(cashier: &Api) -> String {
+    let (status, _) = cashier.scan("1", MILK).await;
+    assert_eq!(status, 200);
+    let (status, paid) = cashier.pay("1", "cash", "100").await;
+    assert_eq!(status, 200, "{paid}");
+    paid["receipt"]["id"].as_str().unwrap().to_string()
+}
+
+async fn return_milk(cashier: &Api, sale: &str) -> (u16, Value) {
+    cashier
+        .post(
+            "/api/v1/lanes/1/returns",
+            json!({"receipt": sale, "lines": [{"no": 1, "qty": "1"}], "method": "cash"}),
+        )
+        .await
+}
+
+/// The `return` document the CRM received for the return `id`.
+async fn return_at_crm(crm: &TestCrm, id: &str) -> Value {
+    document_at_crm(crm, "return", "return", id).await
+}
+
+/// The last task went to the register as rung up: one milk at 10% VAT, money in cash.
+fn sent_as(atol: &TestAtol, kind: &str) {
+    let body = atol.last_body().unwrap();
+    let task = &body["request"][0];
+    assert_eq!(task["type"], kind);
+    assert_eq!(task["items"][0]["tax"]["type"], "vat10");
+    assert_eq!(task["payments"][0]["type"], "cash");
+}
+
+/// `fiscal` carries the register's document's ФД, ФП and shift.
+fn carries(fiscal: &Value, doc: &common::atol::Doc) {
+    assert_eq!(fiscal["fd"], doc.fd, "{fiscal}");
+    assert_eq!(fiscal["fp"], doc.fp.as_str());
+    assert_eq!(fiscal["shift"], doc.shift);
+}
+
+/// The register's "paper out" reached the cashier as a refusal in Russian words.
+fn said_paper_out((status, refused): (u16, Value)) {
+    assert_eq!(
+        (status, refused["error"]["code"].as_str()),
+        (422, Some("kkt_paper_out")),
+        "{refused}"
+    );
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("закончилась бумага"), "{message}");
+}
+
+fn count(types: &[String], kind: &str) -> usize {
+    types.iter().filter(|t| *t == kind).count()
+}
+
+#[tokio::test]
+async fn a_return_registers_one_sell_return_and_its_answer_and_document_carry_fd_fp() {
+    let (crm, atol, till) = fiscal_till().await;
+    let sale = fiscal_sale(&till.cashier).await;
+
+    let (status, ret) = return_milk(&till.cashier, &sale).await;
+    assert_eq!((status, ret["status"].as_str()), (200, Some("closed")), "{ret}");
+    let journal = atol.journal();
+    let [_, doc] = journal.as_slice() else {
+        panic!("the sale and its return: {journal:?}")
+    };
+    assert_eq!((doc.kind.as_str(), doc.total), ("sellReturn", Some(dec!(89.90))));
+    assert_eq!(count(&atol.task_types(), "sellReturn"), 1);
+    for fiscal in [&ret["fiscal"], &ret["return"]["fiscal"]] {
+        carries(fiscal, doc);
+    }
+    // The register was told what goes back and how the money is handed back.
+    sent_as(&atol, "sellReturn");
+
+    let id = ret["return"]["id"].as_str().unwrap();
+    let document = return_at_crm(&crm, id).await;
+    carries(&document["data"]["fiscal"], doc);
+    assert_eq!(document["data"]["total"], "89.90");
+    // The return was made once: the milk is all back.
+    let (status, again) = return_milk(&till.cashier, &sale).await;
+    assert_eq!(
+        (status, again["error"]["code"].as_str()),
+        (409, Some("return_exceeds_sale")),
+        "{again}"
+    );
+    assert_eq!(atol.journal().len(), 2);
+}
+
+#[tokio::test]
+async fn cash_in_and_out_each_run_once_at_the_register_and_their_documents_say_so() {
+    let (crm, atol, till) = fiscal_till().await;
+    fiscal_sale(&till.cashier).await;
+    let before = atol.cash();
+
+    let in_register = |v: &Value| v.as_str().unwrap().parse::<rust_decimal::Decimal>().unwrap();
+    let mut answers = Vec::new();
+    for (direction, amount, reason, after) in [("in", "500", "размен", dec!(500)), ("out", "300", "инкассация", dec!(200))]
+    {
+        let body = json!({"direction": direction, "amount": amount, "reason": reason});
+        let (status, answer) = till.cashier.post("/api/v1/lanes/1/cash", body).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["kkt"]["register"], "kkt-1");
+        assert_eq!(in_register(&answer["kkt"]["cash_in_register"]), before + after);
+        assert_eq!(answer["movement"]["kkt"], answer["kkt"]);
+        answers.push(answer);
+    }
+
+    let types = atol.task_types();
+    assert_eq!((count(&types, "cashIn"), count(&types, "cashOut")), (1, 1), "{types:?}");
+    assert_eq!(atol.cash(), before + dec!(200));
+    // Cash operations sign no fiscal document: the register's journal has the sale only.
+    assert_eq!(atol.journal().len(), 1);
+    let body = atol.last_body().unwrap();
+    assert_eq!(body["request"][0]["type"], "cashOut");
+    assert_eq!(body["request"][0]["cashSum"], 300.0);
+
+    for (kind, movement) in ["cash_in", "cash_out"].into_iter().zip(&answers) {
+        let id = movement["movement"]["id"].as_str().unwrap();
+        let document = document_at_crm(&crm, kind, "movement", id).await;
+        assert_eq!(document["data"]["kkt"], movement["kkt"], "{document}");
+    }
+}
+
+#[tokio::test]
+async fn the_x_report_prints_at_the_register_and_paper_out_is_said_in_russian() {
+    let (_crm, atol, till) = fiscal_till().await;
+    fiscal_sale(&till.cashier).await;
+
+    let (status, report) = till.cashier.post("/api/v1/lanes/1/x-report", json!({})).await;
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(count(&atol.task_types(), "reportX"), 1);
+    atol.set_paper(false);
+    said_paper_out(till.cashier.post("/api/v1/lanes/1/x-report", json!({})).await);
+    // Not a fiscal document, nothing is held: the lane goes on.
+    let (_, fiscal) = till.cashier.get("/api/v1/lanes/1/fiscal").await;
+    assert!(fiscal["pending"].is_null(), "{fiscal}");
+    assert_eq!(atol.journal().len(), 1);
+}
+
+#[tokio::test]
+async fn paper_out_on_a_return_is_said_in_russian_records_no_return_and_the_retry_registers_it_once() {
+    let (crm, atol, till) = fiscal_till().await;
+    let sale = fiscal_sale(&till.cashier).await;
+
+    atol.set_paper(false);
+    said_paper_out(return_milk(&till.cashier, &sale).await);
+    assert_eq!(atol.journal().len(), 1, "no return document was made");
+
+    // The return is held, not made: no `return` document, the lane says why and takes
+    // nothing new meanwhile.
+    let (_, fiscal) = till.cashier.get("/api/v1/lanes/1/fiscal").await;
+    assert_eq!(fiscal["pending"]["kind"], "return", "{fiscal}");
+    assert_eq!(fiscal["pending"]["code"], "kkt_paper_out");
+    assert_eq!(fiscal["pending"]["stage"]["state"], "refused");
+    let (status, blocked) = return_milk(&till.cashier, &sale).await;
+    assert_eq!(
+        (status, blocked["error"]["code"].as_str()),
+        (409, Some("fiscal_pending")),
+        "{blocked}"
+    );
+    assert!(
+        blocked["error"]["message"].as_str().unwrap().starts_with("возврат № 1 "),
+        "{blocked}"
+    );
+    let (_, admin) = till.admin.get("/api/v1/admin/status").await;
+    let pending = admin["outbox"]["pending"].as_array().unwrap();
+    assert_eq!(pending.iter().filter(|d| d["kind"] == "return").count(), 0, "{pending:?}");
+    assert!(crm.stored_of("return").is_empty());
+
+    atol.set_paper(true);
+    let (status, done) = till.cashier.post("/api/v1/lanes/1/fiscal/retry", json!({})).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["status"], "closed");
+    let journal = atol.journal();
+    let returns: Vec<_> = journal.iter().filter(|d| d.kind == "sellReturn").collect();
+    assert_eq!(returns.len(), 1, "exactly one return document: {journal:?}");
+    assert_eq!(returns[0].total, Some(dec!(89.90)));
+    assert_eq!(done["fiscal"]["fd"], returns[0].fd);
+    let document = return_at_crm(&crm, done["return"]["id"].as_str().unwrap()).await;
+    assert_eq!(document["data"]["fiscal"]["fp"], returns[0].fp.as_str());
+    // The lane takes new work again.
+    let (status, _) = till.cashier.scan("1", MILK).await;
+    assert_eq!(status, 200);
+}
+
+/// storeterm is killed after the register took a return and before its answer arrived; after
+/// the restart the return is found by its uuid and made once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_between_sending_a_return_and_its_answer_makes_one_sell_return() {
+    let (crm, atol, _dir, config, port) = killable().await;
+    let mut daemon = start(&config, port).await;
+    wait_catalog(&daemon.admin).await;
+    let sale = fiscal_sale(&daemon.api).await;
+    atol.hold_receipts();
+    let api = daemon.api.clone();
+    let returning = tokio::spawn(async move {
+        try_post(
+            &api,
+            "/api/v1/lanes/1/returns",
+            json!({"receipt": sale, "lines": [{"no": 1, "qty": "1"}], "method": "cash"}),
+        )
+        .await
+    });
+    atol.wait_until("the return reached the web server", |a| (a.held() == 1).then_some(()))
+        .await;
+    daemon.kill9().await;
+    assert!(returning.await.unwrap().is_err(), "the killed daemon answered nothing");
+    atol.release();
+    let signed = |a: &TestAtol| a.journal().into_iter().filter(|d| d.kind == "sellReturn").collect::<Vec<_>>();
+    assert_eq!(signed(&atol).len(), 1);
+
+    let daemon = start(&config, port).await;
+    let (_, fiscal) = daemon.api.get("/api/v1/lanes/1/fiscal").await;
+    assert!(fiscal["pending"].is_null(), "recovered: {fiscal}");
+    let returns = signed(&atol);
+    assert_eq!(returns.len(), 1, "exactly one return document: {returns:?}");
+    assert_eq!(count(&atol.task_types(), "sellReturn"), 1, "the return was never sent again");
+    let stored = eventually("the return document reached the CRM", GUARD, || async {
+        let docs = crm.stored_of("return");
+        (!docs.is_empty()).then_some(docs)
+    })
+    .await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].body["data"]["fiscal"]["fd"], returns[0].fd);
+    assert_eq!(stored[0].body["data"]["fiscal"]["fp"], returns[0].fp.as_str());
 }

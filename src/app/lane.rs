@@ -20,6 +20,7 @@ use crate::domain::barcode::{self, BarcodeError, Code, EmbeddedValue, ScanRules}
 use crate::domain::catalog::Item;
 use crate::domain::client::Client;
 use crate::domain::drawer::{CashDirection, CashMovement};
+use crate::domain::fiscal::Held;
 use crate::domain::lane::{Changes, Lane, LaneError, Paid, ParkedSummary};
 use crate::domain::money::{self, QtyError};
 use crate::domain::pricing::{DiscountValue, Offers};
@@ -192,9 +193,9 @@ enum Command {
     SignIn {
         cashier: String,
     },
-    /// Send a sale held for the fiscal register again, after the cause was removed.
+    /// Send an operation held for the fiscal register again, after the cause was removed.
     FiscalRetry {
-        reply: Reply<Paid>,
+        reply: Reply<Held>,
     },
 }
 
@@ -388,7 +389,7 @@ impl LaneHandle {
 
     /// Try again to fiscalise the sale the lane holds for its register (after the cashier
     /// loaded paper, closed the cover…). Recovers first; never registers a sale twice.
-    pub async fn fiscal_retry(&self) -> Result<Paid, LaneFailure> {
+    pub async fn fiscal_retry(&self) -> Result<Held, LaneFailure> {
         self.request(|reply| Command::FiscalRetry { reply }).await
     }
 
@@ -610,9 +611,15 @@ impl LaneActor {
                     CashDirection::In => next.cash_in(&mut ctx, amount, &reason),
                     CashDirection::Out => next.cash_out(&mut ctx, amount, &reason),
                 };
-                let result = match moved {
-                    Ok((movement, changes)) => self.commit_as(next, changes, true).await.map(|()| movement),
-                    Err(e) => Err(e.into()),
+                let result = match (moved, self.register.clone()) {
+                    // On a lane with a register the register carries it out first, exactly once.
+                    (Ok((_, changes)), Some(register)) => match self.hold_and_register(register, next, changes).await {
+                        Ok(Held::Cash(movement)) => Ok(movement),
+                        Ok(_) => Err(LaneFailure::Lane(LaneError::NoReceipt)),
+                        Err(e) => Err(e),
+                    },
+                    (Ok((movement, changes)), None) => self.commit_as(next, changes, true).await.map(|()| movement),
+                    (Err(e), _) => Err(e.into()),
                 };
                 self.shift_changed(&result);
                 let _ = reply.send(result);
@@ -621,7 +628,15 @@ impl LaneActor {
                 let next = self.lane.clone();
                 let mut ids = new_id;
                 let result = match next.x_report(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids)) {
-                    Ok((shift, changes)) => self.commit(next, changes).await.map(|()| shift),
+                    // The register prints its own X report first (not a fiscal document, so
+                    // no exactly-once is needed); storeterm's report then prints as before.
+                    Ok((shift, changes)) => match self.register.clone() {
+                        Some(register) => match register.report_x(&cashier).await {
+                            Ok(()) => self.commit(next, changes).await.map(|()| shift),
+                            Err(e) => Err(e),
+                        },
+                        None => self.commit(next, changes).await.map(|()| shift),
+                    },
                     Err(e) => Err(e.into()),
                 };
                 let _ = reply.send(result);
@@ -864,7 +879,7 @@ impl LaneActor {
         };
         let (paid, changes) = next.pay_tender(&mut Ctx::new(Timestamp::now(), cashier, &mut ids), &tender, &terms)?;
         if let (Some(register), Paid::Closed { .. }) = (self.register.clone(), &paid) {
-            return self.pay_fiscal(register, next, changes, cashier).await;
+            return self.pay_fiscal(register, next, changes).await;
         }
         self.commit_as(next, changes, true).await?;
         if let Paid::Closed { receipt } = &paid {
@@ -1019,6 +1034,13 @@ impl LaneActor {
         };
         if let Some(shift) = &changes.shift_record {
             let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+        }
+        if let Some(register) = self.register.clone() {
+            // The register's return receipt first, exactly once; the return is made with it.
+            return match self.hold_and_register(register, next, changes).await? {
+                Held::Return(ret) => Ok(*ret),
+                _ => Err(LaneFailure::Lane(LaneError::NoReceipt)),
+            };
         }
         self.commit_as(next, changes, true).await?;
         if let Some(shift) = &self.lane.shift {

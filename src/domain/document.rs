@@ -184,6 +184,9 @@ struct ReturnData<'a> {
     refunds: &'a [Payment],
     #[serde(skip_serializing_if = "Option::is_none")]
     client: Option<&'a str>,
+    /// The fiscal register's return document (ФД, ФП, shift) on a lane with a register.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fiscal: Option<&'a crate::domain::fiscal::FiscalNumbers>,
 }
 
 /// The `return` document.
@@ -204,6 +207,7 @@ pub fn return_doc(id: Uuid, ret: &ClosedReturn) -> NewDocument {
         total: ret.total,
         refunds: &ret.refunds,
         client: ret.client.as_deref(),
+        fiscal: ret.fiscal.as_ref(),
     };
     NewDocument::new(id, DocumentKind::Return, ret.at, data)
 }
@@ -220,6 +224,9 @@ struct CashData<'a> {
     reason: &'a str,
     /// Cash the drawer should hold afterwards.
     drawer: Decimal,
+    /// The fiscal register's record of the movement on a lane with a register.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kkt: Option<&'a crate::domain::drawer::CashAtRegister>,
 }
 
 /// The `cash_in` or `cash_out` document of a cash movement.
@@ -238,6 +245,7 @@ pub fn cash_movement(id: Uuid, m: &CashMovement) -> NewDocument {
         amount: m.amount,
         reason: &m.reason,
         drawer: m.drawer_after,
+        kkt: m.kkt.as_ref(),
     };
     NewDocument::new(id, kind, m.at, data)
 }

@@ -34,6 +34,21 @@ pub struct CashMovement {
     pub at: Timestamp,
     /// Cash the drawer should hold afterwards.
     pub drawer_after: Decimal,
+    /// On a lane with a fiscal register: the register carried the movement out (`cashIn` /
+    /// `cashOut`). ATOL makes no fiscal document (no ФД/ФП) for these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kkt: Option<CashAtRegister>,
+}
+
+/// The register's record of a cash movement: a cash operation signs no fiscal document, so
+/// what is kept is that the register did it and the cash its own counter shows afterwards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CashAtRegister {
+    /// The register's device id.
+    pub register: String,
+    /// The cash in the register's own counter after the movement, when it said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cash_in_register: Option<Decimal>,
 }
 
 /// The longest reason kept: a slip line or two, not an essay.

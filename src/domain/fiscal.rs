@@ -1,5 +1,7 @@
-//! A sale on a lane with a fiscal register (ККТ): the sale is closed only when the register's
-//! fiscal document exists, and the lane holds it "fiscalising" until then.
+//! A sale, a return or a cash movement on a lane with a fiscal register (ККТ): it is done only
+//! when the register registered it (for a sale or a return: its fiscal document exists), and
+//! the lane holds it "fiscalising" until then ([`Held`]). The order below is the sale's; a
+//! return or a cash movement follows it with its own document (`return`, `cash_in`/`cash_out`).
 //!
 //! The order, which the lane's actor follows (see `app::lane::fiscal`):
 //!
@@ -19,8 +21,10 @@
 
 use crate::domain::Ctx;
 use crate::domain::document::{self, DocumentKind};
-use crate::domain::lane::{Changes, Lane, LaneError, PrintRequest};
+use crate::domain::drawer::{CashAtRegister, CashDirection, CashMovement};
+use crate::domain::lane::{Changes, Lane, LaneError, PrintContent, PrintRequest};
 use crate::domain::receipt::ClosedReceipt;
+use crate::domain::returns::ClosedReturn;
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -79,59 +83,141 @@ impl FiscalStage {
     }
 }
 
-/// A sale held until the register's document exists (a durable part of the lane's state).
+/// What the register must register exactly once: the lane holds it until the document exists.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Held {
+    /// A sale (`sell`), as it closes once the document exists (without its numbers yet).
+    Sale(Box<ClosedReceipt>),
+    /// A customer's return (`sellReturn`), as it is made once the document exists.
+    Return(Box<ClosedReturn>),
+    /// Cash put in or taken out (`cashIn` / `cashOut`).
+    Cash(CashMovement),
+}
+
+impl Held {
+    /// The operation's id: the register's task uuid is derived from it.
+    pub fn operation(&self) -> Uuid {
+        match self {
+            Held::Sale(sale) => sale.receipt.id,
+            Held::Return(ret) => ret.id,
+            Held::Cash(movement) => movement.id,
+        }
+    }
+
+    /// The sum the register's document must carry.
+    pub fn total(&self) -> Decimal {
+        match self {
+            Held::Sale(sale) => sale.total,
+            Held::Return(ret) => ret.total,
+            Held::Cash(movement) => movement.amount,
+        }
+    }
+
+    /// Who made it: the register's operator.
+    pub fn cashier(&self) -> &str {
+        match self {
+            Held::Sale(sale) => &sale.receipt.cashier,
+            Held::Return(ret) => &ret.cashier,
+            Held::Cash(movement) => &movement.cashier,
+        }
+    }
+
+    /// Its number for the cashier (the receipt's or the return's; 0 for cash).
+    pub fn number(&self) -> u32 {
+        match self {
+            Held::Sale(sale) => sale.receipt.number,
+            Held::Return(ret) => ret.number,
+            Held::Cash(_) => 0,
+        }
+    }
+
+    /// The operation in the cashier's words: «чек № 7», «возврат № 1», «внесение 500.00».
+    pub fn label(&self) -> String {
+        match self {
+            Held::Sale(sale) => format!("чек № {}", sale.receipt.number),
+            Held::Return(ret) => format!("возврат № {}", ret.number),
+            Held::Cash(m) if m.direction == CashDirection::In => format!("внесение {}", m.amount),
+            Held::Cash(m) => format!("выплата {}", m.amount),
+        }
+    }
+}
+
+/// How the register answered a held operation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Registered {
+    /// A sale or a return: its fiscal document.
+    Document(FiscalNumbers),
+    /// A cash movement: carried out (no fiscal document exists for these).
+    Cash(CashAtRegister),
+}
+
+/// An operation held until the register's document exists (a durable part of the lane's state).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FiscalPending {
-    /// 0 for the first try; the register's task uuid is derived from the sale's id and this.
+    /// 0 for the first try; the register's task uuid is derived from the operation's id and this.
     pub attempt: u32,
     /// The register's last fiscal document number read just before this attempt was sent.
     pub fd_before: Option<u64>,
     /// When this attempt was stored.
     pub since: Timestamp,
-    /// The sale as it closes once the document exists (without its numbers yet).
-    pub sale: Box<ClosedReceipt>,
-    /// Its print request, handed out with the sale.
+    /// The operation (`"sale"`, `"return"` or `"cash"` in the stored state).
+    #[serde(flatten)]
+    pub held: Held,
+    /// Its print request, handed out with it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub print: Option<PrintRequest>,
     pub stage: FiscalStage,
 }
 
 impl FiscalPending {
-    /// The sale's id: the operation the register's task uuid is derived from.
+    /// The operation's id: the register's task uuid is derived from it.
     pub fn operation(&self) -> Uuid {
-        self.sale.receipt.id
+        self.held.operation()
     }
 
     pub fn total(&self) -> Decimal {
-        self.sale.total
+        self.held.total()
     }
 }
 
 impl Lane {
-    /// Refuse a new operation while a sale waits for the register's document.
+    /// Refuse a new operation while one waits for the register's document.
     pub fn not_fiscalising(&self) -> Result<(), LaneError> {
         match &self.fiscal {
             Some(pending) => Err(LaneError::Fiscalising {
-                number: pending.sale.receipt.number,
+                what: pending.held.label(),
             }),
             None => Ok(()),
         }
     }
 
-    /// Hold the sale a payment just closed (`changes` from [`Lane::pay_tender`]) until the
-    /// register's document exists: the closed receipt, its `sale` document and its print
-    /// request leave `changes` and wait in [`Lane::fiscal`]. `fd_before` is the register's
-    /// last document number read just before this.
+    /// Hold what an operation just made (`changes` from [`Lane::pay_tender`],
+    /// [`Lane::return_sale`], [`Lane::return_without_receipt`], [`Lane::cash_in`],
+    /// [`Lane::cash_out`]) until the register's document exists: the closed receipt, the return
+    /// or the cash movement, its document and its print request leave `changes` and wait in
+    /// [`Lane::fiscal`]. `fd_before` is the register's last document number read just before.
     pub fn hold_for_register(&mut self, changes: &mut Changes, fd_before: Option<u64>, now: Timestamp) -> Result<(), LaneError> {
         self.not_fiscalising()?;
-        let sale = changes.closed.take().ok_or(LaneError::NoReceipt)?;
-        // The sale document is made again, with the numbers, when the document exists.
-        changes.documents.retain(|d| d.kind != DocumentKind::Sale);
+        // The document is made again, with the numbers, when the register's document exists.
+        let held = if let Some(ret) = changes.returned.take() {
+            changes.documents.retain(|d| d.kind != DocumentKind::Return);
+            Held::Return(Box::new(ret))
+        } else if let Some(movement) = changes.cash.take() {
+            changes
+                .documents
+                .retain(|d| !matches!(d.kind, DocumentKind::CashIn | DocumentKind::CashOut));
+            Held::Cash(movement)
+        } else {
+            let sale = changes.closed.take().ok_or(LaneError::NoReceipt)?;
+            changes.documents.retain(|d| d.kind != DocumentKind::Sale);
+            Held::Sale(Box::new(sale))
+        };
         self.fiscal = Some(FiscalPending {
             attempt: 0,
             fd_before,
             since: now,
-            sale: Box::new(sale),
+            held,
             print: changes.print.take(),
             stage: FiscalStage::Sending,
         });
@@ -148,27 +234,62 @@ impl Lane {
         Ok(pending.attempt)
     }
 
-    /// Record where the held sale stands.
+    /// Record where the held operation stands.
     pub fn set_fiscal_stage(&mut self, stage: FiscalStage) -> Result<(), LaneError> {
         let pending = self.fiscal.as_mut().ok_or(LaneError::NoReceipt)?;
         pending.stage = stage;
         Ok(())
     }
 
-    /// The register's document exists: the held sale closes with its numbers. Returns the
-    /// closed receipt and what to commit with it (the receipt, its `sale` document carrying
-    /// the numbers, its print request).
-    pub fn fiscal_done(&mut self, ctx: &mut Ctx<'_>, numbers: FiscalNumbers) -> Result<(ClosedReceipt, Changes), LaneError> {
-        let pending = self.fiscal.take().ok_or(LaneError::NoReceipt)?;
-        let mut sale = *pending.sale;
-        sale.fiscal = Some(numbers);
-        let changes = Changes {
-            documents: vec![document::sale(ctx.new_id(), &sale)],
-            closed: Some(sale.clone()),
-            print: pending.print,
-            ..Changes::default()
+    /// The register registered the held operation: it is done with what the register said.
+    /// Returns it and what to commit with it (the closed receipt and its `sale` document, the
+    /// return for the journal and its `return` document, or the `cash_in` / `cash_out`
+    /// document — each carrying the register's numbers — and the print request). A sale or a
+    /// return answered as a cash movement, or the reverse, is refused and stays held.
+    pub fn fiscal_done(&mut self, ctx: &mut Ctx<'_>, registered: Registered) -> Result<(Held, Changes), LaneError> {
+        let pending = self.fiscal.as_ref().ok_or(LaneError::NoReceipt)?;
+        let held = match (pending.held.clone(), registered) {
+            (Held::Sale(mut sale), Registered::Document(numbers)) => {
+                sale.fiscal = Some(numbers);
+                Held::Sale(sale)
+            }
+            (Held::Return(mut ret), Registered::Document(numbers)) => {
+                ret.fiscal = Some(numbers);
+                Held::Return(ret)
+            }
+            (Held::Cash(mut movement), Registered::Cash(kkt)) => {
+                movement.kkt = Some(kkt);
+                Held::Cash(movement)
+            }
+            _ => return Err(LaneError::NoReceipt),
         };
-        Ok((sale, changes))
+        let mut changes = Changes::default();
+        match &held {
+            Held::Sale(sale) => {
+                changes.documents.push(document::sale(ctx.new_id(), sale));
+                changes.closed = Some((**sale).clone());
+            }
+            Held::Return(ret) => {
+                changes.documents.push(document::return_doc(ctx.new_id(), ret));
+                changes.returned = Some((**ret).clone());
+            }
+            Held::Cash(movement) => {
+                changes.documents.push(document::cash_movement(ctx.new_id(), movement));
+                changes.cash = Some(movement.clone());
+            }
+        }
+        let mut print = pending.print.clone();
+        // The slip shows what the register said.
+        if let Some(content) = print.as_mut().and_then(|p| p.content.as_mut()) {
+            match (content, &held) {
+                (PrintContent::Return(r), Held::Return(ret)) => r.clone_from(ret),
+                (PrintContent::CashSlip(m), Held::Cash(movement)) => m.clone_from(movement),
+                _ => {}
+            }
+        }
+        changes.print = print;
+        self.fiscal = None;
+        Ok((held, changes))
     }
 }
 
@@ -195,6 +316,15 @@ mod tests {
         }
     }
 
+    /// Ids 1, 2, 3…
+    fn counter() -> impl FnMut() -> Uuid {
+        let mut n = 0u128;
+        move || {
+            n += 1;
+            Uuid::from_u128(n)
+        }
+    }
+
     fn numbers() -> FiscalNumbers {
         FiscalNumbers {
             fd: 71,
@@ -209,16 +339,16 @@ mod tests {
 
     #[test]
     fn a_held_sale_blocks_the_lane_and_closes_only_with_its_numbers() {
-        let mut n = 0u128;
-        let mut ids = move || {
-            n += 1;
-            Uuid::from_u128(n)
-        };
+        let mut ids = counter();
         let mut ctx = Ctx::new(Timestamp::UNIX_EPOCH, "Анна", &mut ids);
         let mut lane = Lane::new("1");
         lane.sell(&mut ctx, &milk(), "x", dec!(1)).unwrap();
         let (_, mut changes) = lane.pay(&mut ctx, PaymentMethod::Cash, dec!(100)).unwrap();
         lane.hold_for_register(&mut changes, Some(70), Timestamp::UNIX_EPOCH).unwrap();
+        // Stored as before returns and cash were held too (`"sale": {…}`), and read back.
+        let json = serde_json::to_value(&lane).unwrap();
+        assert_eq!(json["fiscal"]["sale"]["total"], "89.90", "{json}");
+        assert_eq!(serde_json::from_value::<Lane>(json).unwrap(), lane);
         // Nothing of the sale is handed out yet: no closed receipt, no sale document.
         assert!(changes.closed.is_none() && changes.print.is_none());
         assert!(changes.documents.iter().all(|d| d.kind != DocumentKind::Sale));
@@ -227,7 +357,8 @@ mod tests {
         assert_eq!(lane.close_shift(&mut ctx).unwrap_err().code(), "fiscal_pending");
         assert_eq!(lane.next_fiscal_attempt(Some(70), Timestamp::UNIX_EPOCH).unwrap(), 1);
 
-        let (sale, changes) = lane.fiscal_done(&mut ctx, numbers()).unwrap();
+        let (held, changes) = lane.fiscal_done(&mut ctx, Registered::Document(numbers())).unwrap();
+        let Held::Sale(sale) = held else { panic!("a sale was held") };
         assert_eq!(sale.fiscal, Some(numbers()));
         assert_eq!(changes.closed.as_ref().unwrap().fiscal, Some(numbers()));
         assert_eq!(changes.documents.len(), 1);
@@ -236,6 +367,43 @@ mod tests {
         assert!(changes.print.is_some());
         assert!(lane.fiscal.is_none());
         lane.sell(&mut ctx, &milk(), "x", dec!(1)).unwrap();
+    }
+
+    #[test]
+    fn a_cash_movement_is_held_until_the_register_did_it_and_its_document_says_so() {
+        let mut ids = counter();
+        let mut ctx = Ctx::new(Timestamp::UNIX_EPOCH, "Анна", &mut ids);
+        let mut lane = Lane::new("1");
+        lane.open_shift(&mut ctx);
+        let (movement, mut changes) = lane.cash_in(&mut ctx, dec!(500), "размен").unwrap();
+        lane.hold_for_register(&mut changes, Some(70), Timestamp::UNIX_EPOCH).unwrap();
+        assert!(changes.documents.is_empty() && changes.print.is_none() && changes.cash.is_none());
+        let e = lane.cash_out(&mut ctx, dec!(100), "инкассация").unwrap_err();
+        assert_eq!(e.code(), "fiscal_pending");
+        assert!(e.to_string().starts_with("внесение 500.00 "), "{e}");
+        let pending = lane.fiscal.clone().unwrap();
+        assert_eq!((pending.operation(), pending.total()), (movement.id, dec!(500.00)));
+        let back: Lane = serde_json::from_value(serde_json::to_value(&lane).unwrap()).unwrap();
+        assert_eq!(back, lane);
+        // A document where a cash movement was expected is refused, and the hold stays.
+        assert!(lane.fiscal_done(&mut ctx, Registered::Document(numbers())).is_err());
+        assert!(lane.fiscal.is_some());
+
+        let kkt = CashAtRegister {
+            register: "kkt-1".into(),
+            cash_in_register: Some(dec!(5500)),
+        };
+        let (held, changes) = lane.fiscal_done(&mut ctx, Registered::Cash(kkt.clone())).unwrap();
+        let Held::Cash(done) = held else { panic!("cash was held") };
+        assert_eq!(done.kkt.as_ref(), Some(&kkt));
+        assert_eq!(changes.documents.len(), 1);
+        assert_eq!(changes.documents[0].kind, DocumentKind::CashIn);
+        assert_eq!(changes.documents[0].data["kkt"]["register"], "kkt-1");
+        let Some(PrintContent::CashSlip(slip)) = changes.print.and_then(|p| p.content) else {
+            panic!("the slip is printed")
+        };
+        assert_eq!(slip.kkt, Some(kkt));
+        assert!(lane.fiscal.is_none());
     }
 
     #[test]

@@ -133,6 +133,8 @@ pub struct Changes {
     /// A return made, to keep in the returns journal (the next return of the same sale is
     /// judged against it).
     pub returned: Option<ClosedReturn>,
+    /// A cash movement made (внесение / выплата); its document is among `documents`.
+    pub cash: Option<CashMovement>,
     /// Changes to clients' ledgers, to apply with [`crate::domain::loyalty::ClientLedger::apply`]
     /// in the same transaction; an error there must abort the whole commit.
     pub ledger: Vec<LedgerOp>,
@@ -166,8 +168,8 @@ pub enum LaneError {
     UnknownParked(Uuid),
     #[error("отложено уже {MAX_PARKED} чеков: сначала завершите какой-нибудь из них")]
     TooManyParked,
-    #[error("чек № {number} ещё пробивается на кассе (ККТ): дождитесь ответа кассы или устраните ошибку и нажмите «Повторить»")]
-    Fiscalising { number: u32 },
+    #[error("{what} ещё пробивается на кассе (ККТ): дождитесь ответа кассы или устраните ошибку и нажмите «Повторить»")]
+    Fiscalising { what: String },
     #[error(transparent)]
     Receipt(#[from] ReceiptError),
     #[error(transparent)]
@@ -643,10 +645,12 @@ impl Lane {
             cashier: ctx.cashier.to_string(),
             at: ctx.now,
             drawer_after,
+            kkt: None,
         };
         shift.record_cash(&movement)?;
         let changes = Changes {
             documents: vec![document::cash_movement(ctx.new_id(), &movement)],
+            cash: Some(movement.clone()),
             print: Some(PrintRequest {
                 id: ctx.new_id(),
                 receipt: movement.id,

@@ -112,6 +112,9 @@ pub struct ClosedReturn {
     /// The sale's client, when it had one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client: Option<String>,
+    /// The fiscal register's return document (ФД, ФП, shift) on a lane with a register.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fiscal: Option<crate::domain::fiscal::FiscalNumbers>,
 }
 
 impl ClosedReturn {
@@ -370,6 +373,7 @@ pub fn against_sale(
         total,
         refunds,
         client: sale.receipt.client.as_ref().map(|c| c.id.clone()),
+        fiscal: None,
     })
 }
 
@@ -435,6 +439,7 @@ pub fn without_receipt(
             rrn,
         }],
         client: None,
+        fiscal: None,
     })
 }
 

@@ -266,6 +266,7 @@ mod tests {
             cashier: "Анна".into(),
             at: Timestamp::UNIX_EPOCH,
             drawer_after: dec!(1),
+            kkt: None,
         };
         assert_eq!(shift.record_cash(&movement), Err(ShiftError::Overflow));
         assert_eq!(shift, before);

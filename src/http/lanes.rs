@@ -5,6 +5,7 @@ use super::views::{ClosedView, PaymentView, ReceiptView, ShiftView};
 use super::{ApiError, AppState, Principal};
 use crate::app::lane::LaneEvent;
 use crate::config::Role;
+use crate::domain::lane::Paid;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -145,9 +146,15 @@ pub(super) fn fiscal_json(config: &crate::config::LaneConfig, lane: &crate::doma
             .problem()
             .unwrap_or(("fiscal_pending", "Чек отправлен на кассу, ждём ответа."));
         json!({
-            "receipt": p.sale.receipt.id,
-            "number": p.sale.receipt.number,
-            "total": p.sale.total,
+            "kind": match &p.held {
+                crate::domain::fiscal::Held::Sale(_) => "sale",
+                crate::domain::fiscal::Held::Return(_) => "return",
+                crate::domain::fiscal::Held::Cash(_) => "cash",
+            },
+            "receipt": p.operation(),
+            "number": p.held.number(),
+            "what": p.held.label(),
+            "total": p.total(),
             "attempt": p.attempt,
             "since": p.since,
             "stage": p.stage,
@@ -181,9 +188,15 @@ async fn fiscal(State(state): State<AppState>, who: Principal, Path(lane): Path<
 async fn fiscal_retry(State(state): State<AppState>, who: Principal, Path(lane): Path<String>) -> Result<Response, ApiError> {
     who.require(TILL)?;
     let handle = state.lane(&lane)?;
-    let paid = handle.fiscal_retry().await?;
-    let open = handle.snapshot().await?.receipt;
-    Ok(Json(PaymentView::new(&lane, &paid, open.as_ref())).into_response())
+    let answer = match handle.fiscal_retry().await? {
+        crate::domain::fiscal::Held::Sale(receipt) => {
+            let open = handle.snapshot().await?.receipt;
+            json!(PaymentView::new(&lane, &Paid::Closed { receipt }, open.as_ref()))
+        }
+        crate::domain::fiscal::Held::Return(ret) => json!({"status": "closed", "fiscal": ret.fiscal, "return": ret}),
+        crate::domain::fiscal::Held::Cash(movement) => json!({"status": "done", "kkt": movement.kkt, "movement": movement}),
+    };
+    Ok(Json(answer).into_response())
 }
 
 fn event(name: &str, data: impl serde::Serialize) -> Event {

@@ -299,7 +299,7 @@ async fn return_goods(
         rrn: body.rrn.filter(|r| !r.trim().is_empty()),
     };
     let ret = state.lane(&lane)?.return_goods(what, refund, who.name).await?;
-    Ok(Json(json!({"status": "closed", "return": ret})).into_response())
+    Ok(Json(json!({"status": "closed", "fiscal": ret.fiscal, "return": ret})).into_response())
 }
 
 #[derive(Deserialize)]
@@ -319,7 +319,7 @@ async fn cash(
     who.require(TILL)?;
     let amount = body.amount.parse("amount")?;
     let movement = state.lane(&lane)?.cash(body.direction, amount, body.reason, who.name).await?;
-    Ok(Json(json!({"status": "done", "movement": movement})).into_response())
+    Ok(Json(json!({"status": "done", "kkt": movement.kkt, "movement": movement})).into_response())
 }
 
 async fn x_report(State(state): State<AppState>, who: Principal, Path(lane): Path<String>) -> Result<Response, ApiError> {

@@ -271,6 +271,11 @@ impl TestAtol {
         self.inner.lock().unwrap().gets
     }
 
+    /// The cash the register's own counter shows (moved by `cashIn` / `cashOut` only).
+    pub fn cash(&self) -> Decimal {
+        self.inner.lock().unwrap().cash
+    }
+
     /// The type of every task accepted, in order (`sell`, `getShiftStatus`, …).
     pub fn task_types(&self) -> Vec<String> {
         self.inner.lock().unwrap().types.clone()

@@ -1,6 +1,8 @@
 //! The lane's fiscal register (ККТ): a sale on a lane with a register is paid only when the
 //! register's fiscal document exists, exactly once, through crashes, timeouts and a register
-//! that is out of paper.
+//! that is out of paper. A return (`sellReturn`) and cash in/out (`cashIn` / `cashOut`) take the
+//! same path through the same hold ([`crate::domain::fiscal::Held`]); the X report is asked
+//! for directly (not a fiscal document).
 //!
 //! The order of a fiscalised payment (the why is in `docs/fiscal-atol.md`, "Exactly once"):
 //!
@@ -28,16 +30,20 @@ use crate::devices::fiscal::atol::{self, MarkCheck, MarkValidation, RegisterErro
 use crate::devices::fiscal::link::{AtolLink, LinkError, LinkSettings, Polled};
 use crate::devices::fiscal::recovery::{self, Completion, Decision, Observation, PendingTask};
 use crate::devices::fiscal::{
-    FiscalDocument, FiscalItem, FiscalPayment, FiscalReceipt, MarkedItemStatus, MarkingCode, MeasurementUnit, Operator, PaymentKind,
-    PaymentMethod as KktPaymentMethod, PaymentObject, ReceiptKind, TaskKind, TaxationType, VatRate,
+    CashDirection as KktCashDirection, CashOperation, FiscalDocument, FiscalItem, FiscalPayment, FiscalReceipt, MarkedItemStatus,
+    MarkingCode, MeasurementUnit, Operator, PaymentKind, PaymentMethod as KktPaymentMethod, PaymentObject, ReceiptKind, TaskKind,
+    TaxationType, VatRate,
 };
 use crate::devices::{DeviceRegistry, DeviceState};
 use crate::domain::Ctx;
-use crate::domain::fiscal::{FiscalNumbers, FiscalPending, FiscalStage};
+use crate::domain::drawer::{CashAtRegister, CashDirection};
+use crate::domain::fiscal::{FiscalNumbers, FiscalPending, FiscalStage, Held, Registered};
 use crate::domain::lane::{Changes, Lane, LaneError, Paid};
 use crate::domain::money;
-use crate::domain::receipt::{ClosedReceipt, PaymentMethod};
+use crate::domain::receipt::{ClosedReceipt, LineMark, Payment, PaymentMethod};
+use crate::domain::returns::ClosedReturn;
 use jiff::Timestamp;
+use rust_decimal::Decimal;
 use std::time::Duration;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -147,63 +153,117 @@ impl Register {
         self.registry.set(&self.device, state, Some(e.to_string()));
     }
 
-    /// The register's receipt for a closing sale, checked before anything is stored or sent.
-    fn receipt_for(&self, sale: &ClosedReceipt) -> Result<FiscalReceipt, LaneFailure> {
+    /// What goes to the register for a held operation, checked before anything is stored or
+    /// sent.
+    fn prepare(&self, held: &Held) -> Result<Prepared, LaneFailure> {
+        match held {
+            Held::Sale(sale) => self.receipt_for(sale).map(Prepared::Receipt),
+            Held::Return(ret) => self.return_receipt(ret).map(Prepared::Receipt),
+            Held::Cash(movement) => Ok(Prepared::Cash(CashOperation {
+                direction: match movement.direction {
+                    CashDirection::In => KktCashDirection::In,
+                    CashDirection::Out => KktCashDirection::Out,
+                },
+                operator: self.operator(&movement.cashier),
+                sum: movement.amount,
+            })),
+        }
+    }
+
+    /// The register's return receipt (возврат прихода) for a customer's return: as on the
+    /// sale, each line's unit price and its sum after its share of the discounts; its refunds
+    /// by method.
+    fn return_receipt(&self, ret: &ClosedReturn) -> Result<FiscalReceipt, LaneFailure> {
+        let lines = ret.lines.iter().map(|line| LineOut {
+            name: &line.name,
+            price: line.price,
+            qty: line.qty,
+            amount: line.sum,
+            vat: &line.vat,
+            unit: &line.unit,
+            weighted: line.weighted,
+            mark: line.mark.as_ref(),
+        });
+        self.receipt(ReceiptKind::SellReturn, &ret.cashier, lines, &ret.refunds, ret.total)
+    }
+
+    /// A receipt for the register, checked before anything is stored or sent.
+    fn receipt<'a>(
+        &self,
+        kind: ReceiptKind,
+        cashier: &str,
+        lines: impl Iterator<Item = LineOut<'a>>,
+        paid: &[Payment],
+        total: Decimal,
+    ) -> Result<FiscalReceipt, LaneFailure> {
         let mut items = Vec::new();
-        for line in &sale.receipt.lines {
-            let marking = line.mark.as_ref().map(|m| MarkingCode {
+        for line in lines {
+            let marking = line.mark.map(|m| MarkingCode {
                 code: m.code.clone(),
-                status: if line.weighted {
-                    MarkedItemStatus::MeasuredSold
-                } else {
-                    MarkedItemStatus::PieceSold
+                status: match (kind, line.weighted) {
+                    (ReceiptKind::Sell, false) => MarkedItemStatus::PieceSold,
+                    (ReceiptKind::Sell, true) => MarkedItemStatus::MeasuredSold,
+                    (ReceiptKind::SellReturn, false) => MarkedItemStatus::PieceReturned,
+                    (ReceiptKind::SellReturn, true) => MarkedItemStatus::MeasuredReturned,
                 },
             });
             items.push(FiscalItem {
-                name: line.name.clone(),
+                name: line.name.to_string(),
                 price: line.price,
                 quantity: line.qty,
-                amount: money::to_money(line.to_pay()),
-                vat: vat_rate(&line.name, &line.vat)?,
+                amount: line.amount,
+                vat: vat_rate(line.name, line.vat)?,
                 payment_method: KktPaymentMethod::FullPayment,
                 payment_object: if marking.is_some() {
                     PaymentObject::CommodityWithMarking
                 } else {
                     PaymentObject::Commodity
                 },
-                unit: unit_of(&line.unit, line.weighted),
+                unit: unit_of(line.unit, line.weighted),
                 marking,
             });
         }
-        let mut payments: Vec<FiscalPayment> = Vec::new();
-        for payment in &sale.receipt.payments {
-            let kind = match payment.method {
-                PaymentMethod::Cash => PaymentKind::Cash,
-                PaymentMethod::Card => PaymentKind::Electronically,
-                // Points are «встречное предоставление» in the register's terms.
-                PaymentMethod::Bonus => PaymentKind::Other,
-                PaymentMethod::Credit => PaymentKind::Credit,
-            };
-            match payments.iter_mut().find(|p| p.kind == kind) {
-                Some(p) => p.sum = p.sum.saturating_add(payment.amount),
-                None => payments.push(FiscalPayment { kind, sum: payment.amount }),
-            }
-        }
         let receipt = FiscalReceipt {
-            kind: ReceiptKind::Sell,
-            operator: self.operator(&sale.receipt.cashier),
+            kind,
+            operator: self.operator(cashier),
             taxation: self.taxation,
             items,
-            payments,
+            payments: payments_of(paid),
             client_contact: None,
             electronically: false,
-            total: sale.total,
+            total,
         };
         receipt.validate().map_err(|e| LaneFailure::Fiscal {
             code: e.code(),
             message: e.to_string(),
         })?;
         Ok(receipt)
+    }
+
+    /// The register's X report (not a fiscal document: asked again after a failure without
+    /// harm).
+    pub(super) async fn report_x(&self, cashier: &str) -> Result<(), LaneFailure> {
+        let deadline = Instant::now() + ANSWER_WITHIN;
+        let operator = self.operator(cashier);
+        self.ask(&[Task::ReportX(&operator)], deadline)
+            .await
+            .map(|_| ())
+            .map_err(|e| self.failure(e))
+    }
+
+    /// The register's receipt for a closing sale, checked before anything is stored or sent.
+    fn receipt_for(&self, sale: &ClosedReceipt) -> Result<FiscalReceipt, LaneFailure> {
+        let lines = sale.receipt.lines.iter().map(|line| LineOut {
+            name: &line.name,
+            price: line.price,
+            qty: line.qty,
+            amount: money::to_money(line.to_pay()),
+            vat: &line.vat,
+            unit: &line.unit,
+            weighted: line.weighted,
+            mark: line.mark.as_ref(),
+        });
+        self.receipt(ReceiptKind::Sell, &sale.receipt.cashier, lines, &sale.receipt.payments, sale.total)
     }
 
     /// Run status tasks (which may safely be asked twice) and return their results, failing on
@@ -345,7 +405,12 @@ impl Register {
 
     fn pending_task(&self, pending: &FiscalPending) -> PendingTask {
         PendingTask {
-            kind: TaskKind::Sell,
+            kind: match &pending.held {
+                Held::Sale(_) => TaskKind::Sell,
+                Held::Return(_) => TaskKind::SellReturn,
+                Held::Cash(m) if m.direction == CashDirection::In => TaskKind::CashIn,
+                Held::Cash(_) => TaskKind::CashOut,
+            },
             operation: pending.operation(),
             attempt: pending.attempt,
             total: Some(pending.total()),
@@ -370,6 +435,54 @@ impl Register {
         match decision {
             Decision::CheckLastDocument => self.link.recover(task, deadline).await,
             other => Ok(other),
+        }
+    }
+}
+
+/// Payments (or refunds) by the register's payment types.
+fn payments_of(paid: &[Payment]) -> Vec<FiscalPayment> {
+    let mut payments: Vec<FiscalPayment> = Vec::new();
+    for payment in paid {
+        let kind = match payment.method {
+            PaymentMethod::Cash => PaymentKind::Cash,
+            PaymentMethod::Card => PaymentKind::Electronically,
+            // Points are «встречное предоставление» in the register's terms.
+            PaymentMethod::Bonus => PaymentKind::Other,
+            PaymentMethod::Credit => PaymentKind::Credit,
+        };
+        match payments.iter_mut().find(|p| p.kind == kind) {
+            Some(p) => p.sum = p.sum.saturating_add(payment.amount),
+            None => payments.push(FiscalPayment { kind, sum: payment.amount }),
+        }
+    }
+    payments
+}
+
+/// One line of a sale or a return as the register's receipt carries it.
+struct LineOut<'a> {
+    name: &'a str,
+    price: Decimal,
+    qty: Decimal,
+    amount: Decimal,
+    vat: &'a str,
+    unit: &'a str,
+    weighted: bool,
+    mark: Option<&'a LineMark>,
+}
+
+/// What goes to the register for a held operation.
+enum Prepared {
+    /// `sell` / `sellReturn`.
+    Receipt(FiscalReceipt),
+    /// `cashIn` / `cashOut`.
+    Cash(CashOperation),
+}
+
+impl Prepared {
+    fn task(&self) -> Task<'_> {
+        match self {
+            Prepared::Receipt(receipt) => Task::Receipt(receipt),
+            Prepared::Cash(cash) => Task::Cash(cash),
         }
     }
 }
@@ -493,28 +606,55 @@ pub(super) async fn wake_at(at: Option<Instant>) {
 impl LaneActor {
     /// A payment closed the receipt on a lane with a register: hold the sale, send it, and
     /// answer only when its fiscal document exists.
-    pub(super) async fn pay_fiscal(
+    pub(super) async fn pay_fiscal(&mut self, register: Register, next: Lane, changes: Changes) -> Result<Paid, LaneFailure> {
+        match self.hold_and_register(register, next, changes).await? {
+            Held::Sale(sale) => Ok(Paid::Closed { receipt: sale }),
+            _ => Err(LaneFailure::Lane(LaneError::NoReceipt)),
+        }
+    }
+
+    /// An operation that must exist exactly once at the register (a sale, a return, cash in or
+    /// out) was made in `next` with `changes`: hold it, store it durably, send it, and answer
+    /// only when the register registered it and that is stored durably. Before anything is
+    /// stored the register is asked whether it can (shift, marking codes): a refusal there
+    /// changes nothing.
+    pub(super) async fn hold_and_register(
         &mut self,
         register: Register,
         mut next: Lane,
         mut changes: Changes,
-        cashier: &str,
-    ) -> Result<Paid, LaneFailure> {
-        let sale = changes.closed.as_ref().ok_or(LaneFailure::Lane(LaneError::NoReceipt))?;
-        let receipt = register.receipt_for(sale)?;
+    ) -> Result<Held, LaneFailure> {
+        self.lane.not_fiscalising()?;
+        let now = Timestamp::now();
+        next.hold_for_register(&mut changes, None, now)?;
+        let held = next
+            .fiscal
+            .as_ref()
+            .map(|p| p.held.clone())
+            .ok_or(LaneFailure::Lane(LaneError::NoReceipt))?;
+        let prepared = register.prepare(&held)?;
         let deadline = Instant::now() + ANSWER_WITHIN;
-        let fd_before = register.ready_for_sale(cashier, deadline).await.map_err(|e| register.failure(e))?;
-        register.check_marks(&receipt, deadline).await?;
-        next.hold_for_register(&mut changes, Some(fd_before), Timestamp::now())?;
-        // Power-loss durable before the task leaves: after a crash the held sale is found and
-        // recovered, never sent blind.
+        let fd_before = register
+            .ready_for_sale(held.cashier(), deadline)
+            .await
+            .map_err(|e| register.failure(e))?;
+        if let Prepared::Receipt(receipt) = &prepared {
+            register.check_marks(receipt, deadline).await?;
+        }
+        if let Some(pending) = next.fiscal.as_mut() {
+            pending.fd_before = Some(fd_before);
+        }
+        // Power-loss durable before the task leaves: after a crash the held operation is found
+        // and recovered, never sent blind.
         self.commit_as(next, changes, true).await?;
-        let _ = self.events.send(LaneEvent::Receipt(None));
+        if matches!(held, Held::Sale(_)) {
+            let _ = self.events.send(LaneEvent::Receipt(None));
+        }
         self.settle(true, false).await
     }
 
     /// The cashier removed the cause (paper, cover, shift) and asks again.
-    pub(super) async fn fiscal_retry(&mut self) -> Result<Paid, LaneFailure> {
+    pub(super) async fn fiscal_retry(&mut self) -> Result<Held, LaneFailure> {
         if self.lane.fiscal.is_none() {
             return Err(LaneFailure::Fiscal {
                 code: "fiscal_nothing_pending",
@@ -525,7 +665,7 @@ impl LaneActor {
     }
 
     /// At start-up, before the lane takes its first command: the register's health for
-    /// `/admin`, then the recovery of a sale held when storeterm stopped.
+    /// `/admin`, then the recovery of an operation held when storeterm stopped.
     pub(super) async fn fiscal_start(&mut self) {
         if let Some(register) = &self.register {
             register.probe().await;
@@ -533,7 +673,7 @@ impl LaneActor {
         self.fiscal_recheck().await;
     }
 
-    /// When the background recheck is due: find out what became of a held sale before
+    /// When the background recheck is due: find out what became of a held operation before
     /// anything new is sent.
     pub(super) async fn fiscal_recheck(&mut self) {
         self.fiscal_wake = None;
@@ -546,15 +686,15 @@ impl LaneActor {
             return;
         }
         match self.settle(false, false).await {
-            Ok(_) => tracing::info!(lane = %self.lane.id, "held sale fiscalised after recovery"),
-            Err(e) => tracing::warn!(lane = %self.lane.id, error = %e, "held sale still waits for the register"),
+            Ok(held) => tracing::info!(lane = %self.lane.id, what = %held.label(), "held operation registered after recovery"),
+            Err(e) => tracing::warn!(lane = %self.lane.id, error = %e, "held operation still waits for the register"),
         }
     }
 
-    /// Drive the held sale to its document, a refusal the cashier must fix, a wait, or a
+    /// Drive the held operation to its document, a refusal the cashier must fix, a wait, or a
     /// person. `unsent`: the current attempt is known not to have left yet. `retry`: the
     /// cashier asked to try again after a refusal.
-    async fn settle(&mut self, mut unsent: bool, retry: bool) -> Result<Paid, LaneFailure> {
+    async fn settle(&mut self, mut unsent: bool, retry: bool) -> Result<Held, LaneFailure> {
         let Some(register) = self.register.clone() else {
             return Err(LaneFailure::Fiscal {
                 code: "fiscal_no_register",
@@ -570,11 +710,11 @@ impl LaneActor {
             let pending = self.lane.fiscal.clone().ok_or(LaneFailure::Lane(LaneError::NoReceipt))?;
             let task = register.pending_task(&pending);
             let decision = if std::mem::take(&mut unsent) {
-                let receipt = register.receipt_for(&pending.sale)?;
+                let prepared = register.prepare(&pending.held)?;
                 // A new attempt's marked packs are checked again (the first attempt's were
-                // checked before the sale was held).
-                if pending.attempt > 0 {
-                    if let Err(e) = register.check_marks(&receipt, deadline).await {
+                // checked before the operation was held).
+                if let (Prepared::Receipt(receipt), true) = (&prepared, pending.attempt > 0) {
+                    if let Err(e) = register.check_marks(receipt, deadline).await {
                         return self
                             .held(FiscalStage::Refused {
                                 code: e.code().into(),
@@ -583,8 +723,8 @@ impl LaneActor {
                             .await;
                     }
                 }
-                tracing::info!(lane = %self.lane.id, sale = %task.operation, attempt = task.attempt, uuid = %task.uuid(), "sending the sale to the register");
-                match register.link.submit(task.uuid(), &[Task::Receipt(&receipt)]).await {
+                tracing::info!(lane = %self.lane.id, operation = %task.operation, kind = ?task.kind, attempt = task.attempt, uuid = %task.uuid(), "sending to the register");
+                match register.link.submit(task.uuid(), &[prepared.task()]).await {
                     Ok(()) => {
                         sent = true;
                         register.poll_decide(&task, deadline, &mut refusal).await
@@ -604,16 +744,30 @@ impl LaneActor {
                     other => other,
                 }
             };
+            let cash = matches!(pending.held, Held::Cash(_));
             match decision {
-                Ok(Decision::Done(Completion::Document { document, not_printed })) => {
+                Ok(Decision::Done(Completion::Document { document, not_printed })) if !cash => {
                     if not_printed {
-                        tracing::warn!(lane = %self.lane.id, fd = document.fd, "the register signed the receipt but did not print it");
+                        tracing::warn!(lane = %self.lane.id, fd = document.fd, "the register signed the document but did not print it");
                     }
-                    return self.fiscalised(&register, document).await;
+                    register.online(format!("смена ККТ № {} открыта; последний ФД {}", document.shift, document.fd));
+                    return self.fiscalised(Registered::Document(numbers(document))).await;
                 }
-                Ok(Decision::Done(Completion::Cash { .. })) => {
+                Ok(Decision::Done(Completion::Cash { cash_in_drawer })) if cash => {
+                    return self
+                        .fiscalised(Registered::Cash(CashAtRegister {
+                            register: register.device.clone(),
+                            cash_in_register: cash_in_drawer,
+                        }))
+                        .await;
+                }
+                Ok(Decision::Done(_)) => {
                     let e = recovery::Ambiguity::AnswerWithoutDocument {
-                        why: "ответ как на операцию с наличными".into(),
+                        why: if cash {
+                            "на операцию с наличными касса ответила документом".into()
+                        } else {
+                            "ответ как на операцию с наличными".into()
+                        },
                     };
                     return self
                         .held(FiscalStage::NeedsPerson {
@@ -640,7 +794,7 @@ impl LaneActor {
                     }
                     // Provably nothing registered: the next attempt (a new uuid) is stored
                     // durably with the register's counter before it is sent.
-                    let fd_before = match register.ready_for_sale(&pending.sale.receipt.cashier, deadline).await {
+                    let fd_before = match register.ready_for_sale(pending.held.cashier(), deadline).await {
                         Ok(fd) => fd,
                         Err(e) => return self.link_trouble(&register, e).await,
                     };
@@ -653,7 +807,7 @@ impl LaneActor {
                     return self.link_trouble(&register, LinkError::StillRunning { uuid: task.uuid() }).await;
                 }
                 Ok(Decision::NeedsPerson(ambiguity)) => {
-                    tracing::error!(lane = %self.lane.id, sale = %task.operation, reason = %ambiguity, "a held sale needs a person");
+                    tracing::error!(lane = %self.lane.id, operation = %task.operation, reason = %ambiguity, "a held operation needs a person");
                     return self
                         .held(FiscalStage::NeedsPerson {
                             code: ambiguity.code().into(),
@@ -668,7 +822,7 @@ impl LaneActor {
     }
 
     /// The outcome is not known: say so, and ask again in the background.
-    async fn link_trouble(&mut self, register: &Register, e: LinkError) -> Result<Paid, LaneFailure> {
+    async fn link_trouble(&mut self, register: &Register, e: LinkError) -> Result<Held, LaneFailure> {
         register.trouble(&e);
         let stage = match &e {
             // A register refusal met before the task (shift over 24 h while re-preparing).
@@ -678,29 +832,27 @@ impl LaneActor {
             },
             _ => {
                 self.fiscal_wake = Some(Instant::now() + RECHECK_EVERY);
+                let what = self.held_label();
                 FiscalStage::Waiting {
                     code: e.code().into(),
-                    message: format!("{e} Чек № {} ждёт ответа кассы; продажа не потеряна.", self.held_number()),
+                    message: format!("{e} {} ждёт ответа кассы; операция не потеряна.", capitalised(&what)),
                 }
             }
         };
         self.held(stage).await
     }
 
-    fn held_number(&self) -> u32 {
-        self.lane.fiscal.as_ref().map_or(0, |p| p.sale.receipt.number)
+    fn held_label(&self) -> String {
+        self.lane.fiscal.as_ref().map_or_else(String::new, |p| p.held.label())
     }
 
-    /// Record where the held sale stands and answer the payment with it.
-    async fn held(&mut self, stage: FiscalStage) -> Result<Paid, LaneFailure> {
+    /// Record where the held operation stands and answer with it.
+    async fn held(&mut self, stage: FiscalStage) -> Result<Held, LaneFailure> {
         let (code, message) = match stage.problem() {
             Some((code, message)) => (code.to_string(), message.to_string()),
             None => (
                 "fiscal_pending".to_string(),
-                LaneError::Fiscalising {
-                    number: self.held_number(),
-                }
-                .to_string(),
+                LaneError::Fiscalising { what: self.held_label() }.to_string(),
             ),
         };
         let mut next = self.lane.clone();
@@ -713,26 +865,40 @@ impl LaneActor {
         })
     }
 
-    /// The register's document exists: the sale closes with its numbers, durably, and only
-    /// then is the payment answered.
-    async fn fiscalised(&mut self, register: &Register, document: FiscalDocument) -> Result<Paid, LaneFailure> {
-        let numbers = numbers(document);
-        register.online(format!("смена ККТ № {} открыта; последний ФД {}", numbers.shift, numbers.fd));
+    /// The register registered the held operation: it is done with the register's numbers,
+    /// power-loss durably, and only then answered.
+    async fn fiscalised(&mut self, registered: Registered) -> Result<Held, LaneFailure> {
         let mut next = self.lane.clone();
-        let cashier = self
-            .lane
-            .fiscal
-            .as_ref()
-            .map(|p| p.sale.receipt.cashier.clone())
-            .unwrap_or_default();
+        let cashier = self.lane.fiscal.as_ref().map(|p| p.held.cashier().to_string()).unwrap_or_default();
         let mut ids = new_id;
-        let (sale, changes) = next.fiscal_done(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids), numbers)?;
-        self.commit(next, changes).await?;
-        tracing::info!(lane = %self.lane.id, sale = %sale.receipt.id, fd = sale.fiscal.as_ref().map(|f| f.fd), "sale fiscalised");
-        let sale = Box::new(sale);
-        let _ = self.events.send(LaneEvent::Closed(sale.clone()));
-        let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
-        Ok(Paid::Closed { receipt: sale })
+        let (held, changes) = next.fiscal_done(&mut Ctx::new(Timestamp::now(), &cashier, &mut ids), registered)?;
+        self.commit_as(next, changes, true).await?;
+        match &held {
+            Held::Sale(sale) => {
+                tracing::info!(lane = %self.lane.id, sale = %sale.receipt.id, fd = sale.fiscal.as_ref().map(|f| f.fd), "sale fiscalised");
+                let _ = self.events.send(LaneEvent::Closed(sale.clone()));
+                let _ = self.events.send(LaneEvent::Receipt(self.lane.receipt.clone()));
+            }
+            Held::Return(ret) => {
+                tracing::info!(lane = %self.lane.id, ret = %ret.id, fd = ret.fiscal.as_ref().map(|f| f.fd), "return fiscalised");
+            }
+            Held::Cash(movement) => {
+                tracing::info!(lane = %self.lane.id, movement = %movement.id, "cash movement done at the register");
+            }
+        }
+        if let (Held::Return(_) | Held::Cash(_), Some(shift)) = (&held, &self.lane.shift) {
+            let _ = self.events.send(LaneEvent::Shift(shift.clone()));
+        }
+        Ok(held)
+    }
+}
+
+/// «возврат № 1» → «Возврат № 1».
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
     }
 }
 

@@ -100,7 +100,7 @@
     rows("devices", s.devices, (d) => [d.id, KINDS[d.kind] || d.kind, d.endpoint, STATES[d.state] || d.state, d.detail || "", paperButton(d)]);
     // Each lane's fiscal register and a sale it holds (waiting for the register's document).
     rows("lanes", s.lanes || [], (l) => [l.id, l.register_state,
-      l.fiscal.pending ? `чек № ${l.fiscal.pending.number} на ${l.fiscal.pending.total} ждёт ККТ: ${l.fiscal.pending.message}` : (l.fiscal.busy || "")]);
+      l.fiscal.pending ? `${l.fiscal.pending.what || "чек № " + l.fiscal.pending.number} на ${l.fiscal.pending.total} ждёт ККТ: ${l.fiscal.pending.message}` : (l.fiscal.busy || "")]);
     $("sync").textContent = `Товаров в каталоге: ${s.catalog.items}. Документов в очереди: ${s.outbox.waiting}; подтверждено до № ${s.outbox.delivered_seq}.` +
       (crm.pull_error ? ` Ошибка загрузки: ${crm.pull_error}.` : "") +
       (crm.push_error ? ` Ошибка отправки: ${crm.push_error}.` : "");

@@ -1,4 +1,4 @@
-// The cashier's fiscal register panel: a sale held for the register (ККТ) — paper out, shift
+// The cashier's fiscal register panel: a sale, return or cash movement held for the register (ККТ) — paper out, shift
 // over 24 hours, the register's driver not answering — with the register's words and a
 // «Повторить» button once the cause is removed. Polls, like the printer panel.
 "use strict";
@@ -15,7 +15,9 @@
     const p = v.pending;
     if (!p) { panel.hidden = true; return; }
     panel.hidden = false;
-    $("fiscal-status").textContent = `Чек № ${p.number} на ${p.total} не пробит на кассе: ${p.message}`;
+    // `what`: «чек № 7», «возврат № 1», «внесение 500.00» (a held sale, return or cash movement).
+    const what = p.what || `чек № ${p.number}`;
+    $("fiscal-status").textContent = `${what[0].toUpperCase()}${what.slice(1)} на ${p.total} не пробит на кассе: ${p.message}`;
     $("fiscal-retry").hidden = p.stage.state === "needs_person";
   }
 
@@ -29,7 +31,8 @@
     try {
       const r = await S.api("POST", `${base()}/retry`, {});
       const f = r.fiscal;
-      $("message").textContent = `Чек № ${r.receipt.number} пробит на кассе` + (f ? ` (ФД ${f.fd}, ФП ${f.fp})` : "");
+      const what = r.receipt ? `Чек № ${r.receipt.number}` : r.return ? `Возврат № ${r.return.number}` : "Операция с наличными";
+      $("message").textContent = `${what} пробит на кассе` + (f ? ` (ФД ${f.fd}, ФП ${f.fp})` : "");
       $("message").className = "message ok";
     } catch (e) {
       $("fiscal-status").textContent = e.message;
