@@ -368,8 +368,13 @@ async fn items_are_found_by_name_sku_and_plu() {
             .map(|i| i["name"].as_str().unwrap().to_string())
             .collect()
     };
-    let (status, body) = till.cashier.get("/api/v1/items/search?q=%D0%9C%D0%9E%D0%9B").await; // «МОЛ»
-    assert_eq!(status, 200, "{body}");
+    // The index is built from the catalog after each pulled page: wait until it has this one.
+    let body = eventually("the catalog in the search index", Duration::from_secs(10), || async {
+        let (status, body) = till.cashier.get("/api/v1/items/search?q=%D0%9C%D0%9E%D0%9B").await; // «МОЛ»
+        assert_eq!(status, 200, "{body}");
+        (!names(&body).is_empty()).then_some(body)
+    })
+    .await;
     assert_eq!(names(&body), ["Молоко 3,2% 1 л"]);
     assert_eq!(body["items"][0]["price"], "89.90");
     let (_, body) = till.cashier.get("/api/v1/items/search?q=ежик%20мар").await;
@@ -378,10 +383,16 @@ async fn items_are_found_by_name_sku_and_plu() {
     assert_eq!(names(&body), ["Кофе растворимый 95 г"]);
     let (_, body) = till.cashier.get("/api/v1/items/search?q=сыр").await;
     assert_eq!(names(&body), Vec::<String>::new());
-    // The index follows the catalog.
+    // The index follows the catalog: it is rebuilt after the page is applied, and searches
+    // answer from the previous index meanwhile.
     crm.add_page(vec![item("I-2000", "Сыр Российский", "4600000000039", "650.00")]);
     wait_catalog(&till.admin, 5).await;
-    let (_, body) = till.cashier.get("/api/v1/items/search?q=сыр").await;
-    assert_eq!(names(&body), ["Сыр Российский"]);
+    let found = eventually("the new item in the search index", Duration::from_secs(10), || async {
+        let (_, body) = till.cashier.get("/api/v1/items/search?q=сыр").await;
+        let found = names(&body);
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
+    assert_eq!(found, ["Сыр Российский"]);
     till.running.stop().await;
 }
