@@ -232,19 +232,9 @@ where
     let resolution = resolve(&checked, known, settings)?;
     let total = checked.findings.elements;
     let input = open().map_err(CmlError::Read)?;
-    let mut batches = Batches::new(input, settings, resolution, &checked, batch_size)?;
-    let mut applied_changes = 0u64;
+    let batches = Batches::new(input, settings, resolution, &checked, batch_size)?;
     progress(Progress::Applying { done: 0, total });
-    for batch in &mut batches {
-        let batch = batch?;
-        applied_changes += batch.len() as u64;
-        apply(batch).map_err(RunError::Apply)?;
-        progress(Progress::Applying {
-            done: applied_changes,
-            total,
-        });
-    }
-    Ok(ImportSummary::from_apply(batches.parser.into_findings()))
+    apply_all(batches, total, progress, apply)
 }
 
 /// The import of one file in a single pass, for a store that makes it all or nothing itself.
@@ -267,16 +257,28 @@ where
     R: BufRead,
     E: std::error::Error + 'static,
 {
-    let mut batches = Batches::single_pass(input, settings, known, batch_size)?;
-    let mut applied_changes = 0u64;
+    let batches = Batches::single_pass(input, settings, known, batch_size)?;
+    // The total is not known before the single pass ends.
+    apply_all(batches, 0, progress, apply)
+}
+
+/// Hand every batch to `apply`, reporting progress after each.
+fn apply_all<R, E>(
+    mut batches: Batches<R>,
+    total: u64,
+    progress: &mut dyn FnMut(Progress),
+    apply: &mut dyn FnMut(Vec<Change>) -> Result<(), E>,
+) -> Result<ImportSummary, RunError<E>>
+where
+    R: BufRead,
+    E: std::error::Error + 'static,
+{
+    let mut done = 0u64;
     for batch in &mut batches {
         let batch = batch?;
-        applied_changes += batch.len() as u64;
+        done += batch.len() as u64;
         apply(batch).map_err(RunError::Apply)?;
-        progress(Progress::Applying {
-            done: applied_changes,
-            total: 0,
-        });
+        progress(Progress::Applying { done, total });
     }
     Ok(ImportSummary::from_apply(batches.parser.into_findings()))
 }
