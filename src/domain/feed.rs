@@ -8,10 +8,12 @@ use crate::domain::client::{Client, ClientAccount};
 use crate::domain::promotion::Promotion;
 use crate::domain::wms;
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A change storeterm understands.
-#[derive(Debug, Clone, PartialEq)]
+/// A change storeterm understands. Serializable so an import can spool the changes of a
+/// file it is still checking (`sync::commerceml::import`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Change {
     ItemUpsert(Item),
     ItemDelete(String),
@@ -74,7 +76,7 @@ pub enum Change {
 }
 
 /// A catalog group; `parent` is `None` at the top of the tree.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemGroup {
     pub id: String,
     pub name: String,
@@ -82,7 +84,7 @@ pub struct ItemGroup {
 }
 
 /// A sellable characteristic of a product, as 1C's offers describe it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemVariant {
     /// The variant's own id, `product#characteristic`.
     pub id: String,
@@ -206,7 +208,7 @@ mod tests {
 
 /// A retail change of protocol v1.1: promotions, an item's group, a client's loyalty balance
 /// and credit permission.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RetailChange {
     PromotionUpsert(Promotion),
     PromotionDelete(String),

@@ -8,8 +8,9 @@
 //!   chunk 1C sends again after a timeout is harmless.
 //! - `import` starts the file's import on a blocking thread (zips are unpacked first) and
 //!   answers `progress` until it is done; the tills' commits interleave with its batches in
-//!   the store's writer. Each file is checked to its end before its first change is applied
-//!   (`import::run`), so a malformed file changes nothing. Imported files are removed.
+//!   the store's writer. Each file is read once and checked to its end, its changes spooled to
+//!   disk, before its first change is applied (`import::run`), so a malformed file changes
+//!   nothing. Imported files are removed.
 //! - Full unloads (`СодержитТолькоИзменения="false"`): the `Ид`s of every catalog file of the
 //!   session are united; items missing from them are removed at `deactivate`/`complete`, never
 //!   per file (1C splits one unload into several files).
@@ -622,17 +623,23 @@ impl ImportJob {
         let runtime = &self.runtime;
         let session = &self.session;
         let name = self.name.as_str();
+        let input = match std::fs::File::open(&path) {
+            Ok(f) => BufReader::with_capacity(256 * 1024, f),
+            Err(e) => return Err(format!("{file}: файл не читается: {e}")),
+        };
         let result = import::run(
-            || std::fs::File::open(&path).map(|f| BufReader::with_capacity(256 * 1024, f)),
+            input,
             &self.settings,
             &known,
             IMPORT_BATCH,
+            dir,
             &mut |p| lock(session).jobs.on_progress(name, p),
             &mut |batch| runtime.block_on(store.submit_onec_changes(batch)).map(|_| ()),
         );
         let summary = match result {
             Ok(summary) => summary,
             Err(RunError::File(e)) => return Err(format!("{file}: {e}")),
+            Err(e @ RunError::Spool(_)) => return Err(format!("{file}: {e}")),
             Err(RunError::Apply(e)) => return Err(format!("{file}: не удалось записать загруженные данные: {e}")),
         };
         let directory = {

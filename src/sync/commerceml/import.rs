@@ -1,16 +1,17 @@
-//! Importing one CommerceML file: check it all, then apply it in batches; and the import job
-//! behind 1C's `mode=import` calls.
+//! Importing one CommerceML file: read and check it once, spooling its changes, then apply
+//! them in batches; and the import job behind 1C's `mode=import` calls.
 //!
-//! **All or nothing.** A file is read twice. The [`survey`] reads it to the end without
-//! building or yielding anything: a file cut short by a dropped upload, badly formed XML, an
-//! encoding we cannot read, a value over the bounds, or a price type or warehouse that does
-//! not exist fails here, before the store has seen a single change. Only then [`Batches`]
-//! reads it again and yields the changes in batches of N, so a 100 000-item file goes into the
-//! store in several transactions without ever being held whole. Both passes run the same
-//! tokenizer and checks over the same bytes, and what only the apply pass looks at (a VAT rate,
-//! a price) refuses that one item, never the file — so the second pass cannot fail where the
-//! first passed; [`Batches`] still compares what it read with the survey and fails if the file
-//! changed in between.
+//! **All or nothing.** A file cut short by a dropped upload, badly formed XML, an encoding we
+//! cannot read, a value over the bounds, or a price type or warehouse that does not exist
+//! fails the file before the store has seen a single change. [`run`] reads the file once; the
+//! changes it yields go to a spool on disk (never held whole in memory) and reach the store,
+//! in batches of N, only after the file was read to its end without a fault. What only the
+//! apply looks at (a VAT rate, a price) refuses that one item, never the file.
+//!
+//! [`survey`] and [`Batches::new`] are the same checks as two separate passes (check the file
+//! to the end without yielding anything, then read it again for the changes): the property
+//! tests and the fuzz target hold the one-pass import to accepting exactly the files the check
+//! pass accepts.
 //!
 //! **Progress.** 1C waits for each `mode=import` answer with a timeout, then asks again while
 //! the answer is `progress`. [`ImportJobs`] is the pure state behind those answers: the HTTP
@@ -200,26 +201,38 @@ impl ImportSummary {
     }
 }
 
-/// Why [`run`] stopped: the file (nothing was applied) or the store (some batches were).
+/// Why [`run`] stopped: the file (nothing was applied), the spool (nothing was applied) or
+/// the store (some batches were).
 #[derive(Debug, thiserror::Error)]
 pub enum RunError<E: std::error::Error + 'static> {
     #[error(transparent)]
     File(#[from] CmlError),
+    #[error("не удалось записать или прочитать временный файл загрузки: {0}")]
+    Spool(#[source] std::io::Error),
     #[error("не удалось записать загруженные данные: {0}")]
     Apply(#[source] E),
 }
 
-/// The whole import of one file, for a worker thread: survey, resolve, then apply in batches.
+/// The whole import of one file, for a worker thread: read and check it once, then apply it
+/// in batches.
 ///
-/// `open` opens the file afresh for each pass. `apply` gets each batch (one store
-/// transaction); `progress` hears how far the import got. If the survey fails nothing reaches
-/// `apply`. If `apply` fails the batches before it stay applied: each change is an idempotent
-/// upsert or delete, so importing the same file again converges.
+/// The one pass over the file spools its changes to an unnamed temporary file in
+/// `spool_dir` while it checks the file to its end; only a file that passed reaches `apply`,
+/// batch by batch, read back from the spool. So a file cut short, badly formed, or naming a
+/// price type that does not exist changes nothing, yet the file is parsed once and never held
+/// whole: the spool costs a fraction of a second pass over the XML (see
+/// `benches/commerceml_import.rs`). The spool is unlinked as soon as it is created, so a crash
+/// leaves nothing behind.
+///
+/// `progress` hears how far the import got. If `apply` fails the batches before it stay
+/// applied: each change is an idempotent upsert or delete, so importing the same file again
+/// converges.
 pub fn run<R, E>(
-    mut open: impl FnMut() -> std::io::Result<R>,
+    input: R,
     settings: &Settings,
     known: &Directory,
     batch_size: usize,
+    spool_dir: &std::path::Path,
     progress: &mut dyn FnMut(Progress),
     apply: &mut dyn FnMut(Vec<Change>) -> Result<(), E>,
 ) -> Result<ImportSummary, RunError<E>>
@@ -227,24 +240,70 @@ where
     R: BufRead,
     E: std::error::Error + 'static,
 {
-    let input = open().map_err(CmlError::Read)?;
-    let checked = survey(input, settings, &mut |bytes| progress(Progress::Checking { bytes }))?;
-    let resolution = resolve(&checked, known, settings)?;
-    let total = checked.findings.elements;
-    let input = open().map_err(CmlError::Read)?;
-    let batches = Batches::new(input, settings, resolution, &checked, batch_size)?;
-    progress(Progress::Applying { done: 0, total });
-    apply_all(batches, total, progress, apply)
+    let spool = Spool::create(spool_dir).map_err(RunError::Spool)?;
+    // Two threads each way so the spool's encoding and decoding overlap the parse and the
+    // apply instead of adding to them; the channels hold two batches, so memory stays bounded.
+    std::thread::scope(|scope| {
+        let (to_spool, spooled) = std::sync::mpsc::sync_channel::<Vec<Change>>(2);
+        let writer = scope.spawn(move || -> std::io::Result<Spool> {
+            let mut spool = spool;
+            for batch in spooled {
+                spool.push(&batch)?;
+            }
+            Ok(spool)
+        });
+        let read = (|| -> Result<ImportSummary, RunError<E>> {
+            let mut batches = Batches::single_pass(input, settings, known, batch_size)?;
+            let mut last = 0u64;
+            while let Some(batch) = batches.next() {
+                if to_spool.send(batch?).is_err() {
+                    // The writer stopped on an error, which its join reports.
+                    break;
+                }
+                let at = batches.position();
+                if at - last >= 4 << 20 {
+                    progress(Progress::Checking { bytes: at });
+                    last = at;
+                }
+            }
+            Ok(ImportSummary::from_apply(batches.parser.into_findings()))
+        })();
+        drop(to_spool);
+        let spool = writer.join().expect("the spool writer does not panic");
+        let summary = read?;
+        let spool = spool.map_err(RunError::Spool)?;
+
+        let total = spool.changes;
+        let mut done = 0u64;
+        progress(Progress::Applying { done, total });
+        let mut replay = spool.replay().map_err(RunError::Spool)?;
+        let (to_apply, replayed) = std::sync::mpsc::sync_channel(2);
+        let reader = scope.spawn(move || -> std::io::Result<()> {
+            while let Some(batch) = replay.next_batch()? {
+                if to_apply.send(batch).is_err() {
+                    break; // the apply failed and stopped listening
+                }
+            }
+            Ok(())
+        });
+        for batch in replayed.iter() {
+            done += batch.len() as u64;
+            if let Err(e) = apply(batch) {
+                drop(replayed);
+                let _ = reader.join();
+                return Err(RunError::Apply(e));
+            }
+            progress(Progress::Applying { done, total });
+        }
+        reader.join().expect("the spool reader does not panic").map_err(RunError::Spool)?;
+        Ok(summary)
+    })
 }
 
-/// The import of one file in a single pass, for a store that makes it all or nothing itself.
-///
-/// Batches reach `apply` while the file is still being read, so a file found broken at its
-/// end (cut short, badly formed, a price type that does not exist) has already handed out
-/// some changes. Use this only with a store that **stages** the batches of an import and
-/// makes them visible in one step when this returns `Ok` (and drops them on `Err`). It reads
-/// the file once instead of twice: about half the parsing time of [`run`], which matters for
-/// a 100 000-item catalog (see `benches/commerceml_import.rs`).
+/// The import of one file in a single pass, without a spool: batches reach `apply` while the
+/// file is still being read, so a file found broken at its end has already handed out some
+/// changes. For callers that make the import all or nothing themselves (and for checking that
+/// one pass accepts exactly the files the check pass does).
 pub fn run_single_pass<R, E>(
     input: R,
     settings: &Settings,
@@ -257,30 +316,91 @@ where
     R: BufRead,
     E: std::error::Error + 'static,
 {
-    let batches = Batches::single_pass(input, settings, known, batch_size)?;
-    // The total is not known before the single pass ends.
-    apply_all(batches, 0, progress, apply)
-}
-
-/// Hand every batch to `apply`, reporting progress after each.
-fn apply_all<R, E>(
-    mut batches: Batches<R>,
-    total: u64,
-    progress: &mut dyn FnMut(Progress),
-    apply: &mut dyn FnMut(Vec<Change>) -> Result<(), E>,
-) -> Result<ImportSummary, RunError<E>>
-where
-    R: BufRead,
-    E: std::error::Error + 'static,
-{
+    let mut batches = Batches::single_pass(input, settings, known, batch_size)?;
     let mut done = 0u64;
     for batch in &mut batches {
         let batch = batch?;
         done += batch.len() as u64;
         apply(batch).map_err(RunError::Apply)?;
-        progress(Progress::Applying { done, total });
+        // The total is not known before the single pass ends.
+        progress(Progress::Applying { done, total: 0 });
     }
     Ok(ImportSummary::from_apply(batches.parser.into_findings()))
+}
+
+/// Batches of changes parked on disk between the pass that checks a file and their apply.
+///
+/// Each batch is a little-endian `u32` length and the batch as JSON: the domain's types are
+/// serialised for JSON (optional fields left out, decimals as text), so a self-describing
+/// format is the one that reads every [`Change`] back as it was.
+struct Spool {
+    file: std::io::BufWriter<std::fs::File>,
+    changes: u64,
+    scratch: Vec<u8>,
+}
+
+impl Spool {
+    fn create(dir: &std::path::Path) -> std::io::Result<Spool> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!(".import-spool-{}-{:x}", std::process::id(), next_spool_number()));
+        let file = std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&path)?;
+        // Unlinked at once: the open handle keeps the data, nothing survives a crash.
+        std::fs::remove_file(&path)?;
+        Ok(Spool {
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            changes: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    fn push(&mut self, batch: &[Change]) -> std::io::Result<()> {
+        use std::io::Write;
+        self.scratch.clear();
+        serde_json::to_writer(&mut self.scratch, batch)?;
+        let len = u32::try_from(self.scratch.len()).map_err(|_| std::io::Error::other("batch over 4 GiB"))?;
+        self.file.write_all(&len.to_le_bytes())?;
+        self.file.write_all(&self.scratch)?;
+        self.changes += batch.len() as u64;
+        Ok(())
+    }
+
+    fn replay(self) -> std::io::Result<Replay> {
+        use std::io::Seek;
+        let mut file = self.file.into_inner().map_err(|e| e.into_error())?;
+        file.rewind()?;
+        Ok(Replay {
+            file: std::io::BufReader::with_capacity(1 << 20, file),
+            buf: self.scratch,
+        })
+    }
+}
+
+/// Reading a [`Spool`] back, batch by batch.
+struct Replay {
+    file: std::io::BufReader<std::fs::File>,
+    buf: Vec<u8>,
+}
+
+impl Replay {
+    fn next_batch(&mut self) -> std::io::Result<Option<Vec<Change>>> {
+        use std::io::Read;
+        let mut len = [0u8; 4];
+        match self.file.read_exact(&mut len) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        self.buf.resize(u32::from_le_bytes(len) as usize, 0);
+        self.file.read_exact(&mut self.buf)?;
+        Ok(Some(serde_json::from_slice(&self.buf)?))
+    }
+}
+
+/// Keeps two imports of one process apart in the same folder.
+fn next_spool_number() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 /// How far an import got.
@@ -428,11 +548,13 @@ mod tests {
         batch: usize,
     ) -> Result<(Vec<Vec<Change>>, ImportSummary), RunError<std::convert::Infallible>> {
         let mut batches = Vec::new();
+        let spool = tempfile::tempdir().unwrap();
         let summary = run(
-            || Ok(text.as_bytes()),
+            text.as_bytes(),
             settings,
             &Directory::default(),
             batch,
+            spool.path(),
             &mut |_| {},
             &mut |b| {
                 batches.push(b);
@@ -458,11 +580,13 @@ mod tests {
     fn a_truncated_file_applies_nothing() {
         let cut = &CATALOG[..CATALOG.find("<Ид>C").unwrap()];
         let mut applied = 0;
+        let spool = tempfile::tempdir().unwrap();
         let err = run(
-            || Ok(cut.as_bytes()),
+            cut.as_bytes(),
             &Settings::retail("Розничная", None),
             &Directory::default(),
             1,
+            spool.path(),
             &mut |_| {},
             &mut |b: Vec<Change>| -> Result<(), std::convert::Infallible> {
                 applied += b.len();
@@ -473,6 +597,32 @@ mod tests {
         assert_eq!(applied, 0);
         assert!(matches!(err, RunError::File(CmlError::Truncated { .. })), "{err}");
         assert!(err.to_string().contains("оборван"));
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("диск полон")]
+    struct StoreFull;
+
+    #[test]
+    fn a_refused_batch_stops_the_replay_and_the_spool_leaves_nothing_behind() {
+        let spool = tempfile::tempdir().unwrap();
+        let mut calls = 0;
+        let err = run(
+            CATALOG.as_bytes(),
+            &Settings::retail("Розничная", None),
+            &Directory::default(),
+            1,
+            spool.path(),
+            &mut |_| {},
+            &mut |_: Vec<Change>| {
+                calls += 1;
+                if calls == 2 { Err(StoreFull) } else { Ok(()) }
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(err, RunError::Apply(StoreFull)), "{err}");
+        assert_eq!(calls, 2, "no batch is offered after the refused one");
+        assert_eq!(std::fs::read_dir(spool.path()).unwrap().count(), 0);
     }
 
     #[test]
@@ -505,11 +655,13 @@ mod tests {
             ..Directory::default()
         };
         let mut got = Vec::new();
+        let spool = tempfile::tempdir().unwrap();
         run(
-            || Ok(prices_only.as_bytes()),
+            prices_only.as_bytes(),
             &settings,
             &known,
             10,
+            spool.path(),
             &mut |_| {},
             &mut |b: Vec<Change>| -> Result<(), std::convert::Infallible> {
                 got.extend(b);

@@ -13,8 +13,9 @@
 //!   `rests___*` files of УТ 11's 3.x exchange, and documents with `Контрагенты` — read by
 //!   element presence, never by the version stamp, into the domain's
 //!   [`Change`](crate::domain::feed::Change)s;
-//! - [`import`]: the two-pass import of one file (check everything, then apply in batches) and
-//!   the import job's state machine behind `mode=import`'s `progress` answers;
+//! - [`import`]: the all-or-nothing import of one file (one checked read spooled to disk, then
+//!   applied in batches) and the import job's state machine behind `mode=import`'s
+//!   `progress` answers;
 //! - [`sales`]: the shop's closed sales and returns as the `КоммерческаяИнформация` that
 //!   `type=sale&mode=query` answers;
 //! - [`exchange`]: the dialogue itself — the query, the answers, safe file names and the

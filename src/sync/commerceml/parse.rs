@@ -15,8 +15,10 @@
 //! by where an element sits: `Ид` under `Товар` is the product's id, under `Товар/Группы` a
 //! group reference, under `Склад` a warehouse.
 //!
-//! A file is read twice by an import ([`super::import`]): a [`Pass::Check`] checks it to the
-//! end and learns its price types and warehouses, then a [`Pass::Apply`] yields the changes.
+//! An import ([`super::import`]) reads a file once, checking it and yielding its changes in the
+//! same pass; a [`Pass::Check`] that only checks and learns price types and warehouses, then a
+//! [`Pass::Apply`] that only yields, are the same rules split in two (the property tests hold
+//! the one pass to the two).
 
 use super::CmlError;
 use super::encoding::Utf8Source;
@@ -1435,7 +1437,7 @@ impl<R: BufRead> Parser<R> {
 
     fn finish_file(&mut self) -> Result<(), CmlError> {
         if let Some((settings, known)) = &self.single {
-            // The check the two-pass import makes before applying, made at the end.
+            // The check a separate check pass makes before applying, made at the end.
             let mut directory = known.clone();
             directory.merge(&self.findings.directory);
             let used = (&self.findings.price_types_used, &self.findings.warehouses_used);
