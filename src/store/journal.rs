@@ -14,7 +14,11 @@
 //!   durable or not; the store keeps the version of the lane's last durable state, so a journal
 //!   record counts only when it is newer than that — an old journal left behind by a crash
 //!   between a durable commit and the journal's reset is ignored;
-//! - after every durable commit of the lane the journal is emptied (it holds nothing newer).
+//! - after every durable commit of the lane the journal is emptied (it holds nothing newer) —
+//!   lazily: the commit only marks it stale, and the lane's next append truncates it first, in
+//!   the same blocking call. The payment's answer therefore never waits for an `ftruncate`
+//!   (which on ext4 queues behind the journal commit of the store's own fsync), and a crash
+//!   before the truncation leaves records the version rule above already ignores.
 //!
 //! A power cut may lose what the page cache held: at most the edits of the open receipt since
 //! its last durable change — never a payment, a closed receipt or a document.
@@ -35,7 +39,15 @@ const MAX_RECORD: u32 = 64 << 20;
 /// The journals of every lane, in one directory.
 pub(super) struct Journals {
     dir: PathBuf,
-    files: Mutex<HashMap<String, Arc<Mutex<File>>>>,
+    files: Mutex<HashMap<String, Arc<Mutex<LaneJournal>>>>,
+}
+
+/// One lane's journal file.
+struct LaneJournal {
+    file: File,
+    /// Everything in the file is older than the lane's durable state: empty it before the
+    /// next append.
+    stale: bool,
 }
 
 impl Journals {
@@ -53,13 +65,13 @@ impl Journals {
         self.dir.join(format!("lane-{hex}.log"))
     }
 
-    fn file(&self, lane: &str) -> std::io::Result<Arc<Mutex<File>>> {
+    fn file(&self, lane: &str) -> std::io::Result<Arc<Mutex<LaneJournal>>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(file) = files.get(lane) {
             return Ok(file.clone());
         }
         let file = OpenOptions::new().read(true).append(true).create(true).open(self.path(lane))?;
-        let file = Arc::new(Mutex::new(file));
+        let file = Arc::new(Mutex::new(LaneJournal { file, stale: false }));
         files.insert(lane.to_string(), file.clone());
         Ok(file)
     }
@@ -67,8 +79,12 @@ impl Journals {
     /// The newest intact record of a lane's journal, `(version, payload)`. A torn or damaged
     /// tail is cut off the file, so the next append follows the last good record.
     pub(super) fn latest(&self, lane: &str) -> std::io::Result<Option<(u64, Vec<u8>)>> {
-        let file = self.file(lane)?;
-        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        let journal = self.file(lane)?;
+        let mut journal = journal.lock().unwrap_or_else(|e| e.into_inner());
+        if journal.stale {
+            return Ok(None);
+        }
+        let file = &mut journal.file;
         let mut bytes = Vec::new();
         file.seek(SeekFrom::Start(0))?;
         file.read_to_end(&mut bytes)?;
@@ -91,17 +107,23 @@ impl Journals {
         let file = self.file(lane)?;
         let record = frame(version, payload);
         run_blocking(move || {
-            let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-            file.write_all(&record)?;
-            Ok(file.metadata()?.len())
+            let mut journal = file.lock().unwrap_or_else(|e| e.into_inner());
+            if journal.stale {
+                journal.file.set_len(0)?;
+                journal.stale = false;
+            }
+            journal.file.write_all(&record)?;
+            Ok(journal.file.metadata()?.len())
         })
         .await
     }
 
-    /// Empty a lane's journal: its durable state is now newer than anything in it.
-    pub(super) async fn reset(&self, lane: &str) -> std::io::Result<()> {
-        let file = self.file(lane)?;
-        run_blocking(move || file.lock().unwrap_or_else(|e| e.into_inner()).set_len(0)).await
+    /// The lane's durable state is now newer than anything in its journal: the journal is
+    /// emptied before its next append (see the module doc for why not now).
+    pub(super) fn reset(&self, lane: &str) -> std::io::Result<()> {
+        let journal = self.file(lane)?;
+        journal.lock().unwrap_or_else(|e| e.into_inner()).stale = true;
+        Ok(())
     }
 }
 
@@ -179,8 +201,12 @@ mod tests {
         journals.append("1", 5, b"five").await.unwrap();
         journals.append("кассa/2", 1, b"x").await.unwrap();
         assert_eq!(journals.latest("1").unwrap(), Some((5, b"five".to_vec())));
-        journals.reset("1").await.unwrap();
+        journals.reset("1").unwrap();
         assert_eq!(journals.latest("1").unwrap(), None);
+        // Emptied before the next append, so what follows a reset is all there is.
+        journals.append("1", 6, b"six").await.unwrap();
+        assert_eq!(journals.latest("1").unwrap(), Some((6, b"six".to_vec())));
+        assert_eq!(std::fs::metadata(journals.path("1")).unwrap().len(), frame(6, b"six").len() as u64);
         // A torn tail is cut, and the next append follows the last good record.
         let path = journals.path("кассa/2");
         drop(journals);

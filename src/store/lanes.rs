@@ -213,7 +213,6 @@ impl Store {
         self.inner
             .journals
             .reset(&commit.lane.id)
-            .await
             .map_err(|e| self.journal_failed(&commit.lane.id, e))?;
         if !seqs.is_empty() {
             Store::signal(&self.inner.outbox_changed);
