@@ -269,8 +269,38 @@ async fn a_full_exchange_catalog_in_sales_out() {
         "acknowledged sales are not handed out again: {after}"
     );
     assert_eq!(status(&shop.admin).await["onec"]["sales_acknowledged"], 2);
-    // Order statuses from 1C are accepted.
-    assert_eq!(onec.upload("sale", "orders.xml", b"<x/>").await, "success");
+
+    // A return of the first sale's milk goes to 1C as «Возврат товара» against that sale.
+    let (code, returned) = shop
+        .cashier
+        .post(
+            "/api/v1/lanes/1/returns",
+            serde_json::json!({"receipt": sale, "lines": [{"no": 1, "qty": "1"}], "method": "cash"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{returned}");
+    let return_id = returned["return"]["id"].as_str().unwrap().to_string();
+    let (_, with_return) = onec.send(reqwest::Method::GET, "type=sale&mode=query", Vec::new(), None).await;
+    assert_eq!(document_ids(&with_return), vec![return_id]);
+    assert!(with_return.contains("<ХозОперация>Возврат товара</ХозОперация>"), "{with_return}");
+    assert!(with_return.contains(&format!("<Значение>{sale}</Значение>")), "{with_return}");
+    assert!(with_return.contains("<Сумма>89.90</Сумма>"), "{with_return}");
+    assert_eq!(onec.get("type=sale&mode=success").await, "success");
+    let (_, after) = onec.send(reqwest::Method::GET, "type=sale&mode=query", Vec::new(), None).await;
+    assert!(document_ids(&after).is_empty(), "the acknowledged return is not handed out again");
+    // 1C's orders come back: accepted, and their buyers become clients (a caller card finds
+    // them); sending the same file again adds no one; a broken file is refused, nothing kept.
+    let clients = |s: Value| s["catalog"]["clients"].as_u64().unwrap();
+    let before = clients(status(&shop.admin).await);
+    let orders = std::fs::read(fixture("windows-1251/orders.xml")).unwrap();
+    assert_eq!(onec.upload("sale", "orders.xml", &orders).await, "success");
+    let with_buyers = clients(status(&shop.admin).await);
+    assert!(with_buyers > before, "the orders' Контрагенты are clients now");
+    assert_eq!(onec.upload("sale", "orders.xml", &orders).await, "success");
+    assert_eq!(clients(status(&shop.admin).await), with_buyers);
+    let broken = onec.upload("sale", "orders.xml", &orders[..orders.len() / 2]).await;
+    assert!(broken.starts_with("failure\norders.xml: "), "{broken}");
+    assert_eq!(clients(status(&shop.admin).await), with_buyers);
 
     // A second, full unload with only the milk: the rest stops being sellable at `complete`.
     onec.checkauth(LOGIN, PASSWORD).await;

@@ -1,5 +1,6 @@
-//! What 1C's «Обмен с сайтом» needs kept: which closed sales 1C has acknowledged, which ones
-//! the last `type=sale&mode=query` handed out, the exchange's directory between exchanges, and
+//! What 1C's «Обмен с сайтом» needs kept: which closed sales and returns 1C has acknowledged
+//! (both by their UUIDv7, so one pair of tables serves both), which ones the last
+//! `type=sale&mode=query` handed out, the exchange's directory between exchanges, and
 //! catalog changes applied without touching the CRM feed's cursor.
 //!
 //! The acknowledgement is two-step, as 1C's dialogue is: `query` records the handed-out set
@@ -9,13 +10,35 @@
 
 use super::catalog::{FeedApplied, apply_page};
 use super::engine::Durability;
-use super::tables::{ITEMS, ONEC_HANDED, ONEC_SENT, ONEC_STATE, RECEIPTS};
+use super::tables::{ITEMS, ONEC_HANDED, ONEC_SENT, ONEC_STATE, RECEIPTS, RETURNS};
 use super::{Store, StoreError, decode};
 use crate::domain::feed::Change;
 use crate::domain::receipt::ClosedReceipt;
+use crate::domain::returns::ClosedReturn;
 use redb::ReadableTable;
 use std::collections::BTreeSet;
 use uuid::Uuid;
+
+/// The rows of `table` (keyed by UUIDv7, so oldest first) whose id is not in `sent`.
+fn unsent<T: serde::de::DeserializeOwned>(
+    table: &redb::ReadOnlyTable<u128, &[u8]>,
+    sent: &redb::ReadOnlyTable<u128, ()>,
+    name: &'static str,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        if out.len() >= limit {
+            break;
+        }
+        let (key, value) = entry?;
+        let id = key.value();
+        if sent.get(id)?.is_none() {
+            out.push(decode(name, Uuid::from_u128(id), value.value())?);
+        }
+    }
+    Ok(out)
+}
 
 impl Store {
     /// Closed receipts 1C has not acknowledged, oldest first, at most `limit`.
@@ -23,19 +46,15 @@ impl Store {
         let tx = self.read()?;
         let receipts = tx.open_table(RECEIPTS)?;
         let sent = tx.open_table(ONEC_SENT)?;
-        let mut out = Vec::new();
-        for entry in receipts.iter()? {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, value) = entry?;
-            let id = key.value();
-            if sent.get(id)?.is_some() {
-                continue;
-            }
-            out.push(decode("receipts", Uuid::from_u128(id), value.value())?);
-        }
-        Ok(out)
+        unsent(&receipts, &sent, "receipts", limit)
+    }
+
+    /// Returns 1C has not acknowledged, oldest first, at most `limit`.
+    pub fn onec_unsent_returns(&self, limit: usize) -> Result<Vec<ClosedReturn>, StoreError> {
+        let tx = self.read()?;
+        let returns = tx.open_table(RETURNS)?;
+        let sent = tx.open_table(ONEC_SENT)?;
+        unsent(&returns, &sent, "returns", limit)
     }
 
     /// Record what a `query` handed out (replacing what the previous one did), durably.

@@ -225,16 +225,7 @@ impl OnecExchange {
                 file_limit: self.settings.file_limit,
             }),
             (ExchangeType::Catalog, Mode::File) => self.file(&session, &query, call.body).await,
-            (ExchangeType::Sale, Mode::File) => {
-                // Order statuses from 1C: the shop keeps no orders to update; accepted.
-                let name = query.filename.as_ref().map(SafeName::as_str).unwrap_or("");
-                tracing::info!(
-                    file = name,
-                    bytes = call.body.len(),
-                    "1C sent order statuses; accepted, nothing to update"
-                );
-                Reply::text(&Answer::Success)
-            }
+            (ExchangeType::Sale, Mode::File) => self.order_file(&session, &query, call.body).await,
             (ExchangeType::Catalog, Mode::Import) => self.import(&session, &query).await,
             (ExchangeType::Sale, Mode::Query) => self.sales_query().await,
             (ExchangeType::Sale, Mode::Success) => self.sales_success().await,
@@ -386,6 +377,56 @@ impl OnecExchange {
         }
     }
 
+    /// `type=sale&mode=file`: 1C sends its orders back (statuses, often with the buyers). The
+    /// shop keeps no orders to update, but the buyers' `Контрагенты` become clients the caller
+    /// card and the till find, as from the catalog exchange. The file is checked whole before
+    /// a client is written; a broken one is refused with the reason and changes nothing.
+    async fn order_file(&self, session: &SharedSession, query: &ExchangeQuery, body: &[u8]) -> Reply {
+        let name = query.filename.as_ref().map(SafeName::as_str).unwrap_or("orders.xml").to_string();
+        let dir = lock(session).dir.clone();
+        let settings = self.settings.import.clone();
+        let known = lock(session).directory.clone();
+        let body = body.to_vec();
+        let parsed = tokio::task::spawn_blocking(move || {
+            let mut clients = Vec::new();
+            import::run(
+                body.as_slice(),
+                &settings,
+                &known,
+                DEFAULT_BATCH,
+                &dir,
+                &mut |_| {},
+                &mut |batch: Vec<crate::domain::feed::Change>| {
+                    clients.extend(
+                        batch
+                            .into_iter()
+                            .filter(|c| matches!(c, crate::domain::feed::Change::ClientUpsert(_))),
+                    );
+                    Ok::<_, std::convert::Infallible>(())
+                },
+            )
+            .map(|_| clients)
+        })
+        .await;
+        let clients = match parsed {
+            Ok(Ok(clients)) => clients,
+            Ok(Err(e)) => return Reply::text(&Answer::Failure(format!("{name}: {e}"))),
+            Err(e) => return Reply::text(&Answer::Failure(format!("{name}: разбор прерван: {e}"))),
+        };
+        let count = clients.len();
+        if count > 0 {
+            let written = async {
+                self.store.submit_onec_changes(clients).await?;
+                self.store.sync().await
+            };
+            if let Err(e) = written.await {
+                return Reply::text(&Answer::Failure(format!("{name}: не удалось записать покупателей: {e}")));
+            }
+        }
+        tracing::info!(file = %name, clients = count, "1C sent its orders; their buyers are kept as clients");
+        Reply::text(&Answer::Success)
+    }
+
     async fn import(&self, session: &SharedSession, query: &ExchangeQuery) -> Reply {
         let Some(name) = query.filename.clone() else {
             return Reply::text(&Answer::Failure("в запросе нет параметра filename".into()));
@@ -497,30 +538,44 @@ impl OnecExchange {
     }
 
     async fn sales_query(&self) -> Reply {
-        let receipts = match self.store.onec_unsent_sales(MAX_DOCUMENTS) {
+        let unsent = self.store.onec_unsent_sales(MAX_DOCUMENTS).and_then(|receipts| {
+            let returns = self.store.onec_unsent_returns(MAX_DOCUMENTS - receipts.len())?;
+            Ok((receipts, returns))
+        });
+        let (receipts, returns) = match unsent {
             Ok(r) => r,
             Err(e) => return Reply::text(&Answer::Failure(format!("не удалось прочитать продажи: {e}"))),
         };
-        let documents: Vec<SaleDocument> = receipts
+        let counterparty = |id: &str, name: &str| Counterparty {
+            id: id.to_string(),
+            name: name.to_string(),
+            phones: Vec::new(),
+        };
+        let mut documents: Vec<SaleDocument> = receipts
             .iter()
             .map(|r| {
                 let mut doc = SaleDocument::from_receipt(r, &self.tz, "RUB");
-                doc.client = r.receipt.client.as_ref().map(|c| Counterparty {
-                    id: c.id.clone(),
-                    name: c.name.clone(),
-                    phones: Vec::new(),
-                });
+                doc.client = r.receipt.client.as_ref().map(|c| counterparty(&c.id, &c.name));
                 doc
             })
             .collect();
+        for ret in &returns {
+            let mut doc = SaleDocument::from_return(ret, &self.tz, "RUB");
+            // A return keeps only its client's id; the name is the catalog's, or the id.
+            doc.client = ret.client.as_ref().map(|id| {
+                let name = self.store.client(id).ok().flatten().map(|c| c.name);
+                counterparty(id, name.as_deref().unwrap_or(id))
+            });
+            documents.push(doc);
+        }
         let now = jiff::Timestamp::now().to_zoned(self.tz.clone()).datetime();
         let xml = sales::render(&documents, now, OutputEncoding::Utf8);
         // Durable before 1C sees it: `success` marks exactly this set.
-        let ids = receipts.iter().map(|r| r.receipt.id).collect();
+        let ids = receipts.iter().map(|r| r.receipt.id).chain(returns.iter().map(|r| r.id)).collect();
         if let Err(e) = self.store.onec_handed_out(ids).await {
             return Reply::text(&Answer::Failure(format!("не удалось записать выданные продажи: {e}")));
         }
-        tracing::info!(sales = documents.len(), "sales handed out to 1C");
+        tracing::info!(sales = receipts.len(), returns = returns.len(), "sales handed out to 1C");
         lock(&self.status).sales_handed_out += documents.len() as u64;
         Reply {
             content_type: XML_CONTENT_TYPE,

@@ -59,7 +59,7 @@ impl ExchangeError {
 pub enum ExchangeType {
     /// Catalog, offers, prices, stock — 1C to the shop.
     Catalog,
-    /// Orders: the shop's sales to 1C (`query`/`success`), order statuses from 1C (`file`).
+    /// Orders: the shop's sales to 1C (`query`/`success`), 1C's orders with their buyers (`file`).
     Sale,
 }
 

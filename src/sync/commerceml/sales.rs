@@ -24,6 +24,7 @@
 use super::units;
 use crate::domain::money;
 use crate::domain::receipt::{ClosedReceipt, PaymentMethod};
+use crate::domain::returns::ClosedReturn;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use rust_decimal::Decimal;
@@ -33,8 +34,8 @@ use std::fmt::Write;
 pub const SCHEMA_VERSION: &str = "2.05";
 
 /// One sale or return as 1C should see it. Built from a closed receipt by
-/// [`SaleDocument::from_receipt`], or by the caller when receipts learn discounts, returns and
-/// clients (the writer depends on this type only).
+/// [`SaleDocument::from_receipt`] or from a return by [`SaleDocument::from_return`]; the
+/// caller fills in the client (the writer depends on this type only).
 #[derive(Debug, Clone, PartialEq)]
 pub struct SaleDocument {
     /// The stable id 1C de-duplicates by.
@@ -89,6 +90,16 @@ pub enum PaymentKind {
 }
 
 impl PaymentKind {
+    /// How 1C names a method of ours.
+    fn of(method: PaymentMethod) -> PaymentKind {
+        match method {
+            PaymentMethod::Cash => PaymentKind::Cash,
+            PaymentMethod::Card => PaymentKind::Card,
+            PaymentMethod::Bonus => PaymentKind::Other("Бонусные баллы".into()),
+            PaymentMethod::Credit => PaymentKind::Other("В кредит".into()),
+        }
+    }
+
     /// The words 1C's payment-method mapping is set up with.
     fn words(&self) -> &str {
         match self {
@@ -123,21 +134,16 @@ impl SaleDocument {
     /// A closed receipt as a sale for 1C, with its time in `tz` (the shop's zone).
     pub fn from_receipt(receipt: &ClosedReceipt, tz: &TimeZone, currency: &str) -> SaleDocument {
         let r = &receipt.receipt;
-        let mut payments = Vec::new();
-        let cash = receipt.cash_kept();
-        if r.payments.iter().any(|p| p.method == PaymentMethod::Cash) && cash != Decimal::ZERO {
-            payments.push(SalePayment {
-                method: PaymentKind::Cash,
-                amount: cash,
-            });
-        }
-        let card = r.paid_by(PaymentMethod::Card);
-        if card != Decimal::ZERO {
-            payments.push(SalePayment {
-                method: PaymentKind::Card,
-                amount: card,
-            });
-        }
+        // What each method kept: cash less the change handed back.
+        let payments = PaymentMethod::ALL
+            .into_iter()
+            .filter(|m| r.payments.iter().any(|p| p.method == *m))
+            .map(|m| SalePayment {
+                method: PaymentKind::of(m),
+                amount: receipt.kept_by(m),
+            })
+            .filter(|p| p.amount != Decimal::ZERO)
+            .collect();
         let lines = r
             .lines
             .iter()
@@ -167,6 +173,51 @@ impl SaleDocument {
             cashier: r.cashier.clone(),
             lane: r.lane.clone(),
             shift: Some(r.shift_number),
+            payments,
+            lines,
+        }
+    }
+
+    /// A return as 1C reads one: `Возврат товара`, the sums refunded by each method, and the
+    /// sale it returns against (its `Ид`, as 1C got it with the sale) when there was one.
+    pub fn from_return(ret: &ClosedReturn, tz: &TimeZone, currency: &str) -> SaleDocument {
+        let payments = ret
+            .refunds
+            .iter()
+            .filter(|p| p.amount != Decimal::ZERO)
+            .map(|p| SalePayment {
+                method: PaymentKind::of(p.method),
+                amount: p.amount,
+            })
+            .collect();
+        let lines = ret
+            .lines
+            .iter()
+            .map(|l| SaleLine {
+                item: l.item.clone(),
+                name: l.name.clone(),
+                unit: l.unit.clone(),
+                qty: l.qty,
+                price: l.price,
+                discount: l.discount,
+                sum: l.sum,
+                vat: l.vat.clone(),
+                mark: l.mark.as_ref().map(|m| m.code.clone()),
+            })
+            .collect();
+        SaleDocument {
+            id: ret.id.to_string(),
+            number: format!("{}-{}-В{}", ret.lane, ret.shift_number, ret.number),
+            kind: DocumentKind::Return {
+                sale: ret.sale.as_ref().map(|s| s.receipt.to_string()),
+            },
+            at: ret.at.to_zoned(tz.clone()).datetime(),
+            currency: currency.to_string(),
+            total: ret.total,
+            client: None,
+            cashier: ret.cashier.clone(),
+            lane: ret.lane.clone(),
+            shift: Some(ret.shift_number),
             payments,
             lines,
         }
@@ -542,6 +593,87 @@ mod tests {
         assert!(text.contains("<ХозОперация>Возврат товара</ХозОперация>"));
         assert!(text.contains("<Значение>0192f1d6-0000-7000-8000-00000000000a</Значение>"));
         assert!(text.contains("<Наименование>Розничный покупатель</Наименование>"));
+    }
+
+    #[test]
+    fn a_closed_return_becomes_a_return_document_with_its_refunds() {
+        use crate::domain::receipt::Payment;
+        use crate::domain::returns::{ReturnLine, SaleRef};
+        let sale = uuid::Uuid::from_u128(7);
+        let ret = ClosedReturn {
+            id: uuid::Uuid::from_u128(9),
+            number: 3,
+            lane: "2".into(),
+            shift_id: uuid::Uuid::from_u128(1),
+            shift_number: 12,
+            cashier: "Анна".into(),
+            at: jiff::Timestamp::UNIX_EPOCH,
+            sale: Some(SaleRef {
+                receipt: sale,
+                number: 5,
+                lane: "2".into(),
+                shift_number: 12,
+                closed_at: jiff::Timestamp::UNIX_EPOCH,
+            }),
+            lines: vec![ReturnLine {
+                no: 1,
+                item: "bd72d910#90c5".into(),
+                sku: "Б-1".into(),
+                name: "Ботфорты".into(),
+                unit: "pair".into(),
+                vat: "20".into(),
+                weighted: false,
+                code: "2000018987155".into(),
+                qty: dec!(1),
+                price: dec!(1719.00),
+                discount: dec!(171.90),
+                sum: dec!(1547.10),
+                mark: None,
+                promotions: vec![],
+            }],
+            total: dec!(1547.10),
+            refunds: vec![
+                Payment {
+                    method: PaymentMethod::Card,
+                    amount: dec!(1500.00),
+                    rrn: None,
+                },
+                Payment {
+                    method: PaymentMethod::Bonus,
+                    amount: dec!(47.10),
+                    rrn: None,
+                },
+            ],
+            client: Some("C-1".into()),
+            fiscal: None,
+        };
+        let doc = SaleDocument::from_return(&ret, &TimeZone::UTC, "RUB");
+        assert_eq!(doc.id, uuid::Uuid::from_u128(9).to_string());
+        assert_eq!(doc.number, "2-12-В3");
+        assert_eq!(
+            doc.kind,
+            DocumentKind::Return {
+                sale: Some(sale.to_string())
+            }
+        );
+        assert_eq!(doc.total, dec!(1547.10));
+        assert_eq!(
+            doc.payments,
+            vec![
+                SalePayment {
+                    method: PaymentKind::Card,
+                    amount: dec!(1500.00)
+                },
+                SalePayment {
+                    method: PaymentKind::Other("Бонусные баллы".into()),
+                    amount: dec!(47.10)
+                },
+            ]
+        );
+        assert_eq!((doc.lines[0].discount, doc.lines[0].sum), (dec!(171.90), dec!(1547.10)));
+        let text = String::from_utf8(render(&[doc], date(2026, 11, 22).at(10, 20, 0, 0), OutputEncoding::Utf8)).unwrap();
+        assert!(text.contains("<ХозОперация>Возврат товара</ХозОперация>"), "{text}");
+        assert!(text.contains("<Дата>1970-01-01</Дата>"), "{text}");
     }
 
     #[test]
