@@ -410,10 +410,10 @@ pub enum Progress {
     Queued,
     /// Unpacking a zip upload.
     Unpacking,
-    /// The check pass; bytes read.
+    /// Reading and checking the file; bytes read.
     Checking { bytes: u64 },
-    /// The apply pass: changes applied so far; `total` is the number of elements in the file,
-    /// a scale for the admin screen, not a count of changes.
+    /// Applying the checked file's changes: applied so far of `total` (0 when the total is not
+    /// known, as in [`run_single_pass`]).
     Applying { done: u64, total: u64 },
 }
 
