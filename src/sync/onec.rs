@@ -383,9 +383,11 @@ impl OnecExchange {
     /// a client is written; a broken one is refused with the reason and changes nothing.
     async fn order_file(&self, session: &SharedSession, query: &ExchangeQuery, body: &[u8]) -> Reply {
         let name = query.filename.as_ref().map(SafeName::as_str).unwrap_or("orders.xml").to_string();
-        let dir = lock(session).dir.clone();
+        let (dir, known) = {
+            let s = lock(session);
+            (s.dir.clone(), s.directory.clone())
+        };
         let settings = self.settings.import.clone();
-        let known = lock(session).directory.clone();
         let body = body.to_vec();
         let parsed = tokio::task::spawn_blocking(move || {
             let mut clients = Vec::new();
