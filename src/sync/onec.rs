@@ -23,6 +23,7 @@ use super::commerceml::import::{self, DEFAULT_BATCH, ImportJobs, ImportOutcome, 
 use super::commerceml::parse::{Directory, PriceBinding, Settings};
 use super::commerceml::sales::{self, Counterparty, OutputEncoding, SaleDocument};
 use crate::config::{OnecConfig, Secret};
+use crate::domain::feed::Change;
 use crate::store::{Store, StoreError};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -398,12 +399,8 @@ impl OnecExchange {
                 DEFAULT_BATCH,
                 &dir,
                 &mut |_| {},
-                &mut |batch: Vec<crate::domain::feed::Change>| {
-                    clients.extend(
-                        batch
-                            .into_iter()
-                            .filter(|c| matches!(c, crate::domain::feed::Change::ClientUpsert(_))),
-                    );
+                &mut |batch: Vec<Change>| {
+                    clients.extend(batch.into_iter().filter(|c| matches!(c, Change::ClientUpsert(_))));
                     Ok::<_, std::convert::Infallible>(())
                 },
             )
@@ -532,7 +529,7 @@ impl OnecExchange {
         let missing = self.store.onec_items_missing_from(&keep)?;
         let count = missing.len();
         for ids in missing.chunks(IMPORT_BATCH) {
-            let changes = ids.iter().cloned().map(crate::domain::feed::Change::ItemDelete).collect();
+            let changes = ids.iter().cloned().map(Change::ItemDelete).collect();
             self.store.submit_onec_changes(changes).await?;
         }
         self.store.sync().await?;

@@ -241,8 +241,28 @@ where
     E: std::error::Error + 'static,
 {
     let spool = Spool::create(spool_dir).map_err(RunError::Spool)?;
-    // Two threads each way so the spool's encoding and decoding overlap the parse and the
-    // apply instead of adding to them; the channels hold two batches, so memory stays bounded.
+    let (summary, spool) = check_and_spool(input, settings, known, batch_size, spool, progress)?;
+    apply_spooled(spool, progress, apply)?;
+    Ok(summary)
+}
+
+/// Bytes read between two `Checking` reports.
+const CHECKING_REPORT_EVERY: u64 = 4 << 20;
+
+/// The one pass over the file: every batch goes to the spool, encoded on a second thread so
+/// the encoding overlaps the parse (the channel holds two batches, so memory stays bounded).
+fn check_and_spool<R, E>(
+    input: R,
+    settings: &Settings,
+    known: &Directory,
+    batch_size: usize,
+    spool: Spool,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(ImportSummary, Spool), RunError<E>>
+where
+    R: BufRead,
+    E: std::error::Error + 'static,
+{
     std::thread::scope(|scope| {
         let (to_spool, spooled) = std::sync::mpsc::sync_channel::<Vec<Change>>(2);
         let writer = scope.spawn(move || -> std::io::Result<Spool> {
@@ -254,29 +274,41 @@ where
         });
         let read = (|| -> Result<ImportSummary, RunError<E>> {
             let mut batches = Batches::single_pass(input, settings, known, batch_size)?;
-            let mut last = 0u64;
+            let mut reported = 0u64;
             while let Some(batch) = batches.next() {
                 if to_spool.send(batch?).is_err() {
-                    // The writer stopped on an error, which its join reports.
-                    break;
+                    break; // the writer stopped on an error, which its join reports
                 }
                 let at = batches.position();
-                if at - last >= 4 << 20 {
+                if at - reported >= CHECKING_REPORT_EVERY {
                     progress(Progress::Checking { bytes: at });
-                    last = at;
+                    reported = at;
                 }
             }
             Ok(ImportSummary::from_apply(batches.parser.into_findings()))
         })();
         drop(to_spool);
         let spool = writer.join().expect("the spool writer does not panic");
-        let summary = read?;
-        let spool = spool.map_err(RunError::Spool)?;
+        // A fault in the file says more than the spool's error it may have caused.
+        Ok((read?, spool.map_err(RunError::Spool)?))
+    })
+}
 
-        let total = spool.changes;
-        let mut done = 0u64;
-        progress(Progress::Applying { done, total });
-        let mut replay = spool.replay().map_err(RunError::Spool)?;
+/// The checked file's changes, read back from the spool on a second thread (overlapping the
+/// store's apply) and handed to `apply` batch by batch.
+fn apply_spooled<E>(
+    spool: Spool,
+    progress: &mut dyn FnMut(Progress),
+    apply: &mut dyn FnMut(Vec<Change>) -> Result<(), E>,
+) -> Result<(), RunError<E>>
+where
+    E: std::error::Error + 'static,
+{
+    let total = spool.changes;
+    let mut done = 0u64;
+    progress(Progress::Applying { done, total });
+    let mut replay = spool.replay().map_err(RunError::Spool)?;
+    std::thread::scope(|scope| {
         let (to_apply, replayed) = std::sync::mpsc::sync_channel(2);
         let reader = scope.spawn(move || -> std::io::Result<()> {
             while let Some(batch) = replay.next_batch()? {
@@ -295,8 +327,7 @@ where
             }
             progress(Progress::Applying { done, total });
         }
-        reader.join().expect("the spool reader does not panic").map_err(RunError::Spool)?;
-        Ok(summary)
+        reader.join().expect("the spool reader does not panic").map_err(RunError::Spool)
     })
 }
 
