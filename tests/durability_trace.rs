@@ -1,6 +1,7 @@
 //! The power-loss class, shown from the daemon's own system calls: for every kind of request
-//! that must survive a power cut, the store file is `fdatasync`ed after the request was read
-//! and before the response is written. Open-receipt edits (a second scan) are written to the
+//! that must survive a power cut, the store's redo log (`storeterm.redo`) — or, at a
+//! checkpoint, the database file itself (`storeterm.redb`) — is `fdatasync`ed after the
+//! request was read and before the response is written. Open-receipt edits (a second scan) are written to the
 //! lane journal before their response instead — the kill -9 class.
 //!
 //! The real binary runs under `strace -f` (Debian package `strace`; CI installs it). Every
@@ -119,14 +120,14 @@ fn exchange(trace: &[String], port: u16) -> Exchange {
     }
 }
 
-/// Lines where an fdatasync/fsync of the store file completed successfully.
+/// Lines where an fdatasync/fsync of the redo log or the database file completed successfully.
 fn store_syncs(trace: &[String]) -> Vec<usize> {
     let mut unfinished: HashMap<String, bool> = HashMap::new();
     let mut done = Vec::new();
     for (n, line) in trace.iter().enumerate() {
         let pid = line.split_whitespace().next().unwrap_or_default().to_string();
         let sync_call = line.contains("fdatasync(") || line.contains("fsync(");
-        if sync_call && line.contains("storeterm.redb") {
+        if sync_call && (line.contains("storeterm.redo") || line.contains("storeterm.redb")) {
             if line.contains("<unfinished ...>") {
                 unfinished.insert(pid, true);
             } else if line.trim_end().ends_with("= 0") {
@@ -215,6 +216,10 @@ fn every_power_loss_kind_is_fdatasynced_before_its_answer() {
     let syncs = store_syncs(&trace);
     let journal = journal_writes(&trace);
     assert!(!syncs.is_empty(), "the trace shows no fdatasync of the store at all");
+    assert!(
+        trace.iter().any(|l| l.contains("fdatasync(") && l.contains("storeterm.redo")),
+        "power-loss writes must go through the redo log"
+    );
     for (port, what) in &durable {
         let e = exchange(&trace, *port);
         assert!(

@@ -115,6 +115,11 @@ trait TableIo: Sync {
     fn dump(&self, tx: &ReadTransaction, out: &mut BodyWriter<'_>) -> Result<u64, BackupError>;
     /// Insert the entries `next` yields until it says the table ended; returns how many.
     fn load(&self, tx: &WriteTransaction, next: &mut dyn FnMut() -> Result<Option<Entry>, BackupError>) -> Result<u64, BackupError>;
+    /// Every entry, for tests that compare two stores.
+    #[cfg(test)]
+    fn entries(&self, tx: &ReadTransaction) -> Result<Vec<Entry>, BackupError>;
+    /// Put (`Some`) or remove (`None`) one row given in redb's encoding: a redo record's entry.
+    fn redo(&self, tx: &WriteTransaction, key: &[u8], value: Option<&[u8]>) -> Result<(), redb::Error>;
 }
 
 struct Table<K: redb::Key + 'static, V: redb::Value + 'static>(TableDefinition<'static, K, V>);
@@ -148,6 +153,27 @@ where
             n += 1;
         }
         Ok(n)
+    }
+
+    #[cfg(test)]
+    fn entries(&self, tx: &ReadTransaction) -> Result<Vec<Entry>, BackupError> {
+        let table = tx.open_table(self.0)?;
+        let mut out = Vec::new();
+        for entry in table.iter()? {
+            let (k, v) = entry?;
+            let (k, v) = (k.value(), v.value());
+            out.push((K::as_bytes(&k).as_ref().to_vec(), V::as_bytes(&v).as_ref().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn redo(&self, tx: &WriteTransaction, key: &[u8], value: Option<&[u8]>) -> Result<(), redb::Error> {
+        let mut table = tx.open_table(self.0)?;
+        match value {
+            Some(value) => drop(table.insert(K::from_bytes(key), V::from_bytes(value))?),
+            None => drop(table.remove(K::from_bytes(key))?),
+        }
+        Ok(())
     }
 }
 
@@ -192,6 +218,23 @@ static TABLES: &[&dyn TableIo] = &[
     &Table(tables::RETURNS_BY_SALE),
     &Table(tables::LOYALTY_CARDS),
 ];
+
+/// Every table's entries, in table order: for tests that compare two stores row for row.
+#[cfg(test)]
+pub(crate) fn contents(store: &Store) -> Vec<(String, Vec<Entry>)> {
+    let tx = store.read().expect("read transaction");
+    TABLES
+        .iter()
+        .map(|t| (t.name().to_string(), t.entries(&tx).expect("table entries")))
+        .collect()
+}
+
+/// Put or remove one row of the table named `table`, given in redb's encoding: an entry of a
+/// redo record being replayed.
+pub(super) fn redo_entry(tx: &WriteTransaction, table_name: &str, key: &[u8], value: Option<&[u8]>) -> Result<(), String> {
+    let table = table(table_name).ok_or_else(|| format!("unknown table {table_name}"))?;
+    table.redo(tx, key, value).map_err(|e| e.to_string())
+}
 
 fn table(name: &str) -> Option<&'static dyn TableIo> {
     TABLES.iter().copied().find(|t| t.name() == name)
@@ -519,13 +562,14 @@ pub async fn restore(dir: &Path, settings: &StoreSettings, from: &Path) -> Resul
     let loaded = store
         .inner
         .engine
-        .write(super::engine::Durability::PowerLoss, move |tx| {
+        .write(super::engine::Durability::Checkpoint, move |tx| {
             // The new store's own marks (its id, a pending number base) give way to the copy's:
             // the restored store is the copy, then marked restored below.
             tx.open_table(META)?.retain(|_, _| false)?;
             let file = std::fs::File::open(&from).map_err(|e| StoreError::Storage(format!("{}: {e}", from.display())))?;
+            let bulk = tx.bulk()?;
             // A failure here returns the outer error, which rolls the whole restore back.
-            let summary = read_backup(file, |t, next| t.load(tx, next)).map_err(|e| StoreError::Storage(e.to_string()))?;
+            let summary = read_backup(file, |t, next| t.load(bulk, next)).map_err(|e| StoreError::Storage(e.to_string()))?;
             Ok(Ok::<_, StoreError>(summary))
         })
         .await;

@@ -2,13 +2,14 @@
 //! the application of a change-feed page to every table it touches.
 
 use super::engine::Durability;
+use super::redo::{Recorded, Txn};
 use super::tables::{BARCODES, CATALOG_GROUPS, CLIENTS, ITEM_STOCK, ITEMS, META, PHONES, PLUS, meta_key};
 use super::{Store, StoreError, clients, encode, records, wms};
 use crate::domain::barcode;
 use crate::domain::catalog::Item;
 use crate::domain::feed::{Change, RetailChange};
 use crate::domain::phone::Country;
-use redb::{ReadableTable, ReadableTableMetadata, Table, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata};
 use std::collections::BTreeMap;
 
 /// What applying one page of the change feed did.
@@ -126,9 +127,9 @@ impl Store {
 
 /// The catalog tables open in one write transaction.
 pub(super) struct CatalogTables<'tx> {
-    items: Table<'tx, &'static str, &'static [u8]>,
-    barcodes: Table<'tx, &'static str, &'static str>,
-    plus: Table<'tx, &'static str, &'static str>,
+    items: Recorded<'tx, &'static str, &'static [u8]>,
+    barcodes: Recorded<'tx, &'static str, &'static str>,
+    plus: Recorded<'tx, &'static str, &'static str>,
 }
 
 impl<'tx> CatalogTables<'tx> {
@@ -136,7 +137,7 @@ impl<'tx> CatalogTables<'tx> {
         read_item(&self.items, id)
     }
 
-    fn open(tx: &'tx WriteTransaction) -> Result<Self, StoreError> {
+    fn open(tx: &'tx Txn<'_>) -> Result<Self, StoreError> {
         Ok(CatalogTables {
             items: tx.open_table(ITEMS)?,
             barcodes: tx.open_table(BARCODES)?,
@@ -179,12 +180,7 @@ impl<'tx> CatalogTables<'tx> {
 }
 
 /// Apply every change of a page inside one transaction, each table opened once.
-pub(super) fn apply_page(
-    tx: &WriteTransaction,
-    changes: &[Change],
-    country: Country,
-    now: jiff::Timestamp,
-) -> Result<FeedApplied, StoreError> {
+pub(super) fn apply_page(tx: &Txn<'_>, changes: &[Change], country: Country, now: jiff::Timestamp) -> Result<FeedApplied, StoreError> {
     let mut catalog = CatalogTables::open(tx)?;
     let mut clients_table = tx.open_table(CLIENTS)?;
     let mut phones = tx.open_table(PHONES)?;

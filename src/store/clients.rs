@@ -5,11 +5,12 @@
 //! both. Numbers that do not normalize (hidden, internal, junk) are not indexed at all, so a
 //! call from `<unknown>` can never match a client whose phone field was garbage.
 
+use super::redo::Recorded;
 use super::tables::{CLIENTS, PHONES, joined, prefix_range};
 use super::{Store, StoreError, records};
 use crate::domain::client::Client;
 use crate::domain::phone::{self, Country};
-use redb::{ReadableTable, ReadableTableMetadata, Table};
+use redb::{ReadableTable, ReadableTableMetadata};
 use std::cmp::Reverse;
 
 /// One client found by a number.
@@ -22,8 +23,8 @@ pub struct PhoneMatch {
     pub exact: bool,
 }
 
-type ClientsTable<'tx> = Table<'tx, &'static str, &'static [u8]>;
-type PhonesTable<'tx> = Table<'tx, &'static [u8], ()>;
+type ClientsTable<'tx> = Recorded<'tx, &'static str, &'static [u8]>;
+type PhonesTable<'tx> = Recorded<'tx, &'static [u8], ()>;
 
 /// Write (replace) a client and its index entries inside the feed transaction.
 pub(super) fn upsert_client(

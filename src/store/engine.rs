@@ -1,28 +1,47 @@
 //! The one writer: a dedicated thread that owns every write transaction and group-commits.
 //!
-//! Callers hand it a job (a closure over a redb write transaction) and wait for the answer.
-//! The thread takes the first job waiting, drains everything queued behind it, applies each
-//! job in turn inside **one** transaction, commits once and then answers every waiter. Twenty
-//! lanes and forty handhelds acknowledging at the same moment therefore share one fsync instead
-//! of queueing behind forty.
+//! Callers hand it a job (a closure over a write transaction) and wait for the answer. The
+//! thread takes the first job waiting, drains everything queued behind it, applies each job in
+//! turn inside **one** transaction, makes the batch durable once and then answers every
+//! waiter. Twenty lanes and forty handhelds acknowledging at the same moment therefore share
+//! one fsync instead of queueing behind forty.
 //!
 //! Isolation inside a batch: every job reads and decides first and writes only after it has
 //! decided (validate, then apply). A refusal therefore leaves no trace and the batch goes on;
 //! a failure *while writing* (disk full, an I/O error) aborts the whole batch, and every job in
 //! it is answered with that failure — none of them was acknowledged, so nothing is lost.
 //!
-//! Durability per job ([`Durability`]): if any job of a batch needs power-loss durability the
-//! commit is an fsync'd one (`redb::Durability::Immediate`); a batch of only lazy jobs (feed
-//! pages, retention) commits without an fsync, and such commits become durable with the next
-//! fsync'd commit — the writer makes one itself when lazy commits have waited [`LAZY_FLUSH`].
-//! A crash loses a lazy commit whole, never half of it, because redb's commit is atomic.
+//! How a batch becomes durable ([`Durability`]):
+//! - **Power-loss jobs alone** go through the redo log ([`super::redo`]): their writes are
+//!   recorded as they are applied, the record is written to the log file and `fdatasync`ed,
+//!   then the database commits *without* an fsync, then the waiters hear "done". One sync of a
+//!   few sequential blocks instead of a durable B-tree commit of fourteen scattered pages or
+//!   more. The log is written before the commit so that no reader (the outbox sender) can see
+//!   a document that a power cut could still take back.
+//! - **A checkpoint** — a durable commit of the database file itself — then makes the log's
+//!   records redundant, and the log starts again at its front. The writer takes one in a quiet
+//!   moment (nothing queued for [`CHECKPOINT_IDLE`]) once [`LOGGED_BEFORE_IDLE_CHECKPOINT`]
+//!   records have gathered or the oldest is [`LOG_MAX_AGE`] old, and right after answering a
+//!   batch once [`LOGGED_PER_CHECKPOINT`] records or half the log have piled up: never on a
+//!   waiter's time unless the load never pauses.
+//! - **Lazy jobs** (feed pages, retention) commit without an fsync and without the log; they
+//!   become durable with the next checkpoint, which the writer makes itself when lazy commits
+//!   have waited [`LAZY_FLUSH`]. A crash loses a lazy commit whole, never half of it. A batch
+//!   mixing lazy and other jobs, and a checkpoint job (a restore, [`super::Store::sync`]),
+//!   commit the database durably: a checkpoint.
+//!
+//! Opening the store replays the log's records the database does not hold yet (see
+//! [`super::redo::replay`]), so a crash — `kill -9` or a power cut — between checkpoints loses
+//! nothing acknowledged.
 //!
 //! After an I/O error redb refuses further writes until the database is reopened (its repair
-//! runs on open). The writer then closes and reopens it, retrying until the disk has room
-//! again, and reports its state through [`StoreHealth`] meanwhile.
+//! runs on open, then the log is replayed). The writer then closes and reopens it, retrying
+//! until the disk has room again, and reports its state through [`StoreHealth`] meanwhile.
 
 use super::StoreError;
-use redb::{Database, ReadTransaction, ReadableDatabase, WriteTransaction};
+use super::redo::{self, Txn};
+use super::redo_log::{self, RedoLog};
+use redb::{Database, ReadTransaction, ReadableDatabase};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
@@ -33,23 +52,49 @@ use tokio::sync::{oneshot, watch};
 /// What a write must survive before its caller is told "done".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Durability {
-    /// A real fsync of the store file before the answer: a closed sale, a payment, a shift
-    /// open or close, a cash operation, a warehouse operation, a call or lead document, an
-    /// outbox delivery mark, a print job about to be sent.
+    /// Durable on disk before the answer — a record in the redo log, `fdatasync`ed: a closed
+    /// sale, a payment, a shift open or close, a cash operation, a warehouse operation, a call
+    /// or lead document, an outbox delivery mark, a print job about to be sent.
     PowerLoss,
-    /// Committed atomically but synced later (with the next power-loss commit, or by the
-    /// writer within [`LAZY_FLUSH`]): data the shop can fetch again, such as feed pages with
-    /// their cursor, and retention deletes. A crash rolls such a commit back whole.
+    /// Committed atomically but synced later (by the next checkpoint, at the latest within
+    /// [`LAZY_FLUSH`]): data the shop can fetch again, such as feed pages with their cursor,
+    /// and retention deletes. A crash rolls such a commit back whole.
     Lazy,
+    /// A durable commit of the database file itself, which also makes every earlier lazy
+    /// commit durable: for bulk writes too large for the log (a restore), and for callers that
+    /// need lazy commits synced.
+    Checkpoint,
 }
 
 /// How long lazy commits may stay un-synced when nothing else asks for an fsync.
 pub const LAZY_FLUSH: Duration = Duration::from_secs(2);
 
+/// How long the writer waits for more work before it checkpoints logged batches.
+#[cfg(not(test))]
+pub const CHECKPOINT_IDLE: Duration = Duration::from_millis(50);
+/// Unit tests copy a live store to see what a crash leaves; an idle checkpoint racing the copy
+/// would leave the log nothing to prove.
+#[cfg(test)]
+pub const CHECKPOINT_IDLE: Duration = Duration::from_secs(3600);
+
 /// Lazy commits in a row before one is made durable anyway: redb frees the pages a commit
 /// replaced only at a durable commit, so a long first sync made only of lazy commits would
 /// grow the file by every page it ever rewrote.
 const LAZY_COMMITS_PER_SYNC: u32 = 8;
+
+/// Logged batches before a checkpoint is taken even under a load that never pauses (for the
+/// same reason as [`LAZY_COMMITS_PER_SYNC`]; a payment rewrites about sixteen pages).
+const LOGGED_PER_CHECKPOINT: u32 = 256;
+
+/// Logged batches an idle moment must have gathered before it is spent on a checkpoint. A
+/// checkpoint costs about one durable commit whatever it covers, and a payment arriving while
+/// it runs waits for it: taken after every few payments it would stand in their way about as
+/// often as the durable commits the log replaced.
+const LOGGED_BEFORE_IDLE_CHECKPOINT: u32 = 64;
+
+/// A quiet shop still checkpoints this long after its first logged batch, so the log never
+/// holds much to replay.
+const LOG_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// Jobs taken into one transaction at most, so one batch cannot hold every waiter for long.
 const MAX_BATCH: usize = 256;
@@ -76,7 +121,7 @@ pub(super) trait Job: Send {
     fn durability(&self) -> Durability;
     /// Apply inside the batch's transaction. `Err` means a write failed and the whole batch
     /// must be rolled back; a refusal is not an error here (the job keeps it for its answer).
-    fn apply(&mut self, tx: &WriteTransaction) -> Result<(), StoreError>;
+    fn apply(&mut self, tx: &Txn<'_>) -> Result<(), StoreError>;
     /// Answer the caller once the batch is committed (or failed).
     fn finish(self: Box<Self>, committed: Result<(), StoreError>);
 }
@@ -91,7 +136,7 @@ struct ClosureJob<F, T, E> {
 
 impl<F, T, E> Job for ClosureJob<F, T, E>
 where
-    F: FnOnce(&WriteTransaction) -> Result<Result<T, E>, StoreError> + Send,
+    F: FnOnce(&Txn<'_>) -> Result<Result<T, E>, StoreError> + Send,
     T: Send,
     E: From<StoreError> + Send,
 {
@@ -99,7 +144,7 @@ where
         self.durability
     }
 
-    fn apply(&mut self, tx: &WriteTransaction) -> Result<(), StoreError> {
+    fn apply(&mut self, tx: &Txn<'_>) -> Result<(), StoreError> {
         let op = self.op.take().ok_or_else(|| StoreError::Storage("a write job ran twice".into()))?;
         self.result = Some(op(tx)?);
         Ok(())
@@ -119,7 +164,8 @@ where
     }
 }
 
-/// Opens the database file; the writer calls it again to reopen after an I/O error.
+/// Opens the database file and replays the redo log into it; the writer calls it again to
+/// reopen after an I/O error.
 pub(super) type Opener = Box<dyn Fn(&Path) -> Result<Database, StoreError> + Send + Sync>;
 
 /// The database handle shared by readers and the writer.
@@ -129,11 +175,24 @@ struct Shared {
     path: PathBuf,
     opener: Opener,
     health: watch::Sender<StoreHealth>,
+    /// Why the last reopen failed, while the database is closed: callers are told that
+    /// (a full disk), not just "unavailable".
+    closed_because: Mutex<Option<StoreError>>,
 }
 
 impl Shared {
     fn current(&self) -> Option<Arc<Database>> {
         self.db.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The error for a caller who finds the database closed.
+    fn closed_error(&self) -> StoreError {
+        let reason = self.closed_because.lock().unwrap_or_else(|e| e.into_inner());
+        reason.clone().unwrap_or_else(unavailable)
+    }
+
+    fn set_closed_because(&self, reason: Option<StoreError>) {
+        *self.closed_because.lock().unwrap_or_else(|e| e.into_inner()) = reason;
     }
 
     fn set(&self, db: Option<Arc<Database>>) {
@@ -157,18 +216,22 @@ pub(super) struct Engine {
 }
 
 impl Engine {
-    pub(super) fn start(db: Database, path: &Path, opener: Opener) -> Result<Engine, StoreError> {
+    pub(super) fn start(db: Database, path: &Path, opener: Opener, log: RedoLog) -> Result<Engine, StoreError> {
         let shared = Arc::new(Shared {
             db: RwLock::new(Some(Arc::new(db))),
             path: path.to_path_buf(),
             opener,
             health: watch::channel(StoreHealth::Ok).0,
+            closed_because: Mutex::new(None),
         });
         let (jobs, queue) = mpsc::channel();
         let writer = Writer {
             shared: shared.clone(),
-            lazy_pending: false,
+            log,
+            undurable: false,
             lazy_commits: 0,
+            logged_commits: 0,
+            first_logged: None,
         };
         let thread = std::thread::Builder::new()
             .name("store-writer".into())
@@ -190,7 +253,7 @@ impl Engine {
 
     /// A read transaction on the last committed state.
     pub(super) fn read(&self) -> Result<ReadTransaction, StoreError> {
-        let db = self.shared.current().ok_or_else(unavailable)?;
+        let db = self.shared.current().ok_or_else(|| self.shared.closed_error())?;
         db.begin_read().map_err(StoreError::from_engine)
     }
 
@@ -200,7 +263,7 @@ impl Engine {
     pub(super) async fn write<T, E>(
         &self,
         durability: Durability,
-        op: impl FnOnce(&WriteTransaction) -> Result<Result<T, E>, StoreError> + Send + 'static,
+        op: impl FnOnce(&Txn<'_>) -> Result<Result<T, E>, StoreError> + Send + 'static,
     ) -> Result<T, E>
     where
         T: Send + 'static,
@@ -214,7 +277,7 @@ impl Engine {
     pub(super) fn submit<T, E>(
         &self,
         durability: Durability,
-        op: impl FnOnce(&WriteTransaction) -> Result<Result<T, E>, StoreError> + Send + 'static,
+        op: impl FnOnce(&Txn<'_>) -> Result<Result<T, E>, StoreError> + Send + 'static,
     ) -> impl Future<Output = Result<T, E>> + Send + 'static
     where
         T: Send + 'static,
@@ -321,10 +384,15 @@ fn wait_until_unique(mut db: Arc<Database>) -> Result<Database, Arc<Database>> {
 
 struct Writer {
     shared: Arc<Shared>,
-    /// A lazy commit is not yet covered by an fsync.
-    lazy_pending: bool,
-    /// Lazy commits since the last durable one.
+    log: RedoLog,
+    /// A commit since the last checkpoint was not itself durable (lazy, or logged).
+    undurable: bool,
+    /// Lazy commits since the last checkpoint.
     lazy_commits: u32,
+    /// Logged batches since the last checkpoint.
+    logged_commits: u32,
+    /// When the first of them was committed.
+    first_logged: Option<tokio::time::Instant>,
 }
 
 impl Writer {
@@ -335,9 +403,12 @@ impl Writer {
                 Some(work) => work,
                 None => {
                     let troubled = self.shared.current().is_none() || *self.shared.health.borrow() != StoreHealth::Ok;
-                    let received = if troubled || self.lazy_pending {
-                        let timeout = if troubled { REOPEN_RETRY } else { LAZY_FLUSH };
-                        queue.recv_timeout(timeout)
+                    let received = if troubled {
+                        queue.recv_timeout(REOPEN_RETRY)
+                    } else if self.logged_commits > 0 {
+                        queue.recv_timeout(CHECKPOINT_IDLE)
+                    } else if self.undurable {
+                        queue.recv_timeout(LAZY_FLUSH)
                     } else {
                         queue.recv().map_err(|_| RecvTimeoutError::Disconnected)
                     };
@@ -372,15 +443,18 @@ impl Writer {
                 }
             }
             self.commit(batch);
+            if self.logged_commits >= LOGGED_PER_CHECKPOINT || self.log.used() >= redo_log::CAPACITY / 2 {
+                self.sync();
+            }
         }
-        if self.lazy_pending {
+        if self.undurable {
             self.sync();
         }
     }
 
     /// Give the database to `f` alone: out of the shared slot, once readers let go of it.
     fn alone(&mut self, f: AloneFn) {
-        if self.lazy_pending {
+        if self.undurable {
             self.sync();
         }
         let Some(db) = self.shared.current().or_else(|| self.reopen()) else {
@@ -401,15 +475,21 @@ impl Writer {
         }
     }
 
-    /// Nothing queued: make lazy commits durable, or retry a reopen.
+    /// Nothing queued: checkpoint, or retry a reopen.
     fn idle(&mut self) {
         if self.shared.current().is_none() {
             self.reopen();
         } else if *self.shared.health.borrow() != StoreHealth::Ok {
             self.probe();
-        } else if self.lazy_pending {
+        } else if self.undurable && self.checkpoint_due_when_idle() {
             self.sync();
         }
+    }
+
+    fn checkpoint_due_when_idle(&self) -> bool {
+        self.lazy_commits > 0
+            || self.logged_commits >= LOGGED_BEFORE_IDLE_CHECKPOINT
+            || self.first_logged.is_some_and(|at| at.elapsed() >= LOG_MAX_AGE)
     }
 
     /// After a failed write (here or in the lane journal): is there room again? A small file
@@ -428,7 +508,8 @@ impl Writer {
         }
     }
 
-    /// An empty fsync'd commit, which also makes every earlier lazy commit durable.
+    /// A checkpoint: an empty fsync'd commit, which makes every earlier commit durable in the
+    /// database file and so every record of the log redundant.
     fn sync(&mut self) {
         let Some(db) = self.shared.current() else { return };
         let result = db.begin_write().map_err(StoreError::from_engine).and_then(|mut tx| {
@@ -436,23 +517,32 @@ impl Writer {
             tx.commit().map_err(StoreError::from_engine)
         });
         match result {
-            Ok(()) => {
-                self.lazy_pending = false;
-                self.lazy_commits = 0;
-            }
+            Ok(()) => self.checkpointed(),
             Err(e) => self.failed(db, &e),
         }
     }
 
+    fn checkpointed(&mut self) {
+        self.undurable = false;
+        self.lazy_commits = 0;
+        self.logged_commits = 0;
+        self.first_logged = None;
+        self.log.checkpointed();
+    }
+
     fn commit(&mut self, mut batch: Vec<Box<dyn Job>>) {
         let Some(db) = self.shared.current().or_else(|| self.reopen()) else {
-            let e = unavailable();
+            let e = self.shared.closed_error();
             for job in batch {
                 job.finish(Err(e.clone()));
             }
             return;
         };
-        let durable = batch.iter().any(|j| j.durability() == Durability::PowerLoss) || self.lazy_commits + 1 >= LAZY_COMMITS_PER_SYNC;
+        let logged = batch.iter().all(|j| j.durability() == Durability::PowerLoss);
+        let lazy_only = batch.iter().all(|j| j.durability() == Durability::Lazy);
+        let mut durable = !logged && (!lazy_only || self.lazy_commits + 1 >= LAZY_COMMITS_PER_SYNC);
+        let mut record_at = None;
+        let log = &mut self.log;
         let result = (|| {
             let mut tx = db.begin_write().map_err(StoreError::from_engine)?;
             let level = if durable {
@@ -461,19 +551,62 @@ impl Writer {
                 redb::Durability::None
             };
             tx.set_durability(level).map_err(StoreError::from_engine)?;
-            for job in batch.iter_mut() {
-                // An error drops the transaction, which rolls the whole batch back.
-                job.apply(&tx)?;
+            let record = {
+                let txn = if logged { Txn::recording(&tx) } else { Txn::unrecorded(&tx) };
+                for job in batch.iter_mut() {
+                    // An error drops the transaction, which rolls the whole batch back.
+                    job.apply(&txn)?;
+                }
+                txn.into_redo()
+            };
+            if !record.is_empty() {
+                let lsn = redo::applied_lsn(&tx)? + 1;
+                redo::set_applied_lsn(&tx, lsn)?;
+                let tail = log.used();
+                match log.append(lsn, &record) {
+                    Ok(Some(at)) => record_at = Some(at),
+                    // No room before the next checkpoint: this batch is the checkpoint.
+                    Ok(None) => {
+                        tx.set_durability(redb::Durability::Immediate).map_err(StoreError::from_engine)?;
+                        durable = true;
+                    }
+                    Err(e) => {
+                        // The record may be on disk in part, or whole but unsynced: unmake it,
+                        // since its batch is rolled back.
+                        if let Err(e) = log.retract(tail) {
+                            tracing::error!(error = %e, "a redo record of a failed batch could not be retracted");
+                        }
+                        return Err(StoreError::Storage(format!("журнал записей ({}): {e}", log.path().display())));
+                    }
+                }
             }
             tx.commit().map_err(StoreError::from_engine)
         })();
         match &result {
-            Ok(()) => {
-                self.lazy_pending = !durable;
-                self.lazy_commits = if durable { 0 } else { self.lazy_commits + 1 };
+            Ok(()) if durable => {
+                self.checkpointed();
                 self.shared.report(StoreHealth::Ok);
             }
-            Err(e) => self.failed(db, e),
+            Ok(()) => {
+                self.undurable = true;
+                if record_at.is_some() {
+                    self.logged_commits += 1;
+                    self.first_logged.get_or_insert_with(tokio::time::Instant::now);
+                } else if lazy_only {
+                    self.lazy_commits += 1;
+                }
+                self.shared.report(StoreHealth::Ok);
+            }
+            Err(e) => {
+                if let Some(at) = record_at {
+                    // The log holds a batch the database refused: it must not come back on the
+                    // next open, since its waiters are told it failed.
+                    if let Err(e) = self.log.retract(at) {
+                        tracing::error!(error = %e, "a redo record of a failed batch could not be retracted");
+                    }
+                }
+                self.failed(db, e);
+            }
         }
         for job in batch {
             job.finish(result.clone());
@@ -485,9 +618,15 @@ impl Writer {
         tracing::error!(error = %e, "store write failed");
         if e.needs_reopen() {
             self.shared.report(StoreHealth::CannotWrite { reason: e.to_string() });
+            // Callers meeting the closed database meanwhile hear why (a full disk).
+            self.shared.set_closed_because(Some(e.clone()));
             self.shared.set(None);
             drop(db);
-            self.lazy_pending = false;
+            // Lazy commits are lost with the handle; logged ones come back from the log.
+            self.undurable = false;
+            self.lazy_commits = 0;
+            self.logged_commits = 0;
+            self.first_logged = None;
             self.reopen();
         }
     }
@@ -500,12 +639,16 @@ impl Writer {
             Ok(db) => {
                 let db = Arc::new(db);
                 self.shared.set(Some(db.clone()));
+                // The opener replayed the log into the database and committed it durably.
+                self.log.checkpointed();
+                self.shared.set_closed_because(None);
                 // Open is not write: the health turns back to Ok with the next commit or probe.
                 tracing::info!("store reopened after a write failure");
                 Some(db)
             }
             Err(e) => {
                 self.shared.report(StoreHealth::CannotWrite { reason: e.to_string() });
+                self.shared.set_closed_because(Some(e));
                 None
             }
         }

@@ -8,13 +8,14 @@
 //! The checks run before anything is written: a refused commit writes nothing, because the
 //! engine commits a batch whole (see `engine`).
 
+use super::redo::{Recorded, Txn};
 use super::tables::{CLIENT_LEDGERS, CLIENTS, LOYALTY_CARDS, RETURNS, RETURNS_BY_SALE};
 use super::{Store, StoreError, decode, encode, records};
 use crate::domain::client::{Client, ClientAccount, ReceiptClient};
 use crate::domain::lane::{Changes, Lane};
 use crate::domain::loyalty::{ClientLedger, LedgerOp};
 use crate::domain::returns::{ClosedReturn, ReturnError};
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::ReadableTable;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
@@ -35,7 +36,7 @@ fn seed<'a>(lane: &'a Lane, changes: &'a Changes, client: &str) -> Option<&'a Re
 impl LedgerUpdate {
     /// Apply `changes.ledger` to the stored ledgers in memory. `Ok(Err(_))`: a hold the
     /// ledger no longer covers (another lane spent the points); nothing may be written.
-    pub(super) fn compute(tx: &WriteTransaction, lane: &Lane, changes: &Changes) -> Result<Result<LedgerUpdate, StoreError>, StoreError> {
+    pub(super) fn compute(tx: &Txn<'_>, lane: &Lane, changes: &Changes) -> Result<Result<LedgerUpdate, StoreError>, StoreError> {
         let mut ledgers: BTreeMap<String, ClientLedger> = BTreeMap::new();
         if changes.ledger.is_empty() {
             return Ok(Ok(LedgerUpdate(ledgers)));
@@ -69,7 +70,7 @@ impl LedgerUpdate {
         Ok(Ok(LedgerUpdate(ledgers)))
     }
 
-    pub(super) fn write(self, tx: &WriteTransaction) -> Result<(), StoreError> {
+    pub(super) fn write(self, tx: &Txn<'_>) -> Result<(), StoreError> {
         if self.0.is_empty() {
             return Ok(());
         }
@@ -84,7 +85,7 @@ impl LedgerUpdate {
 /// Judge a return against its sale and the returns already in the journal, inside the
 /// commit: two lanes returning the same sale at once cannot together return more than was
 /// sold (each lane judged against the journal it read).
-pub(super) fn check_return(tx: &WriteTransaction, ret: &ClosedReturn) -> Result<Result<(), StoreError>, StoreError> {
+pub(super) fn check_return(tx: &Txn<'_>, ret: &ClosedReturn) -> Result<Result<(), StoreError>, StoreError> {
     let Some(sale) = &ret.sale else { return Ok(Ok(())) };
     let receipts = tx.open_table(super::tables::RECEIPTS)?;
     let Some(row) = receipts.get(sale.receipt.as_u128())? else {
@@ -127,7 +128,7 @@ pub(super) fn check_return(tx: &WriteTransaction, ret: &ClosedReturn) -> Result<
 }
 
 /// Keep a return in the journal, findable by its sale.
-pub(super) fn put_return(tx: &WriteTransaction, ret: &ClosedReturn) -> Result<(), StoreError> {
+pub(super) fn put_return(tx: &Txn<'_>, ret: &ClosedReturn) -> Result<(), StoreError> {
     tx.open_table(RETURNS)?.insert(ret.id.as_u128(), encode(ret).as_slice())?;
     if let Some(sale) = &ret.sale {
         tx.open_table(RETURNS_BY_SALE)?
@@ -138,7 +139,7 @@ pub(super) fn put_return(tx: &WriteTransaction, ret: &ClosedReturn) -> Result<()
 
 /// The sale document `data` reached the CRM: its ledger entry waits for the CRM's next
 /// figures for the client (see [`ClientLedger::delivered`]).
-pub(super) fn sale_delivered(tx: &WriteTransaction, data: &serde_json::Value) -> Result<(), StoreError> {
+pub(super) fn sale_delivered(tx: &Txn<'_>, data: &serde_json::Value) -> Result<(), StoreError> {
     let (Some(client), Some(receipt)) = (
         data.get("client").and_then(|c| c.as_str()),
         data.get("receipt").and_then(|r| r.as_str()).and_then(|r| Uuid::parse_str(r).ok()),
@@ -158,12 +159,12 @@ pub(super) fn sale_delivered(tx: &WriteTransaction, data: &serde_json::Value) ->
 
 /// The loyalty-card index and the ledgers, kept up to date by the feed.
 pub(super) struct ClientIndex<'tx> {
-    cards: Table<'tx, &'static str, &'static str>,
-    ledgers: Table<'tx, &'static str, &'static [u8]>,
+    cards: Recorded<'tx, &'static str, &'static str>,
+    ledgers: Recorded<'tx, &'static str, &'static [u8]>,
 }
 
 impl<'tx> ClientIndex<'tx> {
-    pub(super) fn open(tx: &'tx WriteTransaction) -> Result<Self, StoreError> {
+    pub(super) fn open(tx: &'tx Txn<'_>) -> Result<Self, StoreError> {
         Ok(ClientIndex {
             cards: tx.open_table(LOYALTY_CARDS)?,
             ledgers: tx.open_table(CLIENT_LEDGERS)?,

@@ -32,6 +32,8 @@ mod onec;
 mod outbox;
 mod print_jobs;
 mod records;
+mod redo;
+mod redo_log;
 mod retail;
 mod retention;
 mod tables;
@@ -65,6 +67,9 @@ const SCHEMA_VERSION: u64 = 3;
 
 /// The database file inside the store directory.
 pub const DB_FILE: &str = "storeterm.redb";
+
+/// The redo log beside it (see `redo_log`): part of the store; never delete one without the other.
+pub const REDO_LOG_FILE: &str = "storeterm.redo";
 
 /// Written once when a store is created; its presence next to a missing or empty database
 /// file tells "the store was lost" from "this is a new store".
@@ -182,6 +187,8 @@ struct Inner {
     shift_floor: std::sync::atomic::AtomicU32,
     /// How long opening took, checksum verification and crash repair included.
     opened_in: std::time::Duration,
+    /// Redo records applied at open.
+    replayed: usize,
     /// Bumped after every committed feed page: in-memory views of the catalog (the item
     /// search index) rebuild when it moved.
     catalog_generation: std::sync::atomic::AtomicU64,
@@ -228,12 +235,24 @@ impl Store {
         } else {
             open_existing(dir, &file, cache)?
         };
+        let log_file = dir.join(REDO_LOG_FILE);
+        if created {
+            // A log without its database belongs to no store.
+            match std::fs::remove_file(&log_file) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(open_err(e.to_string())),
+                _ => {}
+            }
+        }
         prepare(&db, dir, created, settings)?;
+        let replayed = redo::replay(&db, dir, &log_file)?;
+        let log = redo_log::RedoLog::open(&log_file).map_err(|e| open_err(format!("{}: {e}", log_file.display())))?;
         let opener: engine::Opener = Box::new(move |path: &Path| {
             let dir = path.parent().unwrap_or(path).to_path_buf();
-            open_existing(&dir, path, cache)
+            let db = open_existing(&dir, path, cache)?;
+            redo::replay(&db, &dir, &dir.join(REDO_LOG_FILE))?;
+            Ok(db)
         });
-        let engine = Engine::start(db, &file, opener)?;
+        let engine = Engine::start(db, &file, opener, log)?;
         let journals = journal::Journals::open(&dir.join("journal")).map_err(|e| open_err(e.to_string()))?;
         if created {
             write_identity(dir).map_err(|e| open_err(e.to_string()))?;
@@ -250,6 +269,7 @@ impl Store {
                 phone_country: RwLock::new(Country::default()),
                 shift_floor: Default::default(),
                 opened_in: started.elapsed(),
+                replayed,
             }),
         };
         store.load_shift_floor()?;
@@ -270,6 +290,12 @@ impl Store {
     /// How long opening the store took (verifying every page, repairing after a crash).
     pub fn opened_in(&self) -> std::time::Duration {
         self.inner.opened_in
+    }
+
+    /// How many redo records opening the store applied: batches acknowledged after the last
+    /// checkpoint before the store was last closed — by a crash, if this is not zero.
+    pub fn replayed_at_open(&self) -> usize {
+        self.inner.replayed
     }
 
     /// The store directory.
@@ -331,7 +357,7 @@ impl Store {
     pub async fn sync(&self) -> Result<(), StoreError> {
         self.inner
             .engine
-            .write(engine::Durability::PowerLoss, |_tx| Ok(Ok::<_, StoreError>(())))
+            .write(engine::Durability::Checkpoint, |_tx| Ok(Ok::<_, StoreError>(())))
             .await
     }
 
@@ -407,7 +433,7 @@ fn prepare(db: &redb::Database, dir: &Path, created: bool, settings: &StoreSetti
         _ => {}
     }
     let tx = db.begin_write().map_err(StoreError::from_engine)?;
-    tables::ensure_all(&tx)?;
+    tables::ensure_all(&redo::Txn::unrecorded(&tx))?;
     if found.is_none() {
         let mut meta = tx.open_table(META)?;
         meta.insert(meta_key::SCHEMA, SCHEMA_VERSION.to_be_bytes().as_slice())?;

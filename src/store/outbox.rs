@@ -1,10 +1,11 @@
 //! The outbox: documents waiting for the CRM, in `seq` order, and the parked ones it refused.
 
 use super::engine::Durability;
+use super::redo::Txn;
 use super::tables::{self, DROPPED, META, OUTBOX, PARKED, meta_key};
 use super::{Store, StoreError, decode, encode};
 use crate::domain::document::{Document, NewDocument};
-use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
+use redb::{ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
 /// A document the CRM rejected with a 4xx: kept for the admin, not retried.
@@ -29,7 +30,7 @@ pub struct Dropped {
 /// May this transaction number documents? A new or restored store waits for the CRM's last
 /// `seq` first (see `numbering`), so that no number the CRM already holds is given again.
 /// Call before writing anything: a refusal must leave no trace in the batch.
-pub(super) fn may_number(tx: &WriteTransaction) -> Result<Result<(), StoreError>, StoreError> {
+pub(super) fn may_number(tx: &Txn<'_>) -> Result<Result<(), StoreError>, StoreError> {
     let meta = tx.open_table(META)?;
     Ok(match meta.get(meta_key::SEQ_BASE_PENDING)? {
         Some(_) => Err(StoreError::AwaitingSeqBase),
@@ -37,10 +38,32 @@ pub(super) fn may_number(tx: &WriteTransaction) -> Result<Result<(), StoreError>
     })
 }
 
+/// A document encoded before it has a number, so the heavy part of its encoding (the data)
+/// is done by the caller's thread, not inside the writer's batch.
+pub(super) struct Prepared(Vec<u8>);
+
+/// Encode documents for [`append`], outside the writer.
+pub(super) fn prepare(documents: &[NewDocument]) -> Vec<Prepared> {
+    // A `Document` is `{"seq": n, ...the document's own fields}` (`seq` then the flattened
+    // `NewDocument`), so the number can be put in front of the encoded fields later.
+    documents.iter().map(|doc| Prepared(encode(doc))).collect()
+}
+
+/// The row of document `seq`: what `encode(&Document { seq, doc })` gives.
+fn numbered_row(seq: u64, prepared: &Prepared) -> Vec<u8> {
+    // `prepared` is FORMAT_V1 ‖ `{` ‖ fields ‖ `}`; a document always has fields (its id).
+    let fields = prepared.0.get(2..).unwrap_or_default();
+    let mut row = Vec::with_capacity(prepared.0.len() + 24);
+    row.push(prepared.0[0]);
+    row.extend_from_slice(format!("{{\"seq\":{seq},").as_bytes());
+    row.extend_from_slice(fields);
+    row
+}
+
 /// Number documents and append them to the outbox inside a caller's transaction (after
 /// [`may_number`] allowed it). `seq` grows by one per document with no gaps: the one writer
 /// reads and advances it in the transaction that writes the documents.
-pub(super) fn append(tx: &WriteTransaction, documents: &[NewDocument]) -> Result<Vec<u64>, StoreError> {
+pub(super) fn append(tx: &Txn<'_>, documents: &[Prepared]) -> Result<Vec<u64>, StoreError> {
     if documents.is_empty() {
         return Ok(Vec::new());
     }
@@ -50,8 +73,7 @@ pub(super) fn append(tx: &WriteTransaction, documents: &[NewDocument]) -> Result
     let mut seqs = Vec::with_capacity(documents.len());
     for doc in documents {
         seq += 1;
-        let numbered = Document { seq, doc: doc.clone() };
-        outbox.insert(seq, encode(&numbered).as_slice())?;
+        outbox.insert(seq, numbered_row(seq, doc).as_slice())?;
         seqs.push(seq);
     }
     meta.insert(meta_key::OUTBOX_SEQ, seq.to_be_bytes().as_slice())?;
@@ -62,7 +84,7 @@ impl Store {
     /// Append documents that are not tied to other state (e.g. a lead typed by an operator),
     /// durably. Returns their sequence numbers.
     pub async fn append_documents(&self, documents: &[NewDocument]) -> Result<Vec<u64>, StoreError> {
-        let documents = documents.to_vec();
+        let documents = prepare(documents);
         let seqs = self
             .inner
             .engine
@@ -246,7 +268,7 @@ impl Store {
 
 /// Take the parked document `seq` out of the parked table. The outer error aborts the batch;
 /// the inner one is a record that cannot be read: answered to the admin, and left in place.
-fn take_parked(tx: &redb::WriteTransaction, seq: u64) -> Result<Result<Option<Parked>, StoreError>, StoreError> {
+fn take_parked(tx: &Txn<'_>, seq: u64) -> Result<Result<Option<Parked>, StoreError>, StoreError> {
     let mut parked = tx.open_table(PARKED)?;
     let record = match parked.get(seq)? {
         None => return Ok(Ok(None)),
@@ -271,6 +293,20 @@ mod tests {
             jiff::Timestamp::UNIX_EPOCH,
             serde_json::json!({"n": n as u64}),
         )
+    }
+
+    #[test]
+    fn a_prepared_document_numbered_is_the_numbered_document_encoded() {
+        let mut document = doc(7);
+        document.data = serde_json::json!({"lines": [{"name": "Молоко \"Деревенское\"", "qty": "1.250"}], "total": "89.90"});
+        for seq in [1, 42, u64::MAX] {
+            let row = super::numbered_row(seq, &super::prepare(std::slice::from_ref(&document)).remove(0));
+            let numbered = crate::domain::document::Document {
+                seq,
+                doc: document.clone(),
+            };
+            assert_eq!(row, crate::store::encode(&numbered));
+        }
     }
 
     #[tokio::test]

@@ -5,11 +5,12 @@
 //! `unknown`), so no receipt is printed twice.
 
 use super::engine::Durability;
+use super::redo::Txn;
 use super::tables::{PRINT_JOBS, PRINT_QUEUE, joined, prefix_range};
 use super::{Store, StoreError, decode, encode};
 use crate::domain::print_job::{JobError, JobState, PrintJob};
 use jiff::Timestamp;
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 use uuid::Uuid;
 
 fn queue_key(printer: &str, id: Uuid) -> Vec<u8> {
@@ -17,7 +18,7 @@ fn queue_key(printer: &str, id: Uuid) -> Vec<u8> {
 }
 
 /// Write a job and keep the queue index in step with its state, inside a caller's transaction.
-pub(super) fn put(tx: &WriteTransaction, job: &PrintJob) -> Result<(), StoreError> {
+pub(super) fn put(tx: &Txn<'_>, job: &PrintJob) -> Result<(), StoreError> {
     tx.open_table(PRINT_JOBS)?.insert(job.id.as_u128(), encode(job).as_slice())?;
     let key = queue_key(&job.printer, job.id);
     let mut queue = tx.open_table(PRINT_QUEUE)?;
@@ -29,7 +30,7 @@ pub(super) fn put(tx: &WriteTransaction, job: &PrintJob) -> Result<(), StoreErro
     Ok(())
 }
 
-fn get(tx: &WriteTransaction, id: Uuid) -> Result<Option<Result<PrintJob, StoreError>>, StoreError> {
+fn get(tx: &Txn<'_>, id: Uuid) -> Result<Option<Result<PrintJob, StoreError>>, StoreError> {
     let jobs = tx.open_table(PRINT_JOBS)?;
     let row = jobs.get(id.as_u128())?;
     Ok(row.map(|v| decode("print_jobs", id, v.value())))

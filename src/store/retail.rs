@@ -1,22 +1,23 @@
 //! The retail data of protocol v1.1: promotions, the groups items belong to, and clients'
 //! accounts (bonus balance, credit allowed), applied with the feed page that brought them.
 
+use super::redo::{Recorded, Txn};
 use super::tables::{CLIENT_ACCOUNTS, ITEM_GROUPS, PROMOTIONS};
 use super::{Store, StoreError, decode, encode};
 use crate::domain::client::ClientAccount;
 use crate::domain::feed::RetailChange;
 use crate::domain::promotion::Promotion;
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::ReadableTable;
 
 /// The retail tables open in one write transaction.
 pub(super) struct RetailTables<'tx> {
-    promotions: Table<'tx, &'static str, &'static [u8]>,
-    groups: Table<'tx, &'static str, &'static str>,
-    accounts: Table<'tx, &'static str, &'static [u8]>,
+    promotions: Recorded<'tx, &'static str, &'static [u8]>,
+    groups: Recorded<'tx, &'static str, &'static str>,
+    accounts: Recorded<'tx, &'static str, &'static [u8]>,
 }
 
 impl<'tx> RetailTables<'tx> {
-    pub(super) fn open(tx: &'tx WriteTransaction) -> Result<Self, StoreError> {
+    pub(super) fn open(tx: &'tx Txn<'_>) -> Result<Self, StoreError> {
         Ok(RetailTables {
             promotions: tx.open_table(PROMOTIONS)?,
             groups: tx.open_table(ITEM_GROUPS)?,

@@ -10,12 +10,13 @@
 //! holds the writer for long; the caller repeats until nothing is left to remove.
 
 use super::engine::Durability;
+use super::redo::Txn;
 use super::tables::{PRINT_JOBS, RECEIPTS, SHIFTS, WMS_LOG, WMS_OPS, WMS_OPS_BY_TIME};
 use super::{Store, StoreError, decode};
 use crate::domain::print_job::PrintJob;
 use crate::domain::wms::Movement;
 use jiff::{SignedDuration, Timestamp};
-use redb::{ReadableTable, WriteTransaction};
+use redb::ReadableTable;
 
 /// Entries removed per table per call.
 pub const CHUNK: usize = 2000;
@@ -67,7 +68,11 @@ fn uuid7_floor(at: Timestamp) -> u128 {
 }
 
 /// Remove the keys of a UUIDv7-keyed table older than `before` (at most a chunk).
-fn prune_by_uuid7(tx: &WriteTransaction, table: redb::TableDefinition<u128, &[u8]>, before: Timestamp) -> Result<usize, StoreError> {
+fn prune_by_uuid7(
+    tx: &Txn<'_>,
+    table: redb::TableDefinition<'static, u128, &'static [u8]>,
+    before: Timestamp,
+) -> Result<usize, StoreError> {
     let mut t = tx.open_table(table)?;
     let old: Vec<u128> = t
         .range(..uuid7_floor(before))?
@@ -80,7 +85,7 @@ fn prune_by_uuid7(tx: &WriteTransaction, table: redb::TableDefinition<u128, &[u8
     Ok(old.len())
 }
 
-fn prune(tx: &WriteTransaction, now: Timestamp, policy: &Retention) -> Result<Pruned, StoreError> {
+fn prune(tx: &Txn<'_>, now: Timestamp, policy: &Retention) -> Result<Pruned, StoreError> {
     let mut pruned = Pruned {
         receipts: prune_by_uuid7(tx, RECEIPTS, cutoff(now, policy.receipts_days))?,
         shifts: prune_by_uuid7(tx, SHIFTS, cutoff(now, policy.receipts_days))?,

@@ -5,7 +5,8 @@
 //! `u64`. Composite keys are byte strings joined by a `0x00` byte, which sorts before every
 //! printable character, so a prefix scan finds exactly one owner's entries.
 
-use redb::{TableDefinition, WriteTransaction};
+use super::redo::Txn;
+use redb::TableDefinition;
 
 /// Counters and markers: big-endian `u64`s and short texts.
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
@@ -23,6 +24,8 @@ pub(super) mod meta_key {
     pub const SEQ_BASE_PENDING: &str = "seq_base_pending";
     /// `outbox_seq` when the store was restored from a backup.
     pub const RESTORED_AT_SEQ: &str = "restored_at_seq";
+    /// The log sequence number of the last redo record this state contains.
+    pub const REDO_LSN: &str = "redo_lsn";
 }
 
 /// item id → `Item`.
@@ -110,7 +113,7 @@ pub(super) const RETURNS_BY_SALE: TableDefinition<(u128, u128), ()> = TableDefin
 pub(super) const LOYALTY_CARDS: TableDefinition<&str, &str> = TableDefinition::new("loyalty_cards");
 
 /// Create every table, so readers never meet a missing one.
-pub(super) fn ensure_all(tx: &WriteTransaction) -> Result<(), redb::TableError> {
+pub(super) fn ensure_all(tx: &Txn<'_>) -> Result<(), redb::TableError> {
     tx.open_table(META)?;
     tx.open_table(ITEMS)?;
     tx.open_table(BARCODES)?;

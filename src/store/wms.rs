@@ -14,6 +14,7 @@
 //! second sees the first's result and is refused — no retries, no lost updates.
 
 use super::engine::Durability;
+use super::redo::{Recorded, Txn};
 use super::tables::{
     CELL_CODES, CELL_LOCAL, CELL_LOTS, CELLS, EMPTY_CELLS, EXPECTED, ITEM_CELLS, ITEM_STORAGE, META, PICK_ORDERS, WMS_LOG, WMS_OPS,
     WMS_OPS_BY_TIME, joined, meta_key, prefix_range,
@@ -25,7 +26,7 @@ use crate::domain::wms::pick::PickOrder;
 use crate::domain::wms::receipt::ExpectedReceipt;
 use crate::domain::wms::{Cell, CellStock, Lot, Movement, MovementKind, Storage, WmsError};
 use jiff::Timestamp;
-use redb::{ReadableTable, Table, WriteTransaction};
+use redb::ReadableTable;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,23 +101,23 @@ fn read_stock(
 
 /// The warehouse tables open in one write transaction.
 pub(super) struct WmsTables<'tx> {
-    meta: Table<'tx, &'static str, &'static [u8]>,
-    cells: Table<'tx, &'static str, &'static [u8]>,
-    cell_codes: Table<'tx, &'static str, &'static str>,
-    cell_lots: Table<'tx, (&'static str, &'static str), &'static [u8]>,
-    cell_local: Table<'tx, &'static str, ()>,
-    item_cells: Table<'tx, &'static str, &'static [u8]>,
-    empty_cells: Table<'tx, &'static [u8], &'static str>,
-    item_storage: Table<'tx, &'static str, &'static [u8]>,
-    log: Table<'tx, u64, &'static [u8]>,
-    ops: Table<'tx, &'static str, &'static [u8]>,
-    ops_by_time: Table<'tx, (i64, &'static str), ()>,
-    pick_orders: Table<'tx, &'static str, &'static [u8]>,
-    expected: Table<'tx, &'static str, &'static [u8]>,
+    meta: Recorded<'tx, &'static str, &'static [u8]>,
+    cells: Recorded<'tx, &'static str, &'static [u8]>,
+    cell_codes: Recorded<'tx, &'static str, &'static str>,
+    cell_lots: Recorded<'tx, (&'static str, &'static str), &'static [u8]>,
+    cell_local: Recorded<'tx, &'static str, ()>,
+    item_cells: Recorded<'tx, &'static str, &'static [u8]>,
+    empty_cells: Recorded<'tx, &'static [u8], &'static str>,
+    item_storage: Recorded<'tx, &'static str, &'static [u8]>,
+    log: Recorded<'tx, u64, &'static [u8]>,
+    ops: Recorded<'tx, &'static str, &'static [u8]>,
+    ops_by_time: Recorded<'tx, (i64, &'static str), ()>,
+    pick_orders: Recorded<'tx, &'static str, &'static [u8]>,
+    expected: Recorded<'tx, &'static str, &'static [u8]>,
 }
 
 impl<'tx> WmsTables<'tx> {
-    pub(super) fn open(tx: &'tx WriteTransaction) -> Result<Self, StoreError> {
+    pub(super) fn open(tx: &'tx Txn<'_>) -> Result<Self, StoreError> {
         Ok(WmsTables {
             meta: tx.open_table(META)?,
             cells: tx.open_table(CELLS)?,
@@ -506,7 +507,7 @@ pub struct CellView {
 pub type OpBody = Box<dyn FnOnce(&mut OpTx<'_>) -> Result<(serde_json::Value, Vec<NewDocument>), WmsAbort> + Send>;
 
 /// Run one operation inside the writer's transaction: replay, or decide then write.
-fn run_op(tx: &WriteTransaction, op: &Op, apply: OpBody) -> Result<Result<OpAnswer, WmsAbort>, StoreError> {
+fn run_op(tx: &Txn<'_>, op: &Op, apply: OpBody) -> Result<Result<OpAnswer, WmsAbort>, StoreError> {
     let mut w = WmsTables::open(tx)?;
     if let Some(record) = get::<OpRecord>(&w.ops, "wms_ops", &op.id)? {
         if record.kind != op.kind || record.request != op.request {
@@ -566,7 +567,7 @@ fn run_op(tx: &WriteTransaction, op: &Op, apply: OpBody) -> Result<Result<OpAnsw
     w.ops.insert(op.id.as_str(), encode(&record).as_slice())?;
     w.ops_by_time.insert((op.now.as_millisecond(), op.id.as_str()), ())?;
     drop(w);
-    outbox::append(tx, &documents)?;
+    outbox::append(tx, &outbox::prepare(&documents))?;
     Ok(Ok(OpAnswer { answer, replayed: false }))
 }
 
