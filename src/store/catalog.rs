@@ -145,37 +145,55 @@ impl<'tx> CatalogTables<'tx> {
         })
     }
 
+    /// Write an item and its index entries. The insert hands back the row it replaced, so a
+    /// new item (the whole of a first sync) costs one descent of the items tree, not a lookup
+    /// for an old row and then the insert.
     fn upsert(&mut self, item: &Item) -> Result<(), StoreError> {
-        self.remove(&item.id)?;
-        self.items.insert(item.id.as_str(), records::encode_item(item).as_slice())?;
+        let id = item.id.as_str();
+        let replaced = self.items.insert(id, records::encode_item(item).as_slice())?;
+        let old = replaced.map(|row| records::decode_item(id, row.value())).transpose()?;
+        if let Some(old) = old {
+            self.unindex(&old, Some(item))?;
+        }
         for code in &item.barcodes {
-            self.barcodes.insert(barcode::catalog_key(code).as_str(), item.id.as_str())?;
+            self.barcodes.insert(barcode::catalog_key(code).as_str(), id)?;
         }
         if let Some(p) = &item.plu {
-            self.plus.insert(p.as_str(), item.id.as_str())?;
+            self.plus.insert(p.as_str(), id)?;
         }
         Ok(())
     }
 
-    /// Remove an item and the index entries that still point at it. An index entry another
-    /// item has since claimed (a barcode moved between items) is left alone.
+    /// Remove an item and the index entries that still point at it.
     fn remove(&mut self, id: &str) -> Result<bool, StoreError> {
         let old: Item = match self.items.remove(id)? {
             None => return Ok(false),
             Some(row) => records::decode_item(id, row.value())?,
         };
+        self.unindex(&old, None)?;
+        Ok(true)
+    }
+
+    /// Drop the index entries of `old` that `new` (its replacement, if any) no longer has. An
+    /// entry another item has since claimed (a barcode moved between items) is left alone.
+    fn unindex(&mut self, old: &Item, new: Option<&Item>) -> Result<(), StoreError> {
+        let id = old.id.as_str();
+        let kept: Vec<String> = new
+            .map(|n| n.barcodes.iter().map(|c| barcode::catalog_key(c)).collect())
+            .unwrap_or_default();
         for code in &old.barcodes {
             let key = barcode::catalog_key(code);
-            if self.barcodes.get(key.as_str())?.is_some_and(|v| v.value() == id) {
+            if !kept.contains(&key) && self.barcodes.get(key.as_str())?.is_some_and(|v| v.value() == id) {
                 self.barcodes.remove(key.as_str())?;
             }
         }
         if let Some(plu) = &old.plu {
-            if self.plus.get(plu.as_str())?.is_some_and(|v| v.value() == id) {
+            let still = new.and_then(|n| n.plu.as_ref()) == Some(plu);
+            if !still && self.plus.get(plu.as_str())?.is_some_and(|v| v.value() == id) {
                 self.plus.remove(plu.as_str())?;
             }
         }
-        Ok(true)
+        Ok(())
     }
 }
 

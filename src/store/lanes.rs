@@ -363,5 +363,22 @@ mod tests {
         );
         assert_eq!(crate::store::backup::contents(&reopened), expected);
         assert_eq!(reopened.last_seq().unwrap(), store.last_seq().unwrap());
+        drop(reopened);
+
+        // The same crash with the log's first record damaged while later ones are whole: the
+        // store refuses to open rather than lose the payments after it.
+        let damaged = tempfile::tempdir().unwrap();
+        for file in [crate::store::DB_FILE, crate::store::REDO_LOG_FILE] {
+            std::fs::copy(dir.path().join(file), damaged.path().join(file)).unwrap();
+        }
+        let log = damaged.path().join(crate::store::REDO_LOG_FILE);
+        let mut bytes = std::fs::read(&log).unwrap();
+        bytes[40] ^= 0xFF;
+        std::fs::write(&log, &bytes).unwrap();
+        match Store::open(damaged.path()) {
+            Err(StoreError::Damaged { detail, .. }) => assert!(detail.contains("журнал"), "{detail}"),
+            Err(other) => panic!("a damaged log must be reported as damage: {other}"),
+            Ok(_) => panic!("a damaged log must not open"),
+        }
     }
 }
