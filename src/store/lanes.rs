@@ -321,6 +321,15 @@ mod tests {
         assert_eq!(store.receipt(closed.receipt.id).unwrap().unwrap(), closed);
     }
 
+    /// A copy of a live store's database and log, taken while it runs: what `kill -9` leaves.
+    fn files_as_a_crash_leaves_them(live: &std::path::Path) -> tempfile::TempDir {
+        let copy = tempfile::tempdir().unwrap();
+        for file in [crate::store::DB_FILE, crate::store::REDO_LOG_FILE] {
+            std::fs::copy(live.join(file), copy.path().join(file)).unwrap();
+        }
+        copy
+    }
+
     /// What `kill -9` leaves between checkpoints: the database file as of the last durable
     /// commit, and the log. Opening that gives back the store row for row.
     #[tokio::test]
@@ -350,10 +359,7 @@ mod tests {
         store.outbox_delivered(1).await.unwrap();
         store.outbox_park(2, "отказ CRM", jiff::Timestamp::now()).await.unwrap();
 
-        let crashed = tempfile::tempdir().unwrap();
-        for file in [crate::store::DB_FILE, crate::store::REDO_LOG_FILE] {
-            std::fs::copy(dir.path().join(file), crashed.path().join(file)).unwrap();
-        }
+        let crashed = files_as_a_crash_leaves_them(dir.path());
         let expected = crate::store::backup::contents(&store);
         let reopened = Store::open(crashed.path()).unwrap();
         assert!(
@@ -367,10 +373,7 @@ mod tests {
 
         // The same crash with the log's first record damaged while later ones are whole: the
         // store refuses to open rather than lose the payments after it.
-        let damaged = tempfile::tempdir().unwrap();
-        for file in [crate::store::DB_FILE, crate::store::REDO_LOG_FILE] {
-            std::fs::copy(dir.path().join(file), damaged.path().join(file)).unwrap();
-        }
+        let damaged = files_as_a_crash_leaves_them(dir.path());
         let log = damaged.path().join(crate::store::REDO_LOG_FILE);
         let mut bytes = std::fs::read(&log).unwrap();
         bytes[40] ^= 0xFF;

@@ -136,18 +136,28 @@ impl RedoLog {
     }
 }
 
-fn frame(lsn: u64, payload: &[u8]) -> Vec<u8> {
-    let len = payload.len() as u32;
+/// The CRC a record's header carries: over its length, its number and its payload.
+fn checksum(len: u32, lsn: u64, payload: &[u8]) -> u32 {
     let mut crc = crc32fast::Hasher::new();
     crc.update(&len.to_le_bytes());
     crc.update(&lsn.to_le_bytes());
     crc.update(payload);
-    let total = (HEADER + payload.len()).div_ceil(BLOCK as usize) * BLOCK as usize;
+    crc.finalize()
+}
+
+/// The bytes a record with `payload_len` bytes of payload takes: whole blocks.
+fn blocks_for(payload_len: usize) -> usize {
+    (HEADER + payload_len).div_ceil(BLOCK as usize) * BLOCK as usize
+}
+
+fn frame(lsn: u64, payload: &[u8]) -> Vec<u8> {
+    let len = payload.len() as u32;
+    let total = blocks_for(payload.len());
     let mut record = Vec::with_capacity(total);
     record.extend_from_slice(MAGIC);
     record.extend_from_slice(&len.to_le_bytes());
     record.extend_from_slice(&lsn.to_le_bytes());
-    record.extend_from_slice(&crc.finalize().to_le_bytes());
+    record.extend_from_slice(&checksum(len, lsn, payload).to_le_bytes());
     record.resize(HEADER, 0);
     record.extend_from_slice(payload);
     record.resize(total, 0);
@@ -164,14 +174,10 @@ fn record_at(bytes: &[u8], at: usize) -> Option<(Record, usize)> {
     let lsn = u64::from_le_bytes(header[8..16].try_into().ok()?);
     let crc = u32::from_le_bytes(header[16..20].try_into().ok()?);
     let payload = bytes.get(at + HEADER..(at + HEADER).checked_add(len as usize)?)?;
-    let mut check = crc32fast::Hasher::new();
-    check.update(&len.to_le_bytes());
-    check.update(&lsn.to_le_bytes());
-    check.update(payload);
-    if check.finalize() != crc {
+    if checksum(len, lsn, payload) != crc {
         return None;
     }
-    let end = (HEADER + len as usize).div_ceil(BLOCK as usize) * BLOCK as usize;
+    let end = blocks_for(payload.len());
     Some((
         Record {
             lsn,
