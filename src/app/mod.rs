@@ -4,6 +4,7 @@
 
 pub mod backup;
 pub mod calls;
+pub mod compaction;
 pub mod lane;
 pub mod search;
 pub mod spooler;

@@ -289,6 +289,10 @@ pub async fn start_with_store(config: Config, store: Store) -> Result<Running, S
     supervisor.spawn("store retention", Importance::Degrades, move || {
         prune_regularly(st.clone(), policy.clone(), sd.clone())
     });
+    let (st, sd) = (store.clone(), shutdown.clone());
+    supervisor.spawn("store compaction", Importance::Degrades, move || {
+        crate::app::compaction::compact_when_quiet(st.clone(), sd.clone())
+    });
     if let Some(schedule) = config.backup.clone() {
         let (st, sd) = (store.clone(), shutdown.clone());
         supervisor.spawn("backups", Importance::Degrades, move || {

@@ -110,19 +110,63 @@ impl Store {
     ) -> impl Future<Output = Result<FeedApplied, StoreError>> + Send + 'static {
         let country = self.phone_country();
         let now = jiff::Timestamp::now();
+        let rows = prepare(changes);
         let written = self.inner.engine.submit(Durability::Lazy, move |tx| {
-            let applied = apply_page(tx, &changes, country, now)?;
+            let applied = apply_page(tx, &rows, country, now)?;
             tx.open_table(META)?.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;
-            Ok(Ok::<_, StoreError>(applied))
+            // The rows go back to be freed by the caller: a page's million small frees are
+            // not the writer's time.
+            Ok(Ok::<_, StoreError>((applied, rows)))
         });
         let store = self.clone();
         async move {
-            let applied = written.await;
+            let applied = written.await.map(|(applied, _rows)| applied);
             // After the commit, so an index rebuilt for the new generation reads the new items.
             store.catalog_changed();
+            if let Ok(applied) = &applied {
+                store.churned(applied.upserted + applied.deleted);
+            }
             applied
         }
     }
+}
+
+/// An item upsert made ready on the caller's thread — its row encoded, its barcodes turned
+/// into catalog keys — so that the store's one writer, which every sale waits for, only
+/// inserts. A first sync is a million of these.
+pub(super) struct ItemRow {
+    id: String,
+    row: Vec<u8>,
+    barcode_keys: Vec<String>,
+    plu: Option<String>,
+}
+
+impl ItemRow {
+    fn new(item: Item) -> ItemRow {
+        ItemRow {
+            row: records::encode_item(&item),
+            barcode_keys: item.barcodes.iter().map(|c| barcode::catalog_key(c)).collect(),
+            id: item.id,
+            plu: item.plu,
+        }
+    }
+}
+
+/// A change of the feed as the writer applies it.
+pub(super) enum FeedRow {
+    Item(ItemRow),
+    Other(Change),
+}
+
+/// Make a page's changes ready for the writer (see [`ItemRow`]).
+pub(super) fn prepare(changes: Vec<Change>) -> Vec<FeedRow> {
+    changes
+        .into_iter()
+        .map(|change| match change {
+            Change::ItemUpsert(item) => FeedRow::Item(ItemRow::new(item)),
+            other => FeedRow::Other(other),
+        })
+        .collect()
 }
 
 /// The catalog tables open in one write transaction.
@@ -148,15 +192,15 @@ impl<'tx> CatalogTables<'tx> {
     /// Write an item and its index entries. The insert hands back the row it replaced, so a
     /// new item (the whole of a first sync) costs one descent of the items tree, not a lookup
     /// for an old row and then the insert.
-    fn upsert(&mut self, item: &Item) -> Result<(), StoreError> {
+    fn upsert(&mut self, item: &ItemRow) -> Result<(), StoreError> {
         let id = item.id.as_str();
-        let replaced = self.items.insert(id, records::encode_item(item).as_slice())?;
+        let replaced = self.items.insert(id, item.row.as_slice())?;
         let old = replaced.map(|row| records::decode_item(id, row.value())).transpose()?;
         if let Some(old) = old {
             self.unindex(&old, Some(item))?;
         }
-        for code in &item.barcodes {
-            self.barcodes.insert(barcode::catalog_key(code).as_str(), id)?;
+        for key in &item.barcode_keys {
+            self.barcodes.insert(key.as_str(), id)?;
         }
         if let Some(p) = &item.plu {
             self.plus.insert(p.as_str(), id)?;
@@ -176,11 +220,9 @@ impl<'tx> CatalogTables<'tx> {
 
     /// Drop the index entries of `old` that `new` (its replacement, if any) no longer has. An
     /// entry another item has since claimed (a barcode moved between items) is left alone.
-    fn unindex(&mut self, old: &Item, new: Option<&Item>) -> Result<(), StoreError> {
+    fn unindex(&mut self, old: &Item, new: Option<&ItemRow>) -> Result<(), StoreError> {
         let id = old.id.as_str();
-        let kept: Vec<String> = new
-            .map(|n| n.barcodes.iter().map(|c| barcode::catalog_key(c)).collect())
-            .unwrap_or_default();
+        let kept = new.map_or(&[][..], |n| n.barcode_keys.as_slice());
         for code in &old.barcodes {
             let key = barcode::catalog_key(code);
             if !kept.contains(&key) && self.barcodes.get(key.as_str())?.is_some_and(|v| v.value() == id) {
@@ -198,7 +240,7 @@ impl<'tx> CatalogTables<'tx> {
 }
 
 /// Apply every change of a page inside one transaction, each table opened once.
-pub(super) fn apply_page(tx: &Txn<'_>, changes: &[Change], country: Country, now: jiff::Timestamp) -> Result<FeedApplied, StoreError> {
+pub(super) fn apply_page(tx: &Txn<'_>, rows: &[FeedRow], country: Country, now: jiff::Timestamp) -> Result<FeedApplied, StoreError> {
     let mut catalog = CatalogTables::open(tx)?;
     let mut clients_table = tx.open_table(CLIENTS)?;
     let mut phones = tx.open_table(PHONES)?;
@@ -208,15 +250,24 @@ pub(super) fn apply_page(tx: &Txn<'_>, changes: &[Change], country: Country, now
     let mut shop_stock = tx.open_table(ITEM_STOCK)?;
     let mut client_index = super::ledger::ClientIndex::open(tx)?;
     let mut applied = FeedApplied::default();
-    for change in changes {
+    for row in rows {
+        let change = match row {
+            FeedRow::Item(item) => {
+                catalog.upsert(item)?;
+                applied.upserted += 1;
+                continue;
+            }
+            FeedRow::Other(change) => change,
+        };
         // Cells, stock, pick orders, expected receipts and item storage attributes.
         if warehouse.apply_change(change, now)? {
             applied.upserted += 1;
             continue;
         }
         match change {
+            // `prepare` turns these into `FeedRow::Item`; a row built by hand still works.
             Change::ItemUpsert(item) => {
-                catalog.upsert(item)?;
+                catalog.upsert(&ItemRow::new(item.clone()))?;
                 applied.upserted += 1;
             }
             Change::ItemDelete(id) => {
@@ -255,9 +306,10 @@ pub(super) fn apply_page(tx: &Txn<'_>, changes: &[Change], country: Country, now
                 if let Some(stored) = catalog.get(&item.id)? {
                     item.prices = stored.prices;
                 }
-                catalog.upsert(&item)?;
+                let id = item.id.clone();
+                catalog.upsert(&ItemRow::new(item))?;
                 let group = RetailChange::ItemGroup {
-                    item: item.id.clone(),
+                    item: id,
                     group: groups.first().cloned(),
                 };
                 retail.apply(&group)?;
@@ -266,7 +318,7 @@ pub(super) fn apply_page(tx: &Txn<'_>, changes: &[Change], country: Country, now
             Change::ItemPrices { item, prices } => match catalog.get(item)? {
                 Some(mut stored) => {
                     stored.prices.extend(prices.iter().map(|(k, v)| (k.clone(), *v)));
-                    catalog.upsert(&stored)?;
+                    catalog.upsert(&ItemRow::new(stored))?;
                     applied.upserted += 1;
                 }
                 None => *applied.skipped.entry("prices of an unknown item".into()).or_default() += 1,
@@ -278,7 +330,7 @@ pub(super) fn apply_page(tx: &Txn<'_>, changes: &[Change], country: Country, now
             Change::ItemVariant(variant) => match catalog.get(&variant.product)? {
                 Some(product) => {
                     let current = catalog.get(&variant.id)?;
-                    catalog.upsert(&variant.to_item(&product, current.as_ref()))?;
+                    catalog.upsert(&ItemRow::new(variant.to_item(&product, current.as_ref())))?;
                     applied.upserted += 1;
                 }
                 None => *applied.skipped.entry("variant of an unknown item".into()).or_default() += 1,
@@ -355,6 +407,45 @@ mod tests {
         assert!(store.item_by_code("00036000291452").unwrap().is_none());
         assert!(store.item("I-1001").unwrap().is_none());
         assert_eq!(store.item_count().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn bulk_changes_make_a_compaction_due_and_only_people_count_as_activity() {
+        let (store, _dir) = temp_store();
+        let page = |from: usize| -> Vec<Change> {
+            (from..from + 60)
+                .map(|n| {
+                    let mut item = milk(&[]);
+                    item.id = format!("I-{n}");
+                    Change::ItemUpsert(item)
+                })
+                .collect()
+        };
+        store.apply_feed(&page(0), "c1").await.unwrap();
+        assert!(!store.compaction_due(), "60 rows are not worth a pause");
+        store.apply_feed(&page(60), "c2").await.unwrap();
+        assert!(store.compaction_due());
+
+        // The feed, a sync and pruning are not people; a document an operator made is.
+        assert_eq!(store.activity(), 0);
+        store.sync().await.unwrap();
+        store
+            .prune(jiff::Timestamp::now(), &crate::store::Retention::default())
+            .await
+            .unwrap();
+        assert_eq!(store.activity(), 0);
+        let lead = crate::domain::document::NewDocument::new(
+            uuid::Uuid::from_u128(1),
+            crate::domain::document::DocumentKind::Lead,
+            jiff::Timestamp::UNIX_EPOCH,
+            serde_json::json!({}),
+        );
+        store.append_documents(&[lead]).await.unwrap();
+        assert_eq!(store.activity(), 1);
+
+        store.compact().await.unwrap();
+        assert!(!store.compaction_due());
+        assert_eq!(store.item_count().unwrap(), 120, "compaction keeps every row");
     }
 
     #[tokio::test]

@@ -43,6 +43,7 @@ use super::redo::{self, Txn};
 use super::redo_log::{self, RedoLog};
 use redb::{Database, ReadTransaction, ReadableDatabase};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -178,6 +179,8 @@ struct Shared {
     /// Why the last reopen failed, while the database is closed: callers are told that
     /// (a full disk), not just "unavailable".
     closed_because: Mutex<Option<StoreError>>,
+    /// See [`Engine::activity`].
+    activity: AtomicU64,
 }
 
 impl Shared {
@@ -223,6 +226,7 @@ impl Engine {
             opener,
             health: watch::channel(StoreHealth::Ok).0,
             closed_because: Mutex::new(None),
+            activity: AtomicU64::new(0),
         });
         let (jobs, queue) = mpsc::channel();
         let writer = Writer {
@@ -283,6 +287,9 @@ impl Engine {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
+        if durability == Durability::PowerLoss {
+            self.note_activity();
+        }
         let (reply, answer) = oneshot::channel();
         let job = Box::new(ClosureJob {
             durability,
@@ -307,6 +314,18 @@ impl Engine {
             .map_err(|_| StoreError::Storage("the store's writer stopped".into()))
     }
 
+    /// A counter of the writes people cause: every power-loss job (a sale, a warehouse
+    /// operation, a call) and whatever else [`Engine::note_activity`] is told of. Feed pages,
+    /// pruning and checkpoints do not move it; when it stands still, nobody is using the shop.
+    pub(super) fn activity(&self) -> u64 {
+        self.shared.activity.load(Ordering::Relaxed)
+    }
+
+    /// Count one write a person caused outside the database (an open receipt's edit).
+    pub(super) fn note_activity(&self) {
+        self.shared.activity.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(super) fn health(&self) -> watch::Receiver<StoreHealth> {
         self.shared.health.subscribe()
     }
@@ -329,18 +348,20 @@ impl Engine {
     }
 
     /// Run `f` with the database to itself — no batch and no reader holds it meanwhile —
-    /// after everything queued before it. Used to compact the file after a large ingest.
+    /// after everything queued before it. Used to compact the file in a quiet moment.
     pub(super) async fn alone<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Database) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let work = Work::Alone(Box::new(move |db: Option<&mut Database>| {
+        let work = Work::Alone(Box::new(move |db: Option<&mut Database>| -> Answer {
             let result = match db {
                 Some(db) => f(db),
                 None => Err(unavailable()),
             };
-            let _ = reply.send(result);
+            Box::new(move || {
+                let _ = reply.send(result);
+            })
         }));
         self.send(work)?;
         answer.await.map_err(|_| StoreError::Storage("the store's writer stopped".into()))?
@@ -358,7 +379,12 @@ fn unavailable() -> StoreError {
 }
 
 /// A job that needs the database to itself; it gets `None` when the database is unavailable.
-type AloneFn = Box<dyn FnOnce(Option<&mut Database>) + Send>;
+/// It returns its answer to the caller, which the writer sends once the database is back in
+/// place for readers: a caller who reads right after must not find it missing.
+type AloneFn = Box<dyn FnOnce(Option<&mut Database>) -> Answer + Send>;
+
+/// Sends a caller its answer.
+type Answer = Box<dyn FnOnce() + Send>;
 
 /// What the writer's queue carries.
 enum Work {
@@ -458,19 +484,20 @@ impl Writer {
             self.sync();
         }
         let Some(db) = self.shared.current().or_else(|| self.reopen()) else {
-            f(None);
+            f(None)();
             return;
         };
         self.shared.set(None);
         match wait_until_unique(db) {
             Ok(mut db) => {
-                f(Some(&mut db));
+                let answer = f(Some(&mut db));
                 self.shared.set(Some(Arc::new(db)));
+                answer();
             }
             Err(db) => {
                 tracing::warn!("readers held the store too long; a maintenance step was skipped");
                 self.shared.set(Some(db));
-                f(None);
+                f(None)();
             }
         }
     }

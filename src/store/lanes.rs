@@ -151,6 +151,7 @@ impl Store {
             && changes.print.is_none()
             && changes.returned.is_none()
             && changes.ledger.is_empty();
+        self.inner.engine.note_activity();
         if edit_only {
             let size = self
                 .inner

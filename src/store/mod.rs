@@ -192,7 +192,17 @@ struct Inner {
     /// Bumped after every committed feed page: in-memory views of the catalog (the item
     /// search index) rebuild when it moved.
     catalog_generation: std::sync::atomic::AtomicU64,
+    /// Rows replaced or removed in bulk (feed pages, 1C imports, pruning) since the file was
+    /// last compacted: see [`Store::compaction_due`].
+    churn: std::sync::atomic::AtomicU64,
 }
+
+/// Bulk-changed rows after which compacting the file is worth a pause: a first sync or a full
+/// price update leaves the file with room it no longer needs.
+#[cfg(not(test))]
+const COMPACT_AFTER_ROWS: u64 = 50_000;
+#[cfg(test)]
+const COMPACT_AFTER_ROWS: u64 = 100;
 
 impl Store {
     /// Open (or create) the store in a directory with default settings.
@@ -266,6 +276,7 @@ impl Store {
                 outbox_changed: watch::channel(0).0,
                 print_queue_changed: watch::channel(0).0,
                 catalog_generation: std::sync::atomic::AtomicU64::new(0),
+                churn: std::sync::atomic::AtomicU64::new(0),
                 phone_country: RwLock::new(Country::default()),
                 shift_floor: Default::default(),
                 opened_in: started.elapsed(),
@@ -361,11 +372,13 @@ impl Store {
             .await
     }
 
-    /// Give the file's free space back to the disk, after a large first sync or a retention
-    /// pass left much of it empty. The store answers nothing while this runs (seconds for a
-    /// large store), so it is for quiet moments. Returns whether anything was moved.
+    /// Give the file's free space back to the disk, after a large sync or a retention pass
+    /// left much of it empty. The store answers nothing while this runs (seconds for a large
+    /// store), so it is for quiet moments: see [`Store::compaction_due`] and
+    /// [`Store::activity`]. Returns whether anything was moved.
     pub async fn compact(&self) -> Result<bool, StoreError> {
         let before = self.file_size();
+        let churn = self.inner.churn.load(std::sync::atomic::Ordering::Relaxed);
         let compacted = self
             .inner
             .engine
@@ -374,8 +387,28 @@ impl Store {
                     .map_err(|e| StoreError::Storage(format!("сжатие хранилища не удалось: {e}")))
             })
             .await?;
+        // Rows changed while the compaction waited its turn still count toward the next one.
+        self.inner.churn.fetch_sub(churn, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(before, after = self.file_size(), "store file compacted");
         Ok(compacted)
+    }
+
+    /// Whether enough rows were changed in bulk since the last compaction to make one worth
+    /// its pause.
+    pub fn compaction_due(&self) -> bool {
+        self.inner.churn.load(std::sync::atomic::Ordering::Relaxed) >= COMPACT_AFTER_ROWS
+    }
+
+    /// Count rows a bulk write replaced or removed toward [`Store::compaction_due`].
+    fn churned(&self, rows: usize) {
+        self.inner.churn.fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A counter that moves with every write a person causes: a receipt edit, a sale, a
+    /// warehouse operation, a call record. Feed pages, pruning and the outbox sender's reads do
+    /// not move it, so while it stands still nobody is using the shop.
+    pub fn activity(&self) -> u64 {
+        self.inner.engine.activity()
     }
 
     /// Close the store: finish queued writes, sync, release the file. Further use fails.

@@ -8,7 +8,7 @@
 //! in one power-loss-durable commit. A lost `success` leaves the set unmarked, so the next
 //! `query` hands the same sales out again (1C recognises them by `Ид`).
 
-use super::catalog::{FeedApplied, apply_page};
+use super::catalog::{FeedApplied, apply_page, prepare};
 use super::engine::Durability;
 use super::tables::{ITEMS, ONEC_HANDED, ONEC_SENT, ONEC_STATE, RECEIPTS, RETURNS};
 use super::{Store, StoreError, decode};
@@ -127,9 +127,17 @@ impl Store {
     pub fn submit_onec_changes(&self, changes: Vec<Change>) -> impl Future<Output = Result<FeedApplied, StoreError>> + Send + 'static {
         let country = self.phone_country();
         let now = jiff::Timestamp::now();
-        self.inner.engine.submit(Durability::Lazy, move |tx| {
-            Ok(Ok::<_, StoreError>(apply_page(tx, &changes, country, now)?))
-        })
+        let rows = prepare(changes);
+        let written = self.inner.engine.submit(Durability::Lazy, move |tx| {
+            Ok(Ok::<_, StoreError>((apply_page(tx, &rows, country, now)?, rows)))
+        });
+        let store = self.clone();
+        // The rows are freed here, not on the writer (see `Store::submit_feed_page`).
+        async move {
+            let applied = written.await.map(|(applied, _rows)| applied)?;
+            store.churned(applied.upserted + applied.deleted);
+            Ok(applied)
+        }
     }
 
     /// The ids of every item in the catalog that neither is in `keep` nor is a characteristic

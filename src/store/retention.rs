@@ -152,10 +152,13 @@ impl Store {
     /// anything.
     pub async fn prune(&self, now: Timestamp, policy: &Retention) -> Result<Pruned, StoreError> {
         let policy = policy.clone();
-        self.inner
+        let pruned = self
+            .inner
             .engine
             .write(Durability::Lazy, move |tx| Ok(Ok::<_, StoreError>(prune(tx, now, &policy)?)))
-            .await
+            .await?;
+        self.churned(pruned.total());
+        Ok(pruned)
     }
 }
 

@@ -13,6 +13,8 @@ use crate::domain::money::MAX_MONEY;
 use crate::domain::promotion::{self, Hours, Promotion, Rule};
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 /// One page as the CRM sends it.
@@ -24,14 +26,16 @@ pub struct FeedPage {
     pub changes: Vec<RawChange>,
 }
 
-/// One change before its `data` is interpreted.
+/// One change before its `data` is interpreted. `data` stays raw JSON text until its kind is
+/// known, then is read once, straight into that kind's own type: building a generic JSON tree
+/// of every change first would cost as much again as parsing the page.
 #[derive(Debug, Deserialize)]
 pub struct RawChange {
     pub kind: String,
     pub op: String,
     pub id: String,
     #[serde(default)]
-    pub data: Option<serde_json::Value>,
+    pub data: Option<Box<RawValue>>,
 }
 
 /// Why a page or a change in it is unusable.
@@ -72,6 +76,14 @@ struct ItemData {
     /// v1.1: the item's group, for promotions on groups.
     #[serde(default)]
     group: Option<String>,
+    /// The warehouse's storage attributes, read by [`super::wms_feed::item_storage`]. Kept
+    /// raw because a malformed one is dropped while the item still sells.
+    #[serde(default)]
+    weight: Option<Box<RawValue>>,
+    #[serde(default)]
+    volume: Option<Box<RawValue>>,
+    #[serde(default)]
+    zone: Option<Box<RawValue>>,
 }
 
 fn default_unit() -> String {
@@ -170,24 +182,45 @@ impl ClientData {
 }
 
 impl RawChange {
-    /// Interpret this change. A malformed change of a known kind is an error for that change
-    /// alone: the rest of the page still applies, so one bad item in the CRM cannot freeze
-    /// every price update of the shop; the rejection is reported on `/admin`.
-    pub fn decode(self) -> Result<Change, FeedError> {
-        let bad = |reason: String| FeedError::Change {
+    /// `data` read as `T`. Its absence, or a shape `T` does not accept, refuses the change.
+    pub(super) fn data<T: DeserializeOwned>(&self) -> Result<T, FeedError> {
+        let raw = self.data.as_ref().ok_or_else(|| self.refused("upsert without data".into()))?;
+        serde_json::from_str(raw.get()).map_err(|e| self.refused(e.to_string()))
+    }
+
+    /// This change refused, for `reason`.
+    pub(super) fn refused(&self, reason: String) -> FeedError {
+        FeedError::Change {
             kind: self.kind.clone(),
             id: self.id.clone(),
             reason,
-        };
+        }
+    }
+
+    /// Interpret this change into `out`: the change itself, then what travels with it (an
+    /// item's storage attributes and group, a client's account). A malformed change of a
+    /// known kind is an error for that change alone and adds nothing: the rest of the page
+    /// still applies, so one bad item in the CRM cannot freeze every price update of the shop;
+    /// the rejection is reported on `/admin`.
+    fn decode_into(self, out: &mut Vec<Change>) -> Result<(), FeedError> {
+        if let Some(promotion) = self.decode_promotion() {
+            out.push(Change::Retail(promotion?));
+            return Ok(());
+        }
         if let Some(change) = super::wms_feed::decode(&self) {
-            return change;
+            out.push(change?);
+            return Ok(());
         }
         match (self.kind.as_str(), self.op.as_str()) {
             ("item", "upsert") => {
-                let data = self.data.as_ref().ok_or_else(|| bad("upsert without data".into()))?;
-                let d = ItemData::deserialize(data).map_err(|e| bad(e.to_string()))?;
-                d.check().map_err(bad)?;
-                Ok(Change::ItemUpsert(Item {
+                let d: ItemData = self.data()?;
+                d.check().map_err(|reason| self.refused(reason))?;
+                let storage = super::wms_feed::item_storage(&self.id, [&d.weight, &d.volume, &d.zone]);
+                let group = RetailChange::ItemGroup {
+                    item: self.id.clone(),
+                    group: d.group.filter(|g| !g.trim().is_empty()),
+                };
+                out.push(Change::ItemUpsert(Item {
                     id: self.id,
                     sku: d.sku,
                     name: d.name,
@@ -199,19 +232,27 @@ impl RawChange {
                     plu: d.plu,
                     barcodes: d.barcodes,
                     prices: d.prices,
-                }))
+                }));
+                out.extend(storage);
+                out.push(Change::Retail(group));
             }
-            ("item", "delete") => Ok(Change::ItemDelete(self.id)),
+            ("item", "delete") => out.push(Change::ItemDelete(self.id)),
             ("client", "upsert") => {
-                let data = self.data.as_ref().ok_or_else(|| bad("upsert without data".into()))?;
-                let d = ClientData::deserialize(data).map_err(|e| bad(e.to_string()))?;
-                d.check().map_err(bad)?;
-                Ok(Change::ClientUpsert(d.into_client(self.id)))
+                let d: ClientData = self.data()?;
+                d.check().map_err(|reason| self.refused(reason))?;
+                let account = ClientAccount {
+                    bonus_balance: d.bonus_balance.unwrap_or(Decimal::ZERO),
+                    allow_credit: d.allow_credit,
+                };
+                let client = self.id.clone();
+                out.push(Change::ClientUpsert(d.into_client(self.id)));
+                out.push(Change::Retail(RetailChange::ClientAccount { client, account }));
             }
-            ("client", "delete") => Ok(Change::ClientDelete(self.id)),
-            (_, "upsert" | "delete") => Ok(Change::Skipped { kind: self.kind }),
-            (_, op) => Err(bad(format!("unknown op \"{op}\""))),
+            ("client", "delete") => out.push(Change::ClientDelete(self.id)),
+            (_, "upsert" | "delete") => out.push(Change::Skipped { kind: self.kind }),
+            (_, op) => return Err(self.refused(format!("unknown op \"{op}\""))),
         }
+        Ok(())
     }
 }
 
@@ -318,51 +359,18 @@ impl PromotionData {
 impl RawChange {
     /// A `promotion` change (protocol v1.1); `None` for every other kind. A malformed
     /// promotion is refused alone, like any change.
-    pub fn decode_promotion(&self) -> Option<Result<RetailChange, FeedError>> {
+    fn decode_promotion(&self) -> Option<Result<RetailChange, FeedError>> {
         if self.kind != "promotion" {
             return None;
         }
-        let bad = |reason: String| FeedError::Change {
-            kind: self.kind.clone(),
-            id: self.id.clone(),
-            reason,
-        };
         Some(match self.op.as_str() {
-            "upsert" => (|| {
-                let data = self.data.as_ref().ok_or_else(|| bad("upsert without data".into()))?;
-                let d = PromotionData::deserialize(data).map_err(|e| bad(e.to_string()))?;
-                Ok(RetailChange::PromotionUpsert(d.into_promotion(self.id.clone()).map_err(bad)?))
-            })(),
+            "upsert" => self.data::<PromotionData>().and_then(|d| {
+                let promotion = d.into_promotion(self.id.clone()).map_err(|reason| self.refused(reason))?;
+                Ok(RetailChange::PromotionUpsert(promotion))
+            }),
             "delete" => Ok(RetailChange::PromotionDelete(self.id.clone())),
-            op => Err(bad(format!("unknown op \"{op}\""))),
+            op => Err(self.refused(format!("unknown op \"{op}\""))),
         })
-    }
-
-    /// The v1.1 fields an `item` or `client` upsert carries besides the item or client
-    /// itself: the item's group, the client's loyalty balance and credit permission. Read
-    /// only when the change itself decoded.
-    fn retail_fields(&self) -> Option<RetailChange> {
-        let data = self.data.as_ref()?;
-        match (self.kind.as_str(), self.op.as_str()) {
-            ("item", "upsert") => {
-                let d = ItemData::deserialize(data).ok()?;
-                Some(RetailChange::ItemGroup {
-                    item: self.id.clone(),
-                    group: d.group.filter(|g| !g.trim().is_empty()),
-                })
-            }
-            ("client", "upsert") => {
-                let d = ClientData::deserialize(data).ok()?;
-                Some(RetailChange::ClientAccount {
-                    client: self.id.clone(),
-                    account: ClientAccount {
-                        bonus_balance: d.bonus_balance.unwrap_or(Decimal::ZERO),
-                        allow_credit: d.allow_credit,
-                    },
-                })
-            }
-            _ => None,
-        }
     }
 }
 
@@ -383,22 +391,8 @@ impl FeedPage {
         let mut changes = Vec::with_capacity(self.changes.len());
         let mut rejected = Vec::new();
         for raw in self.changes {
-            if let Some(promotion) = raw.decode_promotion() {
-                match promotion {
-                    Ok(change) => changes.push(Change::Retail(change)),
-                    Err(e) => rejected.push(e),
-                }
-                continue;
-            }
-            let storage = super::wms_feed::item_storage(&raw);
-            let fields = raw.retail_fields();
-            match raw.decode() {
-                Ok(change) => {
-                    changes.push(change);
-                    changes.extend(storage);
-                    changes.extend(fields.map(Change::Retail));
-                }
-                Err(e) => rejected.push(e),
+            if let Err(e) = raw.decode_into(&mut changes) {
+                rejected.push(e);
             }
         }
         DecodedPage {

@@ -29,9 +29,6 @@ pub enum PullError {
 /// together are applied in one transaction, which makes a first sync of a large catalog fast.
 const PAGES_IN_FLIGHT: usize = 4;
 
-/// A pull that changed this much is followed by a compaction of the store file.
-const COMPACT_AFTER_CHANGES: usize = 50_000;
-
 /// Pull pages until the feed is current. Each page and its cursor are applied atomically, so
 /// an interruption anywhere resumes from the last whole page; the pull is made durable once
 /// it is current.
@@ -74,11 +71,6 @@ pub async fn pull_until_current(client: &CrmClient, store: &Store, link: &Link, 
     }
     outcome?;
     store.sync().await?;
-    // A large sync (a first one, a full price update) grows the file with room it no longer
-    // needs; give it back while the shop is quiet with the new catalog just in place.
-    if report.upserted + report.deleted >= COMPACT_AFTER_CHANGES {
-        store.compact().await?;
-    }
     Ok(report)
 }
 

@@ -10,6 +10,8 @@ use crate::domain::wms::{Cell, Storage, valid_address};
 use jiff::Timestamp;
 use rust_decimal::Decimal;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
 #[derive(Deserialize)]
@@ -58,17 +60,6 @@ struct ExpectedData {
     lines: Vec<LineData>,
 }
 
-/// The storage attributes an item may carry in its `data`.
-#[derive(Deserialize, Default)]
-struct StorageData {
-    #[serde(default)]
-    weight: Option<Decimal>,
-    #[serde(default)]
-    volume: Option<Decimal>,
-    #[serde(default)]
-    zone: Option<String>,
-}
-
 fn lines(kind: &str, raw: Vec<LineData>) -> Result<BTreeMap<String, Decimal>, String> {
     let mut out = BTreeMap::new();
     for l in raw {
@@ -82,15 +73,10 @@ fn lines(kind: &str, raw: Vec<LineData>) -> Result<BTreeMap<String, Decimal>, St
 
 /// Decode a change of a warehouse kind; `None` when the kind is not one.
 pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
-    let bad = |reason: String| FeedError::Change {
-        kind: raw.kind.clone(),
-        id: raw.id.clone(),
-        reason,
-    };
-    let data = || -> Result<&serde_json::Value, FeedError> { raw.data.as_ref().ok_or_else(|| bad("upsert without data".into())) };
+    let bad = |reason: String| raw.refused(reason);
     let result = match (raw.kind.as_str(), raw.op.as_str()) {
         ("cell", "upsert") => (|| {
-            let d = CellData::deserialize(data()?).map_err(|e| bad(e.to_string()))?;
+            let d: CellData = raw.data()?;
             if !valid_address(&d.address) {
                 return Err(bad(format!(
                     "address \"{}\" is not line-rack-tier-position like A-01-02-3",
@@ -116,7 +102,7 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
         })(),
         ("cell", "delete") => Ok(Change::CellDelete(raw.id.clone())),
         ("stock", "upsert") => (|| {
-            let d = StockData::deserialize(data()?).map_err(|e| bad(e.to_string()))?;
+            let d: StockData = raw.data()?;
             if d.qty < Decimal::ZERO {
                 return Err(bad(format!("negative stock {}", d.qty)));
             }
@@ -136,7 +122,7 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
             _ => Err(bad("a stock id is item@cell".into())),
         },
         ("pick_order", "upsert") => (|| {
-            let d = PickOrderData::deserialize(data()?).map_err(|e| bad(e.to_string()))?;
+            let d: PickOrderData = raw.data()?;
             let lines = lines("pick_order", d.lines).map_err(bad)?;
             Ok(Change::PickOrderUpsert(PickOrder {
                 id: raw.id.clone(),
@@ -157,7 +143,7 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
         })(),
         ("pick_order", "delete") => Ok(Change::PickOrderDelete(raw.id.clone())),
         ("expected_receipt", "upsert") => (|| {
-            let d = ExpectedData::deserialize(data()?).map_err(|e| bad(e.to_string()))?;
+            let d: ExpectedData = raw.data()?;
             Ok(Change::ExpectedReceiptUpsert(ExpectedReceipt {
                 id: raw.id.clone(),
                 number: d.number.unwrap_or_else(|| raw.id.clone()),
@@ -172,21 +158,24 @@ pub(super) fn decode(raw: &RawChange) -> Option<Result<Change, FeedError>> {
     Some(result)
 }
 
-/// The storage attributes of an `item` upsert, when it carries any. Malformed attributes are
-/// dropped (the item itself still sells); the item decoder reports the item's own errors.
-pub(super) fn item_storage(raw: &RawChange) -> Option<Change> {
-    if raw.kind != "item" || raw.op != "upsert" {
-        return None;
+/// The storage attributes of an item upsert (its `weight`, `volume` and `zone` as sent), when
+/// it carries any. Malformed attributes are dropped, all three together (the item itself
+/// still sells); the item decoder reports the item's own errors.
+pub(super) fn item_storage(item: &str, [weight, volume, zone]: [&Option<Box<RawValue>>; 3]) -> Option<Change> {
+    fn read<T: DeserializeOwned>(raw: &Option<Box<RawValue>>) -> Result<Option<T>, serde_json::Error> {
+        raw.as_ref().map(|raw| serde_json::from_str(raw.get())).transpose()
     }
-    let d = StorageData::deserialize(raw.data.as_ref()?).unwrap_or_default();
     let positive = |v: Option<Decimal>| v.filter(|v| *v > Decimal::ZERO);
-    let storage = Storage {
-        weight: positive(d.weight),
-        volume: positive(d.volume),
-        zone: d.zone.filter(|z| !z.is_empty()),
+    let read_all = || -> Result<Storage, serde_json::Error> {
+        Ok(Storage {
+            weight: positive(read::<Option<Decimal>>(weight)?.flatten()),
+            volume: positive(read::<Option<Decimal>>(volume)?.flatten()),
+            zone: read::<Option<String>>(zone)?.flatten().filter(|z| !z.is_empty()),
+        })
     };
+    let storage = read_all().unwrap_or_default();
     (storage != Storage::default()).then(|| Change::ItemStorage {
-        item: raw.id.clone(),
+        item: item.to_string(),
         storage,
     })
 }
@@ -262,8 +251,9 @@ mod tests {
                 "address": address, "zone": "A", "item": "I-1", "cell": "C", "qty": qty, "name": "x",
                 "weight": qty, "lines": [{"item": "I-1", "qty": qty}],
             });
+            let data = serde_json::value::to_raw_value(&data).unwrap();
+            let _ = item_storage(&id, [&Some(data.clone()), &None, &None]);
             let raw = RawChange { kind: kind.to_string(), op: op.to_string(), id, data: Some(data) };
-            let _ = item_storage(&raw);
             match decode(&raw) {
                 Some(Ok(Change::CellUpsert(c))) => proptest::prop_assert!(valid_address(&c.address)),
                 Some(Ok(Change::StockUpsert { qty, .. })) => proptest::prop_assert!(qty >= Decimal::ZERO),

@@ -270,11 +270,12 @@ fn digits(data: &str, aim: Option<AimId>, rules: &ScanRules) -> Result<Option<Co
 /// otherwise the trimmed text itself (the CRM's data is stored even if its check digit is off,
 /// so a later correction in the feed can replace it).
 pub fn catalog_key(barcode: &str) -> String {
-    let rules = ScanRules {
+    // Built once: a first sync asks for a million keys.
+    static RULES: std::sync::LazyLock<ScanRules> = std::sync::LazyLock::new(|| ScanRules {
         layout_recovery: false,
         ..ScanRules::default()
-    };
-    match parse_with(barcode, &rules) {
+    });
+    match parse_with(barcode, &RULES) {
         Ok(code) => code.catalog_key(),
         Err(_) => barcode.trim().to_string(),
     }
