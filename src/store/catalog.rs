@@ -4,7 +4,7 @@
 use super::engine::Durability;
 use super::redo::{Recorded, Txn};
 use super::tables::{BARCODES, CATALOG_GROUPS, CLIENTS, ITEM_STOCK, ITEMS, META, PHONES, PLUS, meta_key};
-use super::{Store, StoreError, clients, encode, records, wms};
+use super::{Store, StoreError, clients, count_churn, encode, records, wms};
 use crate::domain::barcode;
 use crate::domain::catalog::Item;
 use crate::domain::feed::{Change, RetailChange};
@@ -114,6 +114,7 @@ impl Store {
         let written = self.inner.engine.submit(Durability::Lazy, move |tx| {
             let applied = apply_page(tx, &rows, country, now)?;
             tx.open_table(META)?.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;
+            count_churn(tx, applied.upserted + applied.deleted)?;
             // The rows go back to be freed by the caller: a page's million small frees are
             // not the writer's time.
             Ok(Ok::<_, StoreError>((applied, rows)))
@@ -411,7 +412,7 @@ mod tests {
 
     #[tokio::test]
     async fn bulk_changes_make_a_compaction_due_and_only_people_count_as_activity() {
-        let (store, _dir) = temp_store();
+        let (store, dir) = temp_store();
         let page = |from: usize| -> Vec<Change> {
             (from..from + 60)
                 .map(|n| {
@@ -425,6 +426,9 @@ mod tests {
         assert!(!store.compaction_due(), "60 rows are not worth a pause");
         store.apply_feed(&page(60), "c2").await.unwrap();
         assert!(store.compaction_due());
+        store.close();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.compaction_due(), "a restart does not forget it");
 
         // The feed, a sync and pruning are not people; a document an operator made is.
         assert_eq!(store.activity(), 0);
@@ -446,6 +450,8 @@ mod tests {
         store.compact().await.unwrap();
         assert!(!store.compaction_due());
         assert_eq!(store.item_count().unwrap(), 120, "compaction keeps every row");
+        store.close();
+        assert!(!Store::open(dir.path()).unwrap().compaction_due());
     }
 
     #[tokio::test]

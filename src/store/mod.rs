@@ -197,6 +197,18 @@ struct Inner {
     churn: std::sync::atomic::AtomicU64,
 }
 
+/// Add `rows` to the bulk-change count in `meta`, inside the bulk write's own transaction, so
+/// a restart does not forget a compaction that is due.
+fn count_churn(tx: &redo::Txn<'_>, rows: usize) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Ok(());
+    }
+    let mut meta = tx.open_table(META)?;
+    let churn = tables::meta_u64(&meta, meta_key::CHURN)? + rows as u64;
+    meta.insert(meta_key::CHURN, churn.to_be_bytes().as_slice())?;
+    Ok(())
+}
+
 /// Bulk-changed rows after which compacting the file is worth a pause: a first sync or a full
 /// price update leaves the file with room it no longer needs.
 #[cfg(not(test))]
@@ -284,6 +296,8 @@ impl Store {
             }),
         };
         store.load_shift_floor()?;
+        let churn = store.meta_u64(meta_key::CHURN)?.unwrap_or(0);
+        store.inner.churn.store(churn, std::sync::atomic::Ordering::Relaxed);
         Ok(store)
     }
 
@@ -390,6 +404,16 @@ impl Store {
         // Rows changed while the compaction waited its turn still count toward the next one.
         self.inner.churn.fetch_sub(churn, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(before, after = self.file_size(), "store file compacted");
+        // Lazy: a crash before the next checkpoint only makes the compaction due again.
+        self.inner
+            .engine
+            .write(engine::Durability::Lazy, move |tx| {
+                let mut meta = tx.open_table(META)?;
+                let left = tables::meta_u64(&meta, meta_key::CHURN)?.saturating_sub(churn);
+                meta.insert(meta_key::CHURN, left.to_be_bytes().as_slice())?;
+                Ok(Ok::<_, StoreError>(()))
+            })
+            .await?;
         Ok(compacted)
     }
 
@@ -399,7 +423,8 @@ impl Store {
         self.inner.churn.load(std::sync::atomic::Ordering::Relaxed) >= COMPACT_AFTER_ROWS
     }
 
-    /// Count rows a bulk write replaced or removed toward [`Store::compaction_due`].
+    /// Count rows a bulk write replaced or removed toward [`Store::compaction_due`], once its
+    /// transaction (which counted them in `meta` with [`count_churn`]) committed.
     fn churned(&self, rows: usize) {
         self.inner.churn.fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
     }

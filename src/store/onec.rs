@@ -11,7 +11,7 @@
 use super::catalog::{FeedApplied, apply_page, prepare};
 use super::engine::Durability;
 use super::tables::{ITEMS, ONEC_HANDED, ONEC_SENT, ONEC_STATE, RECEIPTS, RETURNS};
-use super::{Store, StoreError, decode};
+use super::{Store, StoreError, count_churn, decode};
 use crate::domain::feed::Change;
 use crate::domain::receipt::ClosedReceipt;
 use crate::domain::returns::ClosedReturn;
@@ -129,7 +129,9 @@ impl Store {
         let now = jiff::Timestamp::now();
         let rows = prepare(changes);
         let written = self.inner.engine.submit(Durability::Lazy, move |tx| {
-            Ok(Ok::<_, StoreError>((apply_page(tx, &rows, country, now)?, rows)))
+            let applied = apply_page(tx, &rows, country, now)?;
+            count_churn(tx, applied.upserted + applied.deleted)?;
+            Ok(Ok::<_, StoreError>((applied, rows)))
         });
         let store = self.clone();
         // The rows are freed here, not on the writer (see `Store::submit_feed_page`).

@@ -155,7 +155,11 @@ impl Store {
         let pruned = self
             .inner
             .engine
-            .write(Durability::Lazy, move |tx| Ok(Ok::<_, StoreError>(prune(tx, now, &policy)?)))
+            .write(Durability::Lazy, move |tx| {
+                let pruned = prune(tx, now, &policy)?;
+                super::count_churn(tx, pruned.total())?;
+                Ok(Ok::<_, StoreError>(pruned))
+            })
             .await?;
         self.churned(pruned.total());
         Ok(pruned)

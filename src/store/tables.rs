@@ -26,6 +26,8 @@ pub(super) mod meta_key {
     pub const RESTORED_AT_SEQ: &str = "restored_at_seq";
     /// The log sequence number of the last redo record this state contains.
     pub const REDO_LSN: &str = "redo_lsn";
+    /// Rows changed in bulk since the file was last compacted.
+    pub const CHURN: &str = "churn";
 }
 
 /// item id → `Item`.
