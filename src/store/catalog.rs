@@ -1,6 +1,7 @@
 //! The catalog as pulled from the CRM: items, the barcode index and the scale PLU index, and
 //! the application of a change-feed page to every table it touches.
 
+use super::clients::ClientRow;
 use super::engine::Durability;
 use super::redo::{Recorded, Txn};
 use super::tables::{BARCODES, CATALOG_GROUPS, CLIENTS, ITEM_STOCK, ITEMS, META, PHONES, PLUS, meta_key};
@@ -110,7 +111,7 @@ impl Store {
     ) -> impl Future<Output = Result<FeedApplied, StoreError>> + Send + 'static {
         let country = self.phone_country();
         let now = jiff::Timestamp::now();
-        let rows = prepare(changes);
+        let rows = prepare(changes, country);
         let written = self.inner.engine.submit(Durability::Lazy, move |tx| {
             let applied = apply_page(tx, &rows, country, now)?;
             tx.open_table(META)?.insert(meta_key::FEED_CURSOR, cursor.as_bytes())?;
@@ -156,15 +157,18 @@ impl ItemRow {
 /// A change of the feed as the writer applies it.
 pub(super) enum FeedRow {
     Item(ItemRow),
+    Client(ClientRow),
     Other(Change),
 }
 
-/// Make a page's changes ready for the writer (see [`ItemRow`]).
-pub(super) fn prepare(changes: Vec<Change>) -> Vec<FeedRow> {
+/// Make a page's changes ready for the writer (see [`ItemRow`] and [`ClientRow`]); `country`
+/// reads client phones written without a country code.
+pub(super) fn prepare(changes: Vec<Change>, country: Country) -> Vec<FeedRow> {
     changes
         .into_iter()
         .map(|change| match change {
             Change::ItemUpsert(item) => FeedRow::Item(ItemRow::new(item)),
+            Change::ClientUpsert(client) => FeedRow::Client(ClientRow::new(client, country)),
             other => FeedRow::Other(other),
         })
         .collect()
@@ -258,6 +262,11 @@ pub(super) fn apply_page(tx: &Txn<'_>, rows: &[FeedRow], country: Country, now: 
                 applied.upserted += 1;
                 continue;
             }
+            FeedRow::Client(client) => {
+                upsert_client(&mut clients_table, &mut phones, &retail, &mut client_index, client, country)?;
+                applied.upserted += 1;
+                continue;
+            }
             FeedRow::Other(change) => change,
         };
         // Cells, stock, pick orders, expected receipts and item storage attributes.
@@ -277,26 +286,29 @@ pub(super) fn apply_page(tx: &Txn<'_>, rows: &[FeedRow], country: Country, now: 
                     applied.deleted += 1;
                 }
             }
+            // `prepare` turns these into `FeedRow::Client`; a row built by hand still works.
             Change::ClientUpsert(client) => {
-                let old = read_client(&clients_table, &client.id)?;
-                let account = retail.account(&client.id)?;
-                client_index.client_changed(old.as_ref(), Some(client), account.as_ref())?;
-                clients::upsert_client(&mut clients_table, &mut phones, client, country)?;
+                let row = ClientRow::new(client.clone(), country);
+                upsert_client(&mut clients_table, &mut phones, &retail, &mut client_index, &row, country)?;
                 applied.upserted += 1;
             }
             Change::ClientDelete(id) => {
-                let old = read_client(&clients_table, id)?;
+                let old = clients::remove_client(&mut clients_table, &mut phones, id, country)?;
                 client_index.client_changed(old.as_ref(), None, None)?;
                 retail.forget_client(id)?;
-                if clients::remove_client(&mut clients_table, &mut phones, id, country)? {
+                if old.is_some() {
                     applied.deleted += 1;
                 }
             }
             Change::Retail(change) => {
                 retail.apply(change)?;
                 if let RetailChange::ClientAccount { client, account } = change {
-                    if let Some(known) = read_client(&clients_table, client)? {
-                        client_index.refresh_ledger(&known, Some(account))?;
+                    // Only a client who ever redeemed points or bought on credit here has a
+                    // ledger to bring up to date; the rest need no look at their row.
+                    if client_index.has_ledger(client)? {
+                        if let Some(known) = read_client(&clients_table, client)? {
+                            client_index.refresh_ledger(&known, Some(account))?;
+                        }
                     }
                 }
                 applied.upserted += 1;
@@ -354,6 +366,21 @@ pub(super) fn apply_page(tx: &Txn<'_>, rows: &[FeedRow], country: Country, now: 
         }
     }
     Ok(applied)
+}
+
+/// Write a client from the feed, with its phone index entries, loyalty cards and ledger.
+fn upsert_client(
+    clients_table: &mut Recorded<'_, &'static str, &'static [u8]>,
+    phones: &mut Recorded<'_, &'static [u8], ()>,
+    retail: &super::retail::RetailTables<'_>,
+    client_index: &mut super::ledger::ClientIndex<'_>,
+    row: &ClientRow,
+    country: Country,
+) -> Result<(), StoreError> {
+    let old = clients::upsert_client(clients_table, phones, row, country)?;
+    let id = row.client.id.as_str();
+    let account = if client_index.has_ledger(id)? { retail.account(id)? } else { None };
+    client_index.client_changed(old.as_ref(), Some(&row.client), account.as_ref())
 }
 
 #[cfg(test)]

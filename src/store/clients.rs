@@ -26,40 +26,72 @@ pub struct PhoneMatch {
 type ClientsTable<'tx> = Recorded<'tx, &'static str, &'static [u8]>;
 type PhonesTable<'tx> = Recorded<'tx, &'static [u8], ()>;
 
-/// Write (replace) a client and its index entries inside the feed transaction.
+/// A client upsert made ready on the caller's thread — its row encoded, its phones turned into
+/// index keys — so that the store's writer only inserts (see `catalog::ItemRow`).
+pub(super) struct ClientRow {
+    pub(super) client: Client,
+    row: Vec<u8>,
+    phone_keys: Vec<Vec<u8>>,
+}
+
+impl ClientRow {
+    pub(super) fn new(client: Client, country: Country) -> ClientRow {
+        ClientRow {
+            row: records::encode_client(&client),
+            phone_keys: phone_keys(&client, country).collect(),
+            client,
+        }
+    }
+}
+
+/// Write (replace) a client and its index entries inside the feed transaction; returns the
+/// client it replaced. The insert hands back the old row, so a new client costs one descent.
 pub(super) fn upsert_client(
     clients: &mut ClientsTable<'_>,
     phones: &mut PhonesTable<'_>,
-    client: &Client,
+    new: &ClientRow,
     country: Country,
-) -> Result<(), StoreError> {
-    remove_client(clients, phones, &client.id, country)?;
-    clients.insert(client.id.as_str(), records::encode_client(client).as_slice())?;
-    for raw in &client.phones {
-        if let Some(e164) = phone::lookup_key(raw, country) {
-            phones.insert(joined(e164.as_bytes(), client.id.as_bytes()).as_slice(), ())?;
+) -> Result<Option<Client>, StoreError> {
+    let id = new.client.id.as_str();
+    let replaced = clients.insert(id, new.row.as_slice())?;
+    let old = replaced.map(|row| records::decode_client(id, row.value())).transpose()?;
+    if let Some(old) = &old {
+        for key in phone_keys(old, country) {
+            if !new.phone_keys.contains(&key) {
+                phones.remove(key.as_slice())?;
+            }
         }
     }
-    Ok(())
+    for key in &new.phone_keys {
+        phones.insert(key.as_slice(), ())?;
+    }
+    Ok(old)
 }
 
-/// Remove a client and its index entries; true if it existed.
+/// Remove a client and its index entries; returns the client if it existed.
 pub(super) fn remove_client(
     clients: &mut ClientsTable<'_>,
     phones: &mut PhonesTable<'_>,
     id: &str,
     country: Country,
-) -> Result<bool, StoreError> {
+) -> Result<Option<Client>, StoreError> {
     let old: Client = match clients.remove(id)? {
-        None => return Ok(false),
+        None => return Ok(None),
         Some(row) => records::decode_client(id, row.value())?,
     };
-    for raw in &old.phones {
-        if let Some(e164) = phone::lookup_key(raw, country) {
-            phones.remove(joined(e164.as_bytes(), id.as_bytes()).as_slice())?;
-        }
+    for key in phone_keys(&old, country) {
+        phones.remove(key.as_slice())?;
     }
-    Ok(true)
+    Ok(Some(old))
+}
+
+/// The phone index's keys for a client: one per number that normalizes.
+fn phone_keys(client: &Client, country: Country) -> impl Iterator<Item = Vec<u8>> + '_ {
+    client
+        .phones
+        .iter()
+        .filter_map(move |raw| phone::lookup_key(raw, country))
+        .map(|e164| joined(e164.as_bytes(), client.id.as_bytes()))
 }
 
 impl Store {

@@ -198,6 +198,11 @@ impl<'tx> ClientIndex<'tx> {
         Ok(())
     }
 
+    /// Whether the client has a ledger here (ever redeemed points or bought on credit).
+    pub(super) fn has_ledger(&self, client: &str) -> Result<bool, StoreError> {
+        Ok(self.ledgers.get(client)?.is_some())
+    }
+
     /// New figures from the feed for a client that has a ledger.
     pub(super) fn refresh_ledger(&mut self, client: &Client, account: Option<&ClientAccount>) -> Result<(), StoreError> {
         let stored = match self.ledgers.get(client.id.as_str())? {

@@ -127,7 +127,7 @@ impl Store {
     pub fn submit_onec_changes(&self, changes: Vec<Change>) -> impl Future<Output = Result<FeedApplied, StoreError>> + Send + 'static {
         let country = self.phone_country();
         let now = jiff::Timestamp::now();
-        let rows = prepare(changes);
+        let rows = prepare(changes, country);
         let written = self.inner.engine.submit(Durability::Lazy, move |tx| {
             let applied = apply_page(tx, &rows, country, now)?;
             count_churn(tx, applied.upserted + applied.deleted)?;
