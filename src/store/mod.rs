@@ -429,9 +429,10 @@ impl Store {
         self.inner.churn.fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// A counter that moves with every write a person causes: a receipt edit, a sale, a
-    /// warehouse operation, a call record. Feed pages, pruning and the outbox sender's reads do
-    /// not move it, so while it stands still nobody is using the shop.
+    /// A counter that moves with every write a person causes — a receipt edit, a sale, a
+    /// warehouse operation, a call record — and with the power-loss writes that follow them
+    /// (the outbox's delivery marks). Feed pages, pruning and checkpoints do not move it, so
+    /// while it stands still nobody is using the shop.
     pub fn activity(&self) -> u64 {
         self.inner.engine.activity()
     }
