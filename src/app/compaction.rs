@@ -29,7 +29,7 @@ pub async fn compact_when_quiet(store: Store, shutdown: CancellationToken) {
             _ = tokio::time::sleep(LOOK_EVERY) => {}
         }
         let still = quiet.observe(store.activity(), Instant::now());
-        if still < QUIET_BEFORE_COMPACTION || !store.compaction_due() {
+        if still < QUIET_BEFORE_COMPACTION || !store.compaction_due().unwrap_or(false) {
             continue;
         }
         if let Err(e) = store.compact().await {

@@ -192,9 +192,6 @@ struct Inner {
     /// Bumped after every committed feed page: in-memory views of the catalog (the item
     /// search index) rebuild when it moved.
     catalog_generation: std::sync::atomic::AtomicU64,
-    /// Rows replaced or removed in bulk (feed pages, 1C imports, pruning) since the file was
-    /// last compacted: see [`Store::compaction_due`].
-    churn: std::sync::atomic::AtomicU64,
 }
 
 /// Add `rows` to the bulk-change count in `meta`, inside the bulk write's own transaction, so
@@ -288,7 +285,6 @@ impl Store {
                 outbox_changed: watch::channel(0).0,
                 print_queue_changed: watch::channel(0).0,
                 catalog_generation: std::sync::atomic::AtomicU64::new(0),
-                churn: std::sync::atomic::AtomicU64::new(0),
                 phone_country: RwLock::new(Country::default()),
                 shift_floor: Default::default(),
                 opened_in: started.elapsed(),
@@ -296,8 +292,6 @@ impl Store {
             }),
         };
         store.load_shift_floor()?;
-        let churn = store.meta_u64(meta_key::CHURN)?.unwrap_or(0);
-        store.inner.churn.store(churn, std::sync::atomic::Ordering::Relaxed);
         Ok(store)
     }
 
@@ -392,7 +386,7 @@ impl Store {
     /// [`Store::activity`]. Returns whether anything was moved.
     pub async fn compact(&self) -> Result<bool, StoreError> {
         let before = self.file_size();
-        let churn = self.inner.churn.load(std::sync::atomic::Ordering::Relaxed);
+        let churn = self.churn()?;
         let compacted = self
             .inner
             .engine
@@ -401,9 +395,8 @@ impl Store {
                     .map_err(|e| StoreError::Storage(format!("сжатие хранилища не удалось: {e}")))
             })
             .await?;
-        // Rows changed while the compaction waited its turn still count toward the next one.
-        self.inner.churn.fetch_sub(churn, std::sync::atomic::Ordering::Relaxed);
         tracing::info!(before, after = self.file_size(), "store file compacted");
+        // Rows changed while the compaction waited its turn still count toward the next one.
         // Lazy: a crash before the next checkpoint only makes the compaction due again.
         self.inner
             .engine
@@ -419,14 +412,13 @@ impl Store {
 
     /// Whether enough rows were changed in bulk since the last compaction to make one worth
     /// its pause.
-    pub fn compaction_due(&self) -> bool {
-        self.inner.churn.load(std::sync::atomic::Ordering::Relaxed) >= COMPACT_AFTER_ROWS
+    pub fn compaction_due(&self) -> Result<bool, StoreError> {
+        Ok(self.churn()? >= COMPACT_AFTER_ROWS)
     }
 
-    /// Count rows a bulk write replaced or removed toward [`Store::compaction_due`], once its
-    /// transaction (which counted them in `meta` with [`count_churn`]) committed.
-    fn churned(&self, rows: usize) {
-        self.inner.churn.fetch_add(rows as u64, std::sync::atomic::Ordering::Relaxed);
+    /// Rows changed in bulk since the last compaction, as [`count_churn`] counted them.
+    fn churn(&self) -> Result<u64, StoreError> {
+        Ok(self.meta_u64(meta_key::CHURN)?.unwrap_or(0))
     }
 
     /// A counter that moves with every write a person causes — a receipt edit, a sale, a

@@ -133,13 +133,8 @@ impl Store {
             count_churn(tx, applied.upserted + applied.deleted)?;
             Ok(Ok::<_, StoreError>((applied, rows)))
         });
-        let store = self.clone();
         // The rows are freed here, not on the writer (see `Store::submit_feed_page`).
-        async move {
-            let applied = written.await.map(|(applied, _rows)| applied)?;
-            store.churned(applied.upserted + applied.deleted);
-            Ok(applied)
-        }
+        async move { written.await.map(|(applied, _rows)| applied) }
     }
 
     /// The ids of every item in the catalog that neither is in `keep` nor is a characteristic

@@ -152,17 +152,14 @@ impl Store {
     /// anything.
     pub async fn prune(&self, now: Timestamp, policy: &Retention) -> Result<Pruned, StoreError> {
         let policy = policy.clone();
-        let pruned = self
-            .inner
+        self.inner
             .engine
             .write(Durability::Lazy, move |tx| {
                 let pruned = prune(tx, now, &policy)?;
                 super::count_churn(tx, pruned.total())?;
                 Ok(Ok::<_, StoreError>(pruned))
             })
-            .await?;
-        self.churned(pruned.total());
-        Ok(pruned)
+            .await
     }
 }
 
