@@ -10,7 +10,7 @@
 
 use super::engine::Durability;
 use super::journal::FOLD_AT;
-use super::ledger::{self, LedgerUpdate};
+use super::ledger::{self, LedgerChanges, LedgerUpdate};
 use super::tables::{LANES, RECEIPTS, SHIFTS};
 use super::{Store, StoreError, decode, encode, outbox, print_jobs};
 use crate::domain::lane::{Changes, Lane};
@@ -170,13 +170,14 @@ impl Store {
         let queued = job.is_some();
         let has_documents = !changes.documents.is_empty();
         // Everything that can be encoded is encoded here, on the caller's thread: the writer's
-        // batch is the queue every other lane waits in.
+        // batch is the queue every other lane waits in. The job takes only what the writer
+        // reads, not copies of the lane and its documents for the writer to drop.
         let row = lane_row(version, commit.lane);
         let closed_row = changes.closed.as_ref().map(|c| (c.receipt.id.as_u128(), encode(c)));
         let shift_row = changes.shift_record.as_ref().map(|s| (s.id.as_u128(), encode(s)));
         let documents = outbox::prepare(&changes.documents);
-        let changes = changes.clone();
-        let lane = commit.lane.clone();
+        let ledger_changes = LedgerChanges::of(commit.lane, changes);
+        let returned = changes.returned.clone();
         let seqs = self
             .inner
             .engine
@@ -188,17 +189,17 @@ impl Store {
                 }
                 // Checked before anything is written: a refused hold or return leaves the
                 // batch clean.
-                if let Some(ret) = &changes.returned {
+                if let Some(ret) = &returned {
                     if let Err(refused) = ledger::check_return(tx, ret)? {
                         return Ok(Err(refused));
                     }
                 }
-                let ledgers = match LedgerUpdate::compute(tx, &lane, &changes)? {
+                let ledgers = match LedgerUpdate::compute(tx, &ledger_changes)? {
                     Ok(ledgers) => ledgers,
                     Err(refused) => return Ok(Err(refused)),
                 };
                 ledgers.write(tx)?;
-                if let Some(ret) = &changes.returned {
+                if let Some(ret) = &returned {
                     ledger::put_return(tx, ret)?;
                 }
                 tx.open_table(LANES)?.insert(id.as_str(), row.as_slice())?;

@@ -22,8 +22,34 @@ use uuid::Uuid;
 /// The ledgers a commit's [`LedgerOp`]s produce, computed before anything is written.
 pub(super) struct LedgerUpdate(BTreeMap<String, ClientLedger>);
 
-/// The client a ledger op names, as the receipts of this commit knew it: what a ledger is
-/// started from when the client has none yet.
+/// A commit's ledger operations with what the writer needs to apply them, taken from the lane
+/// on the caller's side so that the writer's job carries neither the lane nor its documents.
+#[derive(Default)]
+pub(super) struct LedgerChanges {
+    ops: Vec<LedgerOp>,
+    /// For each client the ops name, the client as this commit's receipts knew it: what a
+    /// ledger is started from when the client has none yet.
+    seeds: BTreeMap<String, ReceiptClient>,
+}
+
+impl LedgerChanges {
+    pub(super) fn of(lane: &Lane, changes: &Changes) -> LedgerChanges {
+        let mut seeds = BTreeMap::new();
+        for op in &changes.ledger {
+            let client = op.client();
+            if !seeds.contains_key(client) {
+                if let Some(known) = seed(lane, changes, client) {
+                    seeds.insert(client.to_string(), known.clone());
+                }
+            }
+        }
+        LedgerChanges {
+            ops: changes.ledger.clone(),
+            seeds,
+        }
+    }
+}
+
 fn seed<'a>(lane: &'a Lane, changes: &'a Changes, client: &str) -> Option<&'a ReceiptClient> {
     lane.receipt
         .iter()
@@ -34,22 +60,22 @@ fn seed<'a>(lane: &'a Lane, changes: &'a Changes, client: &str) -> Option<&'a Re
 }
 
 impl LedgerUpdate {
-    /// Apply `changes.ledger` to the stored ledgers in memory. `Ok(Err(_))`: a hold the
-    /// ledger no longer covers (another lane spent the points); nothing may be written.
-    pub(super) fn compute(tx: &Txn<'_>, lane: &Lane, changes: &Changes) -> Result<Result<LedgerUpdate, StoreError>, StoreError> {
+    /// Apply the ledger ops to the stored ledgers in memory. `Ok(Err(_))`: a hold the ledger
+    /// no longer covers (another lane spent the points); nothing may be written.
+    pub(super) fn compute(tx: &Txn<'_>, changes: &LedgerChanges) -> Result<Result<LedgerUpdate, StoreError>, StoreError> {
         let mut ledgers: BTreeMap<String, ClientLedger> = BTreeMap::new();
-        if changes.ledger.is_empty() {
+        if changes.ops.is_empty() {
             return Ok(Ok(LedgerUpdate(ledgers)));
         }
         let table = tx.open_table(CLIENT_LEDGERS)?;
-        for op in &changes.ledger {
+        for op in &changes.ops {
             let client = op.client().to_string();
             if !ledgers.contains_key(&client) {
                 let stored = match table.get(client.as_str())? {
                     Some(row) => Some(decode::<ClientLedger>("client_ledgers", &client, row.value())?),
                     None => None,
                 };
-                let ledger = match (stored, seed(lane, changes, &client)) {
+                let ledger = match (stored, changes.seeds.get(&client)) {
                     (Some(ledger), _) => ledger,
                     (None, Some(known)) => ClientLedger::from_receipt_client(known),
                     // A release for a client with no ledger has nothing to release.
