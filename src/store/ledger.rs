@@ -24,7 +24,6 @@ pub(super) struct LedgerUpdate(BTreeMap<String, ClientLedger>);
 
 /// A commit's ledger operations with what the writer needs to apply them, taken from the lane
 /// on the caller's side so that the writer's job carries neither the lane nor its documents.
-#[derive(Default)]
 pub(super) struct LedgerChanges {
     ops: Vec<LedgerOp>,
     /// For each client the ops name, the client as this commit's receipts knew it: what a
