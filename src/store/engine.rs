@@ -13,11 +13,15 @@
 //!
 //! How a batch becomes durable ([`Durability`]):
 //! - **Power-loss jobs alone** go through the redo log ([`super::redo`]): their writes are
-//!   recorded as they are applied, the record is written to the log file and `fdatasync`ed,
-//!   then the database commits *without* an fsync, then the waiters hear "done". One sync of a
-//!   few sequential blocks instead of a durable B-tree commit of fourteen scattered pages or
-//!   more. The log is written before the commit so that no reader (the outbox sender) can see
-//!   a document that a power cut could still take back.
+//!   recorded as they are applied, the record is written to the log file and `fdatasync`ed —
+//!   the batch is durable now, and the waiters hear "done" — then the database commits
+//!   *without* an fsync. One sync of a few sequential blocks instead of a durable B-tree commit
+//!   of fourteen scattered pages or more, and the commit (writing those pages to the page
+//!   cache) is off the waiters' time. The log is written before the commit so that no reader
+//!   (the outbox sender) can see a document that a power cut could still take back; a reader
+//!   arriving between the answer and the commit waits for the commit ([`CommitGate`]), so
+//!   nobody told "done" reads a store without it. Should that commit fail, the record stays in
+//!   the log and the writer reopens the database, which replays it.
 //! - **A checkpoint** — a durable commit of the database file itself — then makes the log's
 //!   records redundant, and the log starts again at its front. The writer takes one in a quiet
 //!   moment (nothing queued for [`CHECKPOINT_IDLE`]) once [`LOGGED_BEFORE_IDLE_CHECKPOINT`]
@@ -43,9 +47,9 @@ use super::redo::{self, Txn};
 use super::redo_log::{self, RedoLog};
 use redb::{Database, ReadTransaction, ReadableDatabase};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::thread::JoinHandle;
 use std::time::Duration;
 use tokio::sync::{oneshot, watch};
@@ -181,6 +185,56 @@ struct Shared {
     closed_because: Mutex<Option<StoreError>>,
     /// See [`Engine::activity`].
     activity: AtomicU64,
+    gate: CommitGate,
+    /// Runs once on the writer between the answers and the commit of the next logged batch;
+    /// `false` makes that commit fail as a full disk would.
+    #[cfg(test)]
+    before_commit: Mutex<Option<Box<dyn FnOnce() -> bool + Send>>>,
+}
+
+/// Holds readers back while a batch its waiters were already told of is being committed.
+///
+/// Between the answer and the end of the database commit, a new read transaction would still
+/// see the store without that batch: a cashier's next request, or the outbox sender woken by
+/// the sale, would miss what was just acknowledged. The window is one non-durable commit
+/// (about a tenth of a millisecond), so waiting out the rare reader that meets it is cheaper
+/// than making every waiter wait for the commit.
+#[derive(Default)]
+struct CommitGate {
+    /// Mirrors `held` for the readers' fast path: no lock when no commit is pending.
+    pending: AtomicBool,
+    held: Mutex<bool>,
+    released: Condvar,
+    /// Readers that found the gate held and are waiting (for tests to see one arrive).
+    #[cfg(test)]
+    waiting: AtomicU64,
+}
+
+impl CommitGate {
+    /// Called before the answers go out.
+    fn hold(&self) {
+        *self.held.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        self.pending.store(true, Ordering::SeqCst);
+    }
+
+    /// Called once the commit is done (or the database closed after it failed).
+    fn release(&self) {
+        let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        *held = false;
+        self.pending.store(false, Ordering::SeqCst);
+        self.released.notify_all();
+    }
+
+    /// Return once no answered batch is waiting for its commit.
+    fn pass(&self) {
+        if !self.pending.load(Ordering::SeqCst) {
+            return;
+        }
+        let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        #[cfg(test)]
+        self.waiting.fetch_add(1, Ordering::SeqCst);
+        drop(self.released.wait_while(held, |held| *held).unwrap_or_else(|e| e.into_inner()));
+    }
 }
 
 impl Shared {
@@ -196,6 +250,13 @@ impl Shared {
 
     fn set_closed_because(&self, reason: Option<StoreError>) {
         *self.closed_because.lock().unwrap_or_else(|e| e.into_inner()) = reason;
+    }
+
+    /// See [`Engine::read`].
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        self.gate.pass();
+        let db = self.current().ok_or_else(|| self.closed_error())?;
+        db.begin_read().map_err(StoreError::from_engine)
     }
 
     fn set(&self, db: Option<Arc<Database>>) {
@@ -227,6 +288,9 @@ impl Engine {
             health: watch::channel(StoreHealth::Ok).0,
             closed_because: Mutex::new(None),
             activity: AtomicU64::new(0),
+            gate: CommitGate::default(),
+            #[cfg(test)]
+            before_commit: Mutex::new(None),
         });
         let (jobs, queue) = mpsc::channel();
         let writer = Writer {
@@ -255,10 +319,9 @@ impl Engine {
         thread.as_ref().is_some_and(|t| !t.is_finished())
     }
 
-    /// A read transaction on the last committed state.
+    /// A read transaction on the last committed state, which holds every write answered so far.
     pub(super) fn read(&self) -> Result<ReadTransaction, StoreError> {
-        let db = self.shared.current().ok_or_else(|| self.shared.closed_error())?;
-        db.begin_read().map_err(StoreError::from_engine)
+        self.shared.read()
     }
 
     /// Run `op` in the writer's next batch and wait for the commit. The outer `Result` of
@@ -570,7 +633,7 @@ impl Writer {
         let mut durable = !logged && (!lazy_only || self.lazy_commits + 1 >= LAZY_COMMITS_PER_SYNC);
         let mut record_at = None;
         let log = &mut self.log;
-        let result = (|| {
+        let prepared = (|| {
             let mut tx = db.begin_write().map_err(StoreError::from_engine)?;
             let level = if durable {
                 redb::Durability::Immediate
@@ -607,8 +670,51 @@ impl Writer {
                     }
                 }
             }
-            tx.commit().map_err(StoreError::from_engine)
+            Ok(tx)
         })();
+        let tx = match prepared {
+            Ok(tx) => tx,
+            Err(e) => {
+                self.failed(db, &e);
+                for job in batch {
+                    job.finish(Err(e.clone()));
+                }
+                return;
+            }
+        };
+        if record_at.is_some() {
+            // The synced record makes the batch durable: answer now, commit after.
+            self.shared.gate.hold();
+            for job in batch {
+                job.finish(Ok(()));
+            }
+            #[cfg(test)]
+            let hook = self.shared.before_commit.lock().unwrap_or_else(|e| e.into_inner()).take();
+            #[cfg(test)]
+            let tx = if hook.is_none_or(|hook| hook()) {
+                Ok(tx)
+            } else {
+                drop(tx);
+                Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
+            };
+            #[cfg(not(test))]
+            let tx = Ok::<_, std::io::Error>(tx);
+            match tx.map_err(redb::Error::from).and_then(|tx| tx.commit().map_err(redb::Error::from)) {
+                Ok(()) => {
+                    self.shared.gate.release();
+                    self.logged();
+                }
+                Err(e) => {
+                    // The record stays in the log: what its waiters were told of comes back
+                    // when the database is reopened and the log replayed.
+                    let e = StoreError::from_engine(e);
+                    tracing::error!(error = %e, "the database commit of an answered batch failed; the redo log holds it");
+                    self.reopen_after(db, &e);
+                }
+            }
+            return;
+        }
+        let result = tx.commit().map_err(StoreError::from_engine);
         match &result {
             Ok(()) if durable => {
                 self.checkpointed();
@@ -616,46 +722,49 @@ impl Writer {
             }
             Ok(()) => {
                 self.undurable = true;
-                if record_at.is_some() {
-                    self.logged_commits += 1;
-                    self.first_logged.get_or_insert_with(tokio::time::Instant::now);
-                } else if lazy_only {
+                if lazy_only {
                     self.lazy_commits += 1;
                 }
                 self.shared.report(StoreHealth::Ok);
             }
-            Err(e) => {
-                if let Some(at) = record_at {
-                    // The log holds a batch the database refused: it must not come back on the
-                    // next open, since its waiters are told it failed.
-                    if let Err(e) = self.log.retract(at) {
-                        tracing::error!(error = %e, "a redo record of a failed batch could not be retracted");
-                    }
-                }
-                self.failed(db, e);
-            }
+            Err(e) => self.failed(db, e),
         }
         for job in batch {
             job.finish(result.clone());
         }
     }
 
+    /// A logged batch is committed to the database (not yet durably: the log holds it).
+    fn logged(&mut self) {
+        self.undurable = true;
+        self.logged_commits += 1;
+        self.first_logged.get_or_insert_with(tokio::time::Instant::now);
+        self.shared.report(StoreHealth::Ok);
+    }
+
     /// A write failed: after an I/O error redb must be reopened before it writes again.
     fn failed(&mut self, db: Arc<Database>, e: &StoreError) {
         tracing::error!(error = %e, "store write failed");
         if e.needs_reopen() {
-            self.shared.report(StoreHealth::CannotWrite { reason: e.to_string() });
-            // Callers meeting the closed database meanwhile hear why (a full disk).
-            self.shared.set_closed_because(Some(e.clone()));
-            self.shared.set(None);
-            drop(db);
-            // Lazy commits are lost with the handle; logged ones come back from the log.
-            self.undurable = false;
-            self.lazy_commits = 0;
-            self.logged_commits = 0;
-            self.first_logged = None;
-            self.reopen();
+            self.reopen_after(db, e);
         }
+    }
+
+    /// Close the database and open it again, which repairs it and replays the redo log.
+    fn reopen_after(&mut self, db: Arc<Database>, e: &StoreError) {
+        self.shared.report(StoreHealth::CannotWrite { reason: e.to_string() });
+        // Callers meeting the closed database meanwhile hear why (a full disk).
+        self.shared.set_closed_because(Some(e.clone()));
+        self.shared.set(None);
+        // Readers held for an answered batch now meet the closed database, not the old one.
+        self.shared.gate.release();
+        drop(db);
+        // Lazy commits are lost with the handle; logged ones come back from the log.
+        self.undurable = false;
+        self.lazy_commits = 0;
+        self.logged_commits = 0;
+        self.first_logged = None;
+        self.reopen();
     }
 
     fn reopen(&mut self) -> Option<Arc<Database>> {
@@ -679,5 +788,78 @@ impl Writer {
                 None
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tables::META;
+    use crate::store::test_support::temp_store;
+    use redb::ReadableTable;
+
+    /// A reader who starts after a logged batch was answered, but before the writer committed
+    /// it, waits for the commit and sees the batch.
+    #[tokio::test]
+    async fn a_reader_after_the_answer_sees_the_answered_batch() {
+        let (store, _dir) = temp_store();
+        let shared = store.inner.engine.shared.clone();
+        let (seen_tx, seen) = std::sync::mpsc::channel();
+        let in_window = shared.clone();
+        *shared.before_commit.lock().unwrap() = Some(Box::new(move || {
+            let reader = in_window.clone();
+            let done = Arc::new(AtomicBool::new(false));
+            let finished = done.clone();
+            std::thread::spawn(move || {
+                let seen = reader.read().and_then(|tx| Ok(tx.open_table(META)?.get("gate-test")?.is_some()));
+                finished.store(true, Ordering::SeqCst);
+                let _ = seen_tx.send(seen);
+            });
+            // Commit only once the reader is held at the gate (or, were the gate broken, has
+            // read already): no timing decides the outcome.
+            while in_window.gate.waiting.load(Ordering::SeqCst) == 0 && !done.load(Ordering::SeqCst) {
+                std::thread::yield_now();
+            }
+            true
+        }));
+        store
+            .inner
+            .engine
+            .write(Durability::PowerLoss, |tx| {
+                tx.open_table(META)?.insert("gate-test", [1u8].as_slice())?;
+                Ok(Ok::<(), StoreError>(()))
+            })
+            .await
+            .unwrap();
+        let seen = tokio::task::spawn_blocking(move || seen.recv().unwrap()).await.unwrap();
+        assert!(seen.unwrap(), "the reader saw the store without the batch it was told of");
+    }
+
+    /// The database commit of an answered batch fails (a full disk): the batch is not lost,
+    /// since the writer reopens the database and the redo log gives it back.
+    #[tokio::test]
+    async fn an_answered_batch_whose_commit_fails_comes_back_from_the_log() {
+        let (store, _dir) = temp_store();
+        let engine = &store.inner.engine;
+        *engine.shared.before_commit.lock().unwrap() = Some(Box::new(|| false));
+        engine
+            .write(Durability::PowerLoss, |tx| {
+                tx.open_table(META)?.insert("answered", [7u8].as_slice())?;
+                Ok(Ok::<(), StoreError>(()))
+            })
+            .await
+            .expect("answered once the log holds it");
+        // Queued behind the reopen, so it runs on the reopened database.
+        engine
+            .write(Durability::PowerLoss, |tx| {
+                tx.open_table(META)?.insert("after", [8u8].as_slice())?;
+                Ok(Ok::<(), StoreError>(()))
+            })
+            .await
+            .expect("the store writes again after the reopen");
+        let tx = engine.read().unwrap();
+        let meta = tx.open_table(META).unwrap();
+        assert_eq!(meta.get("answered").unwrap().map(|v| v.value().to_vec()), Some(vec![7u8]));
+        assert_eq!(meta.get("after").unwrap().map(|v| v.value().to_vec()), Some(vec![8u8]));
     }
 }
