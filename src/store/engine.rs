@@ -688,18 +688,7 @@ impl Writer {
             for job in batch {
                 job.finish(Ok(()));
             }
-            #[cfg(test)]
-            let hook = self.shared.before_commit.lock().unwrap_or_else(|e| e.into_inner()).take();
-            #[cfg(test)]
-            let tx = if hook.is_none_or(|hook| hook()) {
-                Ok(tx)
-            } else {
-                drop(tx);
-                Err(std::io::Error::from(std::io::ErrorKind::StorageFull))
-            };
-            #[cfg(not(test))]
-            let tx = Ok::<_, std::io::Error>(tx);
-            match tx.map_err(redb::Error::from).and_then(|tx| tx.commit().map_err(redb::Error::from)) {
+            match self.commit_answered(tx) {
                 Ok(()) => {
                     self.shared.gate.release();
                     self.logged();
@@ -707,7 +696,6 @@ impl Writer {
                 Err(e) => {
                     // The record stays in the log: what its waiters were told of comes back
                     // when the database is reopened and the log replayed.
-                    let e = StoreError::from_engine(e);
                     tracing::error!(error = %e, "the database commit of an answered batch failed; the redo log holds it");
                     self.reopen_after(db, &e);
                 }
@@ -732,6 +720,18 @@ impl Writer {
         for job in batch {
             job.finish(result.clone());
         }
+    }
+
+    /// The database commit of a batch whose waiters were answered already.
+    fn commit_answered(&self, tx: redb::WriteTransaction) -> Result<(), StoreError> {
+        #[cfg(test)]
+        if let Some(hook) = self.shared.before_commit.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            if !hook() {
+                drop(tx);
+                return Err(StoreError::from_engine(std::io::Error::from(std::io::ErrorKind::StorageFull)));
+            }
+        }
+        tx.commit().map_err(StoreError::from_engine)
     }
 
     /// A logged batch is committed to the database (not yet durably: the log holds it).
