@@ -798,6 +798,16 @@ mod tests {
     use crate::store::test_support::temp_store;
     use redb::ReadableTable;
 
+    /// A power-loss write of one `meta` key, as a sale's would be.
+    async fn put(engine: &Engine, key: &'static str, value: u8) -> Result<(), StoreError> {
+        engine
+            .write(Durability::PowerLoss, move |tx| {
+                tx.open_table(META)?.insert(key, [value].as_slice())?;
+                Ok(Ok::<(), StoreError>(()))
+            })
+            .await
+    }
+
     /// A reader who starts after a logged batch was answered, but before the writer committed
     /// it, waits for the commit and sees the batch.
     #[tokio::test]
@@ -822,15 +832,7 @@ mod tests {
             }
             true
         }));
-        store
-            .inner
-            .engine
-            .write(Durability::PowerLoss, |tx| {
-                tx.open_table(META)?.insert("gate-test", [1u8].as_slice())?;
-                Ok(Ok::<(), StoreError>(()))
-            })
-            .await
-            .unwrap();
+        put(&store.inner.engine, "gate-test", 1).await.unwrap();
         let seen = tokio::task::spawn_blocking(move || seen.recv().unwrap()).await.unwrap();
         assert!(seen.unwrap(), "the reader saw the store without the batch it was told of");
     }
@@ -842,21 +844,9 @@ mod tests {
         let (store, _dir) = temp_store();
         let engine = &store.inner.engine;
         *engine.shared.before_commit.lock().unwrap() = Some(Box::new(|| false));
-        engine
-            .write(Durability::PowerLoss, |tx| {
-                tx.open_table(META)?.insert("answered", [7u8].as_slice())?;
-                Ok(Ok::<(), StoreError>(()))
-            })
-            .await
-            .expect("answered once the log holds it");
+        put(engine, "answered", 7).await.expect("answered once the log holds it");
         // Queued behind the reopen, so it runs on the reopened database.
-        engine
-            .write(Durability::PowerLoss, |tx| {
-                tx.open_table(META)?.insert("after", [8u8].as_slice())?;
-                Ok(Ok::<(), StoreError>(()))
-            })
-            .await
-            .expect("the store writes again after the reopen");
+        put(engine, "after", 8).await.expect("the store writes again after the reopen");
         let tx = engine.read().unwrap();
         let meta = tx.open_table(META).unwrap();
         assert_eq!(meta.get("answered").unwrap().map(|v| v.value().to_vec()), Some(vec![7u8]));
