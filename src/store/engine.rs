@@ -127,7 +127,8 @@ pub(super) trait Job: Send {
     /// Apply inside the batch's transaction. `Err` means a write failed and the whole batch
     /// must be rolled back; a refusal is not an error here (the job keeps it for its answer).
     fn apply(&mut self, tx: &Txn<'_>) -> Result<(), StoreError>;
-    /// Answer the caller once the batch is committed (or failed).
+    /// Answer the caller once the batch is durable (a logged batch: its record synced, its
+    /// database commit still to come) or failed.
     fn finish(self: Box<Self>, committed: Result<(), StoreError>);
 }
 
@@ -324,9 +325,9 @@ impl Engine {
         self.shared.read()
     }
 
-    /// Run `op` in the writer's next batch and wait for the commit. The outer `Result` of
-    /// `op` is a storage failure (aborts the batch); the inner one is the operation's own
-    /// answer, a refusal included.
+    /// Run `op` in the writer's next batch and wait until the batch is as durable as
+    /// `durability` asks. The outer `Result` of `op` is a storage failure (aborts the batch);
+    /// the inner one is the operation's own answer, a refusal included.
     pub(super) async fn write<T, E>(
         &self,
         durability: Durability,
