@@ -308,7 +308,9 @@ mod tests {
         TaskReport { status, error, result }
     }
 
-    fn ready_sell(total: f64) -> TaskReport {
+    /// The driver's answer to a sale; `total` is the JSON number as it sends it.
+    fn ready_sell(total: &str) -> TaskReport {
+        let total: serde_json::Number = total.parse().expect("a JSON number");
         report(
             TaskStatus::Ready,
             None,
@@ -346,7 +348,7 @@ mod tests {
     #[test]
     fn ready_with_document_is_done() {
         let p = pending(TaskKind::Sell, Some(70));
-        match decide(&p, Observation::Task(&ready_sell(179.8))) {
+        match decide(&p, Observation::Task(&ready_sell("179.8"))) {
             Decision::Done(Completion::Document { document, not_printed }) => {
                 assert_eq!(
                     (document.fd, document.fp.as_str(), document.shift, document.receipt_number),
@@ -371,7 +373,7 @@ mod tests {
             Decision::NeedsPerson(Ambiguity::AnswerWithoutDocument { .. })
         ));
         assert!(matches!(
-            decide(&p, Observation::Task(&ready_sell(180.0))),
+            decide(&p, Observation::Task(&ready_sell("180.0"))),
             Decision::NeedsPerson(Ambiguity::TotalMismatch { .. })
         ));
     }
